@@ -1,0 +1,251 @@
+"""Declarative command-line options for plugins, built on argparse.
+
+A service maker describes its command line as a class::
+
+    class Options(dropins.Options):
+        description = "Serve the classic echo protocol."
+        port = Parameter(short="p", default=1235, type=int, help="TCP port to listen on.")
+        verbose = Flag(short="v", help="Log every connection.")
+        listen = Parameter(multiple=True, metavar="ENDPOINT", help="Where to listen.")
+        paths = Argument(nargs="*", help="Files to serve.")
+
+        def validate(self) -> None:
+            if self["port"] < 0:
+                raise UsageError("--port must not be negative")
+
+``Options.parse(argv, prog)`` returns an instance, which is a plain ``dict`` of the values keyed
+by attribute name (``options["port"]``; ``options.port`` works too), so ``make_service`` receives
+a mapping.  argparse is used underneath because it is in the standard library, fast to import and
+well understood; every command gets ``--help`` for free, and every usage error is printed as a
+single line that ends with where to get help, with exit status 2.
+
+Mixins add options by declaring attributes like any other options class, and may add arguments
+that need argparse actions (``--help-auth`` prints and exits) by overriding ``extend_parser``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar, NoReturn
+
+__all__ = ["Argument", "Flag", "Option", "Options", "Parameter", "UsageError"]
+
+_order = itertools.count()
+
+
+class UsageError(Exception):
+    """Bad command-line input.  Raise it from ``validate()`` or from a ``type`` coercer.
+
+    The runner prints its message as one line and exits with status 2.
+    """
+
+
+class Option:
+    """A declared command-line item; its attribute name becomes the key in the options mapping."""
+
+    def __init__(self, help: str = "", default: Any = None, type: Callable[[str], Any] | None = None,
+                 choices: Sequence[Any] | None = None, metavar: str | None = None) -> None:
+        self.help = help
+        self.default = default
+        self.type = type
+        self.choices = choices
+        self.metavar = metavar
+        self.key = ""
+        self._order = next(_order)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = name
+
+    def __get__(self, instance: Options | None, owner: type) -> Any:
+        if instance is None:
+            return self
+        return instance.get(self.key, self.default)
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _converter(self) -> Callable[[str], Any] | None:
+        """Wrap ``type`` so that UsageError and ValueError messages reach the user unchanged."""
+        convert = self.type
+        if convert is None:
+            return None
+
+        def checked(text: str) -> Any:
+            try:
+                return convert(text)
+            except UsageError as error:
+                raise argparse.ArgumentTypeError(str(error)) from None
+            except ValueError as error:
+                name = getattr(convert, "__name__", "value")
+                detail = f" ({error})" if str(error) and name not in {"int", "float"} else ""
+                raise argparse.ArgumentTypeError(f"invalid {name} value: {text!r}{detail}") from None
+
+        checked.__name__ = getattr(convert, "__name__", "value")
+        return checked
+
+
+class Parameter(Option):
+    """An option that takes a value: ``--port 8080`` or ``-p 8080``.
+
+    ``long`` defaults to the attribute name with dashes for underscores.  ``multiple=True`` makes
+    it repeatable and its value a list (the default then is an empty list unless given).
+    """
+
+    def __init__(self, long: str | None = None, short: str | None = None, *, default: Any = None,
+                 type: Callable[[str], Any] | None = None, choices: Sequence[Any] | None = None,
+                 help: str = "", metavar: str | None = None, multiple: bool = False,
+                 required: bool = False) -> None:
+        super().__init__(help=help, default=default, type=type, choices=choices, metavar=metavar)
+        self.long = long
+        self.short = short
+        self.multiple = multiple
+        self.required = required
+
+    def flags(self) -> list[str]:
+        long = self.long or "--" + self.key.replace("_", "-")
+        if not long.startswith("--"):
+            long = "--" + long
+        names = [long]
+        if self.short:
+            names.append(self.short if self.short.startswith("-") else "-" + self.short)
+        return names
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        help_text = self.help
+        if self.default not in (None, [], ()) and not self.multiple:
+            help_text = f"{help_text} (default: {self.default})".strip()
+        kwargs: dict[str, Any] = {
+            "dest": self.key,
+            "help": help_text,
+            "metavar": self.metavar,
+            "choices": self.choices,
+            "required": self.required,
+        }
+        converter = self._converter()
+        if converter is not None:
+            kwargs["type"] = converter
+        if self.multiple:
+            kwargs["action"] = "append"
+            kwargs["default"] = None
+        else:
+            kwargs["default"] = self.default
+        parser.add_argument(*self.flags(), **kwargs)
+
+
+class Flag(Option):
+    """A boolean switch: present means True.  ``--no-listing`` is simply a flag named no_listing."""
+
+    def __init__(self, long: str | None = None, short: str | None = None, *, help: str = "") -> None:
+        super().__init__(help=help, default=False)
+        self.long = long
+        self.short = short
+
+    flags = Parameter.flags
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(*self.flags(), dest=self.key, action="store_true", help=self.help)
+
+
+class Argument(Option):
+    """A positional argument.  ``nargs`` is argparse's: None (exactly one), '?', '*' or '+'."""
+
+    def __init__(self, *, nargs: str | int | None = None, default: Any = None,
+                 type: Callable[[str], Any] | None = None, choices: Sequence[Any] | None = None,
+                 help: str = "", metavar: str | None = None) -> None:
+        super().__init__(help=help, default=default, type=type, choices=choices, metavar=metavar)
+        self.nargs = nargs
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        kwargs: dict[str, Any] = {"help": self.help, "metavar": self.metavar or self.key.upper(),
+                                  "choices": self.choices}
+        if self.nargs is not None:
+            kwargs["nargs"] = self.nargs
+        if self.nargs in ("?", "*"):
+            kwargs["default"] = self.default if self.default is not None else (
+                [] if self.nargs == "*" else None)
+        converter = self._converter()
+        if converter is not None:
+            kwargs["type"] = converter
+        parser.add_argument(self.key, **kwargs)
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are a single line naming where to get help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+class Options(dict[str, Any]):
+    """Base class for declarative plugin options; an instance is the parsed mapping."""
+
+    #: Shown under the usage line of ``--help``.
+    description: ClassVar[str] = ""
+    #: Shown at the end of ``--help``.
+    epilog: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, value in vars(cls).items():
+            if isinstance(value, Option) and hasattr(dict, name):
+                raise TypeError(f"option name {name!r} in {cls.__qualname__} hides a dict method;"
+                                " rename the attribute and set long=... for the flag")
+
+    @classmethod
+    def declared(cls) -> Iterator[Option]:
+        """Every declared option, base classes and mixins first, each in declaration order."""
+        seen: dict[str, Option] = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if isinstance(value, Option):
+                    seen.pop(name, None)
+                    seen[name] = value
+        return iter(sorted(seen.values(), key=lambda option: option._order))
+
+    @classmethod
+    def extend_parser(cls, parser: argparse.ArgumentParser) -> None:
+        """Hook for mixins that need argparse features beyond declarations (call super())."""
+
+    @classmethod
+    def build_parser(cls, prog: str) -> argparse.ArgumentParser:
+        parser = OneLineErrorParser(prog=prog, description=cls.description or None,
+                                    epilog=cls.epilog,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        for option in cls.declared():
+            option.add_to(parser)
+        cls.extend_parser(parser)
+        return parser
+
+    @classmethod
+    def parse(cls, argv: Sequence[str], prog: str = "dropins") -> Options:
+        """Parse ``argv``; on bad input print one line and exit 2 (``--help`` exits 0)."""
+        parser = cls.build_parser(prog)
+        namespace = parser.parse_args(list(argv))
+        values = {key: value for key, value in vars(namespace).items() if not key.startswith("_")}
+        for option in cls.declared():
+            if isinstance(option, Parameter) and option.multiple and values.get(option.key) is None:
+                values[option.key] = list(option.default or [])
+        options = cls(values)
+        try:
+            options.validate()
+        except UsageError as error:
+            parser.error(str(error))
+        return options
+
+    def validate(self) -> None:
+        """Check the parsed values together; raise UsageError to reject them."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def print_error_and_exit(prog: str, message: str, status: int = 2) -> NoReturn:
+    """Print ``prog: error: message`` as one line on stderr and exit."""
+    sys.stderr.write(f"{prog}: error: {message}\n")
+    raise SystemExit(status)
