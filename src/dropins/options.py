@@ -46,8 +46,9 @@ class UsageError(Exception):
 class Option:
     """A declared command-line item; its attribute name becomes the key in the options mapping."""
 
-    def __init__(self, help: str = "", default: Any = None, type: Callable[[str], Any] | None = None,
-                 choices: Sequence[Any] | None = None, metavar: str | None = None) -> None:
+    def __init__(self, help: str = "", default: Any = None,
+                 type: Callable[[str], Any] | None = None, choices: Sequence[Any] | None = None,
+                 metavar: str | None = None) -> None:
         self.help = help
         self.default = default
         self.type = type
@@ -81,7 +82,8 @@ class Option:
             except ValueError as error:
                 name = getattr(convert, "__name__", "value")
                 detail = f" ({error})" if str(error) and name not in {"int", "float"} else ""
-                raise argparse.ArgumentTypeError(f"invalid {name} value: {text!r}{detail}") from None
+                message = f"invalid {name} value: {text!r}{detail}"
+                raise argparse.ArgumentTypeError(message) from None
 
         checked.__name__ = getattr(convert, "__name__", "value")
         return checked
@@ -108,10 +110,9 @@ class Parameter(Option):
         long = self.long or "--" + self.key.replace("_", "-")
         if not long.startswith("--"):
             long = "--" + long
-        names = [long]
-        if self.short:
-            names.append(self.short if self.short.startswith("-") else "-" + self.short)
-        return names
+        if not self.short:
+            return [long]
+        return [self.short if self.short.startswith("-") else "-" + self.short, long]
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         help_text = self.help
@@ -138,7 +139,8 @@ class Parameter(Option):
 class Flag(Option):
     """A boolean switch: present means True.  ``--no-listing`` is simply a flag named no_listing."""
 
-    def __init__(self, long: str | None = None, short: str | None = None, *, help: str = "") -> None:
+    def __init__(self, long: str | None = None, short: str | None = None, *,
+                 help: str = "") -> None:
         super().__init__(help=help, default=False)
         self.long = long
         self.short = short

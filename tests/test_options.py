@@ -1,0 +1,119 @@
+"""Declarative Options: parsing, coercion, validation, mixins and one-line usage errors."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from dropins.options import Argument, Flag, Options, Parameter, UsageError
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise UsageError(f"port must be from 0 to 65535, got {value}")
+    return value
+
+
+class ServerOptions(Options):
+    description = "A test server."
+    port = Parameter(short="p", default=1235, type=port_number, help="TCP port.")
+    listen = Parameter(multiple=True, metavar="ENDPOINT", help="Where to listen.")
+    verbose = Flag(short="v", help="Say more.")
+    mode = Parameter(choices=["fast", "safe"], default="safe")
+    log_file = Parameter(help="A file name.")
+
+    def validate(self) -> None:
+        if self["mode"] == "fast" and self["verbose"]:
+            raise UsageError("--mode fast cannot be combined with --verbose")
+
+
+def test_defaults_form_a_plain_mapping() -> None:
+    options = ServerOptions.parse([])
+    assert dict(options) == {"port": 1235, "listen": [], "verbose": False, "mode": "safe",
+                             "log_file": None}
+    assert isinstance(options, dict)
+    assert options.port == 1235 and options["port"] == 1235
+
+
+def test_values_short_and_long_forms_and_repeats() -> None:
+    options = ServerOptions.parse(["-p", "80", "--listen", "tcp:1", "--listen=unix:/s", "-v",
+                                   "--log-file", "x.log"])
+    assert options["port"] == 80
+    assert options["listen"] == ["tcp:1", "unix:/s"]
+    assert options["verbose"] is True
+    assert options["log_file"] == "x.log"
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["-p", "70000"], "port must be from 0 to 65535, got 70000"),
+        (["-p", "eighty"], "invalid port_number value: 'eighty'"),
+        (["--mode", "turbo"], "invalid choice: 'turbo'"),
+        (["--mode", "fast", "-v"], "--mode fast cannot be combined with --verbose"),
+        (["--nope"], "unrecognized arguments: --nope"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(argv: list[str], fragment: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        ServerOptions.parse(argv, prog="dropins test")
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("dropins test: error: ")
+    assert fragment in err
+    assert "(see 'dropins test --help')" in err
+
+
+def test_help_lists_options_with_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        ServerOptions.parse(["--help"], prog="dropins test")
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: dropins test" in out
+    assert "A test server." in out
+    assert "-p PORT, --port PORT" in out and "(default: 1235)" in out
+    assert "--listen ENDPOINT" in out
+
+
+class AuthMixin(Options):
+    auth = Parameter(multiple=True, help="TYPE:ARGS")
+
+    @classmethod
+    def extend_parser(cls, parser: argparse.ArgumentParser) -> None:
+        super().extend_parser(parser)
+        parser.add_argument("--which", action="version", version="mixin-extension")
+
+
+class MixedOptions(ServerOptions, AuthMixin):
+    path = Argument(nargs="?", default=".", help="Folder.")
+
+
+def test_mixins_contribute_declarations_and_parser_extensions(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    options = MixedOptions.parse(["--auth", "memory:a:b", "srv"])
+    assert options["auth"] == ["memory:a:b"]
+    assert options["path"] == "srv"
+    assert options["port"] == 1235
+    assert MixedOptions.parse([])["path"] == "."
+    with pytest.raises(SystemExit) as exited:
+        MixedOptions.parse(["--which"])
+    assert exited.value.code == 0
+    assert "mixin-extension" in capsys.readouterr().out
+
+
+def test_subclass_can_override_an_inherited_option() -> None:
+    class Other(ServerOptions):
+        port = Parameter(short="p", default=9999, type=int)
+
+    assert Other.parse([])["port"] == 9999
+    assert [option.key for option in Other.declared()].count("port") == 1
+
+
+def test_option_names_that_hide_dict_methods_are_refused() -> None:
+    with pytest.raises(TypeError, match="hides a dict method"):
+        class Bad(Options):
+            items = Parameter()
