@@ -1,7 +1,13 @@
 """The ``dropins`` command: built-in subcommands, and ``dropins NAME`` for service makers.
 
 Built-in subcommands are modules with ``main(argv, prog) -> int``, imported only when used so
-that ``dropins --help`` stays fast.
+that ``dropins --help`` stays fast.  Everything else is ``dropins [runner options] COMMAND
+[command options]`` (or ``dropins [runner options] --app FILE.py``): the runner options are
+parsed by ``dropins.runner.arguments``, the command's by its plugin's ``Options`` class, and the
+process is run by ``dropins.runner.run``.
+
+Errors the user can fix are printed as one line, ``dropins: error: ...``, with exit status 2 for
+bad input and 1 for failures; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +15,9 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+from dropins.runner.errors import FAILURE, RunnerError, UsageError, one_line
 
 #: subcommand -> (module, one-line description)
 BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
@@ -18,11 +27,111 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def run_builtin(name: str, argv: Sequence[str]) -> int:
+    module = importlib.import_module(BUILTIN_COMMANDS[name][0])
+    status: int = module.main(list(argv), prog=f"dropins {name}")
+    return status
+
+
+def print_help() -> None:
+    from dropins.runner.arguments import build_parser
+    from dropins.runner.commands import render_commands, service_maker_records
+
+    parser = build_parser()
+    parser.epilog = render_commands(service_maker_records(), BUILTIN_COMMANDS)
+    sys.stdout.write(parser.format_help())
+
+
+def build_service(command: str, argv: Sequence[str]) -> Any:
+    """Parse the command's options and make its service (``--help`` exits here)."""
+    from dropins.options import UsageError as OptionsUsageError
+    from dropins.runner.commands import find_service_maker
+
+    maker = find_service_maker(command, builtin=list(BUILTIN_COMMANDS))
+    prog = f"dropins {command}"
+    try:
+        options_class = maker.options
+    except Exception as error:
+        raise RunnerError(f"command {command!r} is broken: {type(error).__name__}: "
+                          f"{one_line(error)}") from error
+    options = options_class.parse(list(argv), prog=prog)
+    try:
+        return maker.make_service(options)
+    except OptionsUsageError as error:
+        raise UsageError(f"{command}: {one_line(error)}") from error
+    except ValueError as error:
+        if type(error).__name__ == "EndpointError":  # a bad --listen string
+            raise UsageError(f"{command}: {one_line(error)}") from error
+        raise RunnerError(f"{command}: cannot make the service: {type(error).__name__}: "
+                          f"{one_line(error)}") from error
+    except Exception as error:
+        raise RunnerError(f"{command}: cannot make the service: {type(error).__name__}: "
+                          f"{one_line(error)}") from error
+
+
+def _main(args: list[str], debug: list[bool]) -> int:
+    from dropins.runner.arguments import build_parser, parse_runner_options, split_argv
+
+    runner_args, command, rest = split_argv(args, build_parser())
+    debug[0] = "--debug" in runner_args
+    options = parse_runner_options(runner_args)
+    if options.help:
+        print_help()
+        return 0
+    if options.version:
+        import dropins
+
+        sys.stdout.write(f"dropins {dropins.__version__}\n")
+        return 0
+    if command in BUILTIN_COMMANDS:
+        return run_builtin(command, rest)
+    if options.app is not None and command is not None:
+        raise UsageError(f"give either --app FILE.py or a command, not both (got {command!r})")
+    if options.app is None and command is None:
+        raise UsageError("no command given; run 'dropins --help' to list the commands")
+
+    from dropins.runner.run import Runner, as_application, effective_identity, prepare
+
+    identity = prepare(options)
+    if options.app is not None:
+        from dropins.runner.app_file import load_application
+
+        label = options.app
+        service = load_application(options.app)
+    else:
+        assert command is not None
+        label = command
+        service = build_service(command, rest)
+    application = as_application(service, options, identity)
+    identity = effective_identity(application, identity)
+    return Runner(options, label, application, identity).run()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in BUILTIN_COMMANDS:
-        module = importlib.import_module(BUILTIN_COMMANDS[args[0]][0])
-        status: int = module.main(args[1:], prog=f"dropins {args[0]}")
-        return status
-    sys.stderr.write("dropins: the service runner is not built yet\n")
-    return 2
+        return run_builtin(args[0], args[1:])
+    debug = [False]
+    try:
+        return _main(args, debug)
+    except RunnerError as error:
+        _print_error(error.message, debug[0])
+        return error.status
+    except KeyboardInterrupt:
+        sys.stderr.write("dropins: interrupted\n")
+        return 130
+    except Exception as error:  # a bug, in dropins or in a plugin: still one line by default
+        hint = "" if debug[0] else " (run with --debug for the traceback)"
+        _print_error(f"unexpected {type(error).__name__}: {one_line(error)}{hint}", debug[0])
+        return FAILURE
+
+
+def _print_error(message: str, debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    sys.stderr.write(f"dropins: error: {message}\n")
+
+
+__all__ = ["BUILTIN_COMMANDS", "main"]

@@ -18,7 +18,7 @@ class IService(Interface):
     parent = Attribute("The parent MultiService, or None.")
     running = Attribute("True between a successful start() and stop().")
 
-    def set_parent(parent):  # type: ignore[misc]  # noqa: N805
+    def set_parent(parent):
         """Attach this service to ``parent`` (a MultiService), detaching it from any other."""
 
     def privileged_start():  # type: ignore[misc]
@@ -38,7 +38,7 @@ class IServiceMaker(Interface):
     description = Attribute("One line, shown by 'dropins --help'.")
     options = Attribute("An Options subclass describing the command's options.")
 
-    def make_service(options):  # type: ignore[misc]  # noqa: N805
+    def make_service(options):
         """Build and return the IService to run, from the parsed options mapping."""
 
 
@@ -47,8 +47,11 @@ class IServerEndpointParser(Interface):
 
     prefix = Attribute("The endpoint kind, the text before the first colon, e.g. 'tcp'.")
 
-    def parse(args, kwargs):  # type: ignore[misc]  # noqa: N805
+    def parse(args, kwargs):
         """Return a server endpoint for the positional ``args`` and ``key=value`` ``kwargs``.
 
-        Both come already split and unescaped.  Raise ``EndpointError`` naming the faulty field.
+        Both come already split and unescaped.  Raise ``EndpointError`` naming the faulty field
+        (``parse_endpoint`` prefixes the message with the whole string).  The endpoint returned
+        follows the protocol described in ``dropins.service.endpoints`` (``describe``, ``bind``,
+        ``serve``); subclassing ``dropins.service.SocketEndpoint`` provides all but ``bind``.
         """

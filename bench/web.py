@@ -1,0 +1,200 @@
+"""Benchmark ``dropins web`` against ``twistd web`` and ``python -m http.server``, in one run.
+
+Measured for each server, on the same files, on loopback:
+
+* start-up: from spawning the process until its port accepts a connection;
+* idle memory: VmRSS of the server process once it accepts (Linux /proc);
+* requests/s for a 1 KiB and a 100 KiB file with ``wrk -t1 -c32``;
+* requests/s for a WSGI hello-world (``--wsgi``; dropins and twistd only).
+
+Each figure is the median of ``--runs`` runs (default 5); servers are measured in turns, run
+after run, so that a change in machine load affects them alike.  Every server logs its access
+lines to /dev/null (twistd ``-l /dev/null``; dropins logs to stderr, sent to /dev/null).
+
+Usage: ``.venv/bin/python bench/web.py [--runs 5] [--duration 3]`` (needs ``wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+HELLO_WSGI = '''
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"Hello, world!"]
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def child_env(cwd: Path) -> dict[str, str]:
+    """Byte-code caches on (start-up as users see it); the work folder importable (--wsgi)."""
+    env = {key: value for key, value in os.environ.items()
+           if key != "PYTHONDONTWRITEBYTECODE" and not key.startswith("DROPINS_")}
+    env["PYTHONPATH"] = str(cwd)
+    return env
+
+
+Command = Callable[[Path, int], list[str]]
+
+STATIC: dict[str, Command] = {
+    "dropins web": lambda site, port: [PYTHON, "-m", "dropins", "web", "--path", str(site),
+                                       "--listen", f"tcp:{port}:interface=127.0.0.1"],
+    "dropins web (uvloop)": lambda site, port: [
+        PYTHON, "-m", "dropins", "--loop", "uvloop", "web", "--path", str(site),
+        "--listen", f"tcp:{port}:interface=127.0.0.1"],
+    "twistd web": lambda site, port: [str(BIN / "twistd"), "-n", "-l", "/dev/null", "--pidfile=",
+                                      "web", "--path", str(site),
+                                      "--listen", f"tcp:{port}:interface=127.0.0.1"],
+    "python -m http.server": lambda site, port: [PYTHON, "-m", "http.server", "-b", "127.0.0.1",
+                                                 "-d", str(site), str(port)],
+}
+WSGI: dict[str, Command] = {
+    "dropins web --wsgi": lambda app, port: [PYTHON, "-m", "dropins", "web", "--wsgi",
+                                             "hello.app", "--listen",
+                                             f"tcp:{port}:interface=127.0.0.1"],
+    "twistd web --wsgi": lambda app, port: [str(BIN / "twistd"), "-n", "-l", "/dev/null",
+                                            "--pidfile=", "web", "--wsgi", "hello.app",
+                                            "--listen", f"tcp:{port}:interface=127.0.0.1"],
+}
+
+
+@contextlib.contextmanager
+def running(command: list[str], port: int, cwd: Path) -> Iterator[tuple[subprocess.Popen[bytes],
+                                                                          float]]:
+    """Start a server; yield it with the seconds it took until its port accepted."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=child_env(cwd), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = started + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.perf_counter() > deadline:
+                    raise RuntimeError(f"server did not start: {' '.join(command)}") from None
+                time.sleep(0.002)
+        yield process, time.perf_counter() - started
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return float("nan")
+    match = re.search(r"VmRSS:\s+(\d+) kB", text)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def wrk(url: str, duration: int) -> float:
+    result = subprocess.run(["wrk", "-t1", "-c32", f"-d{duration}s", url], capture_output=True,
+                            text=True, timeout=duration + 30)
+    match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+    if not match or errors:
+        raise RuntimeError(f"wrk failed for {url}:\n{result.stdout}{result.stderr}")
+    return float(match.group(1))
+
+
+def measure(commands: dict[str, Command], target: Path, cwd: Path, paths: list[str],
+            runs: int, duration: int) -> dict[str, dict[str, list[float]]]:
+    figures: dict[str, dict[str, list[float]]] = {
+        name: {key: [] for key in ("start", "rss", *paths)} for name in commands}
+    for command in commands.values():  # warm-up: byte-code caches, page cache
+        port = free_port()
+        with running(command(target, port), port, cwd):
+            pass
+    for run in range(runs):
+        for name, command in commands.items():
+            port = free_port()
+            with running(command(target, port), port, cwd) as (process, startup):
+                figures[name]["start"].append(startup * 1000)
+                time.sleep(0.3)
+                figures[name]["rss"].append(rss_mib(process.pid))
+                for path in paths:
+                    figures[name][path].append(wrk(f"http://127.0.0.1:{port}{path}", duration))
+        print(f"  run {run + 1}/{runs} done", file=sys.stderr)
+    return figures
+
+
+def table(title: str, figures: dict[str, dict[str, list[float]]], paths: list[str],
+          reference: str, baseline: str) -> str:
+    medians = {name: {key: statistics.median(values) for key, values in data.items()}
+               for name, data in figures.items()}
+    base = medians[baseline]
+    columns = ["start ms", "x faster", "idle MiB"]
+    for path in paths:
+        columns += [f"{path} req/s", "x"]
+    lines = [title, "| server | " + " | ".join(columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for name, values in medians.items():
+        cells = [f"{values['start']:.0f}", f"{base['start'] / values['start']:.2f}",
+                 f"{values['rss']:.1f}"]
+        for path in paths:
+            cells += [f"{values[path]:.0f}", f"{values[path] / base[path]:.2f}"]
+        marker = " **" if name == reference else ""
+        lines.append(f"| {name}{marker} | " + " | ".join(cells) + " |")
+    lines.append(f"(medians; ratios against {baseline}: start-up as 'times faster', "
+                 "requests/s as 'times as many')")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
+    parser.add_argument("--skip-wsgi", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench/web.py needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as temp:
+        work = Path(temp)
+        site = work / "site"
+        site.mkdir()
+        (site / "1k.bin").write_bytes(os.urandom(1024))
+        (site / "100k.bin").write_bytes(os.urandom(100 * 1024))
+        (work / "hello.py").write_text(HELLO_WSGI)
+        print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {args.runs} runs, "
+              f"wrk -t1 -c32 -d{args.duration:g}s", file=sys.stderr)
+        static = measure(STATIC, site, work, ["/1k.bin", "/100k.bin"], args.runs,
+                         args.duration)
+        print(table("Static files", static, ["/1k.bin", "/100k.bin"], "dropins web",
+                    "twistd web"))
+        if not args.skip_wsgi:
+            wsgi = measure(WSGI, work, work, ["/"], args.runs, args.duration)
+            print()
+            print(table("WSGI hello-world", wsgi, ["/"], "dropins web --wsgi",
+                        "twistd web --wsgi"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""The discovery cache: JSON files written atomically, read defensively.
+
+JSON and never pickle: a pickle in a writable folder is code execution for whoever can write
+there.  Every file carries a format marker and version plus the identity it describes (a
+directory, or an entry-point group and environment); a file that is missing, unreadable,
+truncated, corrupt, of another format, or about something else is treated as absent, with at
+most a DEBUG log line, and rebuilt.  Writes go to a temporary file in the target directory and
+are moved into place with ``os.replace``, so concurrent writers never leave a half-written file
+and readers see either the old or the new cache.
+
+Locations: ``DROPINS_CACHE_DIR`` overrides every location; ``DROPINS_NO_CACHE=1`` turns reading
+and writing off.  Otherwise a plugin directory's cache sits beside its modules when that
+directory is writable, and in the user cache directory (platformdirs, imported only then)
+otherwise; entry-point and namespace caches always live in the user cache directory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import zlib
+from typing import Any
+
+from dropins.plugin.diagnostics import debug
+
+__all__ = ["CACHE_FILENAME", "FORMAT", "VERSION", "caching_enabled", "private_cache_path",
+           "read_cache", "write_cache"]
+
+FORMAT = "dropins-plugin-cache"
+VERSION = 1
+#: The file name used beside the modules of a plugin directory.
+CACHE_FILENAME = "dropins.cache.json"
+
+_TRUE = {"1", "true", "yes", "on"}
+_user_cache_dir: str | None = None
+_serial = itertools.count()
+
+
+def caching_enabled() -> bool:
+    """False when ``DROPINS_NO_CACHE`` is set to a true value: neither read nor write caches."""
+    return os.environ.get("DROPINS_NO_CACHE", "").strip().lower() not in _TRUE
+
+
+def override_directory() -> str | None:
+    """The directory named by ``DROPINS_CACHE_DIR``, if set."""
+    return os.environ.get("DROPINS_CACHE_DIR") or None
+
+
+def _user_directory() -> str:
+    """The user cache directory for dropins, as platformdirs defines it.
+
+    On Linux, macOS and Windows the location is computed here from the environment, because
+    importing platformdirs (and pathlib with it) costs more than the whole warm listing of a
+    thousand plugins; ``tests/test_plugin_cache.py`` checks that both agree.  Elsewhere
+    platformdirs is asked.
+    """
+    global _user_cache_dir
+    if _user_cache_dir is None:
+        _user_cache_dir = _known_user_directory()
+        if _user_cache_dir is None:
+            import platformdirs
+
+            _user_cache_dir = platformdirs.user_cache_dir("dropins", appauthor=False)
+    return _user_cache_dir
+
+
+def _known_user_directory() -> str | None:
+    import sys
+
+    home = os.path.expanduser("~")
+    if sys.platform == "darwin":
+        return os.path.join(home, "Library", "Caches", "dropins")
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA")
+        return os.path.join(local, "dropins", "Cache") if local else None
+    if sys.platform.startswith("linux") and not hasattr(sys, "getandroidapilevel"):
+        base = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(home, ".cache")
+        return os.path.join(base, "dropins")
+    return None
+
+
+def private_cache_path(kind: str, identity: str, hint: str | None = None) -> str:
+    """The cache file for ``identity`` (a directory path, a group and environment, ...) in
+    ``DROPINS_CACHE_DIR`` or the user cache directory.
+
+    The file name holds a readable hint and a CRC of the identity; the identity itself is also
+    stored inside the file and checked on read, so a CRC collision is only a cache miss.
+    """
+    if hint is None:
+        hint = os.path.basename(identity.rstrip("/\\"))
+    hint = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in hint)[:40]
+    checksum = zlib.crc32(identity.encode("utf-8", "surrogateescape"))
+    folder = override_directory() or _user_directory()
+    return os.path.join(folder, f"{kind}-{hint}-{checksum:08x}.json")
+
+
+def read_cache(path: str, identity: str) -> dict[str, Any] | None:
+    """Return the ``entries`` mapping of the cache at ``path`` if it is a valid cache of this
+    format describing ``identity``; otherwise ``None`` (with a DEBUG line unless just absent)."""
+    try:
+        with open(path, "rb") as stream:
+            data = json.loads(stream.read())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as error:
+        debug(f"ignoring plugin cache {path}: {type(error).__name__}: {error}")
+        return None
+    if (not isinstance(data, dict) or data.get("format") != FORMAT
+            or data.get("version") != VERSION or data.get("identity") != identity
+            or not isinstance(data.get("entries"), dict)):
+        debug(f"ignoring plugin cache {path}: not a version {VERSION} cache of {identity}")
+        return None
+    entries: dict[str, Any] = data["entries"]
+    return entries
+
+
+def write_cache(path: str, identity: str, entries: dict[str, Any]) -> bool:
+    """Atomically write ``entries`` to ``path``; return False (DEBUG line only) if impossible."""
+    payload = {"format": FORMAT, "version": VERSION, "identity": identity, "entries": entries}
+    folder = os.path.dirname(path) or os.curdir
+    temporary = None
+    try:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
+        # Not tempfile.mkstemp: its 0600 mode would hide a cache built by root (at install
+        # time) from every user; 0644 under the umask keeps it readable, like the modules.
+        temporary = f"{path}.{os.getpid()}-{next(_serial)}.tmp"
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+        temporary = None
+        return True
+    except (OSError, TypeError, ValueError) as error:
+        debug(f"cannot write plugin cache {path}: {type(error).__name__}: {error}")
+        return False
+    finally:
+        if temporary is not None:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass

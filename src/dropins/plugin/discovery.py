@@ -1,0 +1,162 @@
+"""Discovery: one plugin package, three sources, one ordered list of records.
+
+Order is deterministic: the package's directories in ``__path__`` order (modules sorted by name
+within each), then entry points (by distribution name, then entry-point name), then namespace
+extensions (sorted).  Operator policy is applied on that list: ``DROPINS_DISABLE=a,b`` disables
+plugins by name, and when two usable plugins share a name the first wins, the other is listed as
+``shadowed`` and a warning names both places.  Broken and disabled records claim no name, so a
+broken module never hides a working plugin of the same name.
+
+Every call looks at the files again (a ``stat`` per module and per distribution), so a plugin
+file added or a distribution installed while the process runs is found by the next call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from dropins.plugin.diagnostics import describe_failure, strict_from_environment, warn
+from dropins.plugin.directories import scan_directory
+from dropins.plugin.entrypoints import scan_entry_points
+from dropins.plugin.records import PluginError, PluginInfo
+from dropins.plugin.session import ScanSession
+
+__all__ = ["DEFAULT_PACKAGE", "get_plugins", "interface_identifier", "iter_plugin_info",
+           "rebuild_cache", "resolve_package"]
+
+#: The plugin package used when none is given.
+DEFAULT_PACKAGE = "dropins.plugins"
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        warn(message)
+
+
+def interface_identifier(interface: Any) -> str | None:
+    """The dotted identifier of ``interface`` (an interface object or already a string)."""
+    if interface is None or isinstance(interface, str):
+        return interface
+    identifier = getattr(interface, "__identifier__", None)
+    if not isinstance(identifier, str):
+        raise TypeError(f"expected an interface or its dotted name, got {interface!r}")
+    return identifier
+
+
+def resolve_package(name: str) -> tuple[list[str], bool]:
+    """The directories of plugin package ``name`` and whether it is a namespace package.
+
+    Raises ``PluginError("no plugin package named 'x'")`` when it cannot be imported.
+    """
+    import importlib
+
+    try:
+        package = importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        missing = error.name or ""
+        if missing and (name == missing or name.startswith(missing + ".")):
+            raise PluginError(f"no plugin package named {name!r}") from None
+        raise PluginError(f"plugin package {name!r} failed to import: "
+                          f"{describe_failure(error, None)}") from None
+    except (ValueError, TypeError):
+        raise PluginError(f"no plugin package named {name!r}") from None
+    except Exception as error:
+        raise PluginError(f"plugin package {name!r} failed to import: "
+                          f"{describe_failure(error, None)}") from None
+    path = getattr(package, "__path__", None)
+    if path is None:
+        raise PluginError(f"{name!r} is a module, not a plugin package")
+    return [entry for entry in path if isinstance(entry, str)], package.__file__ is None
+
+
+def _disabled_names() -> set[str]:
+    value = os.environ.get("DROPINS_DISABLE", "")
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def _apply_policy(records: list[PluginInfo]) -> None:
+    disabled = _disabled_names()
+    winners: dict[str, PluginInfo] = {}
+    for record in records:
+        if record.name in disabled:
+            record.state, record.reason = "disabled", "disabled by DROPINS_DISABLE"
+            continue
+        if record.state != "ok":
+            continue
+        first = winners.setdefault(record.name, record)
+        if first is record:
+            continue
+        record.state = "shadowed"
+        record.reason = f"shadowed by {first.module}:{first.attribute} from {first.path}"
+        _warn_once(f"plugin name {record.name!r} is provided twice: {first.module}:"
+                   f"{first.attribute} from {first.path} is used, {record.module}:"
+                   f"{record.attribute} from {record.path} is shadowed")
+
+
+def _discover(package: str, session: ScanSession) -> list[PluginInfo]:
+    directories, namespace = resolve_package(package)
+    modules: list[PluginInfo] = []
+    extensions: list[PluginInfo] = []
+    seen: set[str] = set()
+    for directory in directories:
+        found, extended = scan_directory(directory, package, session, namespace=namespace,
+                                         skip_modules=seen)
+        modules += found
+        extensions += extended
+    records = modules + scan_entry_points(package, session) + extensions
+    _apply_policy(records)
+    return records
+
+
+def iter_plugin_info(interface: Any = None, package: str | None = None, *,
+                     strict: bool | None = None) -> Iterator[PluginInfo]:
+    """Yield a record for every plugin of ``package`` (default ``dropins.plugins``), in
+    discovery order, in every state, without importing plugin code when the cache is valid.
+
+    ``interface`` (an interface or its dotted identifier) keeps the records that provide it,
+    plus broken records whose interfaces are unknown (a module never seen working), so that a
+    broken plugin can be explained rather than silently missing.  ``strict`` (default: the
+    ``DROPINS_STRICT`` environment variable) raises ``PluginError`` for a broken module.
+    """
+    identifier = interface_identifier(interface)
+    session = ScanSession(strict=strict_from_environment() if strict is None else strict)
+    records = _discover(package or DEFAULT_PACKAGE, session)
+    for record in records:
+        if identifier is None or identifier in record.interfaces or (
+                record.state == "broken" and not record.interfaces):
+            yield record
+
+
+def get_plugins(interface: Any, package: str | None = None, *,
+                strict: bool | None = None) -> Iterator[Any]:
+    """Yield the loaded plugin objects of ``package`` that provide ``interface``.
+
+    Only usable (``ok``) plugins are yielded; broken ones were reported when discovered, and a
+    plugin that fails to load now is reported once and skipped (or raises in strict mode).
+    """
+    identifier = interface_identifier(interface)
+    strict = strict_from_environment() if strict is None else strict
+    for record in iter_plugin_info(identifier, package, strict=strict):
+        if record.state != "ok" or (identifier is not None and identifier not in record.interfaces):
+            continue
+        try:
+            plugin = record.load()
+        except PluginError as error:
+            if strict:
+                raise
+            _warn_once(str(error))
+            continue
+        yield plugin
+
+
+def rebuild_cache(package: str | None = None) -> list[PluginInfo]:
+    """Rescan every plugin module of ``package`` and rewrite its caches; return the records.
+
+    What ``dropins plugins cache --rebuild`` runs, e.g. after installing plugins in a Dockerfile.
+    """
+    return _discover(package or DEFAULT_PACKAGE, ScanSession(rebuild=True))

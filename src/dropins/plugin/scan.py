@@ -1,0 +1,186 @@
+"""Importing a plugin module and describing its plugins as cacheable metadata.
+
+This is the only discovery module that imports zope.interface and plugin code, and it is imported
+only on a cache miss.  Its output, an *entry*, is plain JSON-ready data::
+
+    {"key": [mtime_ns, size], "module": "matsim.plugins.metals", "state": "ok", "reason": null,
+     "version": null, "plugins": [{"name": ..., "attribute": ..., "description": ...,
+                                   "interfaces": [...]}]}
+
+Which objects a module contributes depends on how it was reached:
+
+* a plugin module (a file in a plugin directory, or an entry point naming a module): every
+  module-level object providing ``IPlugin``, except classes and functions defined in another
+  module, so ``from .base import SomePlugin`` does not list ``SomePlugin`` twice; other objects
+  (instances) count wherever they are bound, since an instance does not record where it was made;
+* an entry point ``module:attr``: that one object, whether or not it provides ``IPlugin``;
+* a namespace extension (``app.extensions.<name>``): the names in its ``__all__`` (or, without
+  ``__all__``, the plugin-module rule), and its ``version`` attribute.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import Any
+
+from zope.interface import Interface, implementedBy, providedBy
+
+from dropins.plugin.diagnostics import describe_failure
+from dropins.plugin.interfaces import IPlugin
+
+__all__ = ["Importer", "describe_object", "scan_module"]
+
+MODULE, OBJECT, EXTENSION = "module", "object", "extension"
+_FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType)
+
+
+class Importer:
+    """Imports plugin modules for one discovery pass.
+
+    Import-system caches are invalidated once per pass, before the first import, so that files
+    added since the process started are found.  A module this process already imported is
+    reloaded when its file changed since; a module someone else imported is used as it is.
+    """
+
+    #: module name -> file key when this process last imported it through discovery
+    imported_at: dict[str, Any] = {}
+
+    def __init__(self) -> None:
+        self._invalidated = False
+
+    def import_module(self, name: str, key: Any) -> types.ModuleType:
+        if not self._invalidated:
+            importlib.invalidate_caches()
+            self._invalidated = True
+        existing = sys.modules.get(name)
+        if existing is not None and self.imported_at.get(name, key) != key:
+            try:
+                module = importlib.reload(existing)
+            except BaseException:
+                sys.modules.pop(name, None)
+                self.imported_at.pop(name, None)
+                raise
+        elif existing is not None:
+            module = existing
+        else:
+            module = importlib.import_module(name)
+        self.imported_at[name] = key
+        return module
+
+
+def _first_line(text: Any) -> str:
+    if not isinstance(text, str):
+        return ""
+    for line in text.strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _interfaces(obj: Any, include_implemented: bool) -> list[str]:
+    specs = [providedBy(obj)]
+    if include_implemented and isinstance(obj, type):
+        specs.append(implementedBy(obj))
+    identifiers: list[str] = []
+    for spec in specs:
+        for interface in spec.flattened():
+            identifier = getattr(interface, "__identifier__", None)
+            if interface is Interface or not isinstance(identifier, str):
+                continue
+            if identifier not in identifiers:
+                identifiers.append(identifier)
+    return identifiers
+
+
+def describe_object(obj: Any, attribute: str, default_name: str, *,
+                    explicit: bool) -> dict[str, Any]:
+    """Cacheable metadata for one plugin object bound as ``attribute`` in its module.
+
+    ``explicit`` is true when the object was named by an entry point or ``__all__``; a class named
+    that way is also listed under the interfaces its instances implement.
+    """
+    is_class = isinstance(obj, type)
+    name = default_name
+    description = ""
+    try:
+        if not is_class and isinstance(getattr(obj, "name", None), str):
+            name = obj.name
+        own_description = getattr(obj, "description", None)
+        if isinstance(own_description, str):
+            description = _first_line(own_description)
+        elif is_class:
+            description = _first_line(vars(obj).get("__doc__"))
+        elif isinstance(obj, _FUNCTION_TYPES):
+            description = _first_line(obj.__doc__)
+    except Exception:  # an object with hostile attributes still gets listed
+        pass
+    return {"name": name, "attribute": attribute, "description": description,
+            "interfaces": _interfaces(obj, explicit)}
+
+
+def _provides_plugin(obj: Any) -> bool:
+    try:
+        return bool(IPlugin.providedBy(obj))
+    except Exception:
+        return False
+
+
+def _module_plugins(module: types.ModuleType) -> list[dict[str, Any]]:
+    plugins = []
+    for attribute, obj in list(vars(module).items()):
+        if attribute.startswith("__") or not _provides_plugin(obj):
+            continue
+        if isinstance(obj, (type, *_FUNCTION_TYPES)) and \
+                getattr(obj, "__module__", module.__name__) != module.__name__:
+            continue  # defined elsewhere and merely imported here
+        plugins.append(describe_object(obj, attribute, attribute, explicit=False))
+    return plugins
+
+
+def _extension_plugins(module: types.ModuleType) -> list[dict[str, Any]]:
+    exported = getattr(module, "__all__", None)
+    if exported is None:
+        return _module_plugins(module)
+    plugins = []
+    for attribute in exported:
+        if not isinstance(attribute, str):
+            raise TypeError(f"__all__ of {module.__name__} holds {attribute!r}, not a name")
+        obj = getattr(module, attribute)  # AttributeError: __all__ names something missing
+        plugins.append(describe_object(obj, attribute, attribute, explicit=True))
+    return plugins
+
+
+def scan_module(importer: Importer, module_name: str, path: str, key: Any, *, mode: str = MODULE,
+                attribute: str | None = None, default_name: str | None = None,
+                previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Import ``module_name`` (whose file is ``path``, in state ``key``) and return its entry.
+
+    A failure gives a ``broken`` entry whose reason is ``file:line: ErrorType: message`` and whose
+    plugins are the last known good ones from ``previous`` (so listings keep showing, as broken,
+    the plugins that used to be there).
+    """
+    entry: dict[str, Any] = {"key": key, "module": module_name, "state": "ok", "reason": None,
+                             "version": None, "plugins": []}
+    try:
+        module = importer.import_module(module_name, key)
+        if mode == OBJECT and attribute:
+            obj: Any = module
+            for part in attribute.split("."):
+                obj = getattr(obj, part)
+            entry["plugins"] = [describe_object(obj, attribute, default_name or attribute,
+                                                explicit=True)]
+        elif mode == EXTENSION:
+            entry["plugins"] = _extension_plugins(module)
+            version = getattr(module, "version", None) or getattr(module, "__version__", None)
+            entry["version"] = None if version is None else str(version)
+        else:
+            entry["plugins"] = _module_plugins(module)
+    except (Exception, SystemExit) as error:  # a module calling sys.exit() is broken too
+        entry["state"] = "broken"
+        entry["reason"] = describe_failure(error, path)
+        if previous and isinstance(previous.get("plugins"), list):
+            entry["plugins"] = previous["plugins"]
+            entry["version"] = previous.get("version")
+    return entry

@@ -1,0 +1,246 @@
+"""The runner's own options: everything before the command name on ``dropins``'s command line.
+
+``dropins [runner options] COMMAND [command options]``: the runner options are parsed here, the
+command options by the plugin's ``Options`` class.  The split is made by walking the arguments
+with the knowledge of which runner options take a value, so that a command option can never be
+mistaken for a runner option (``dropins echo --debug`` passes ``--debug`` to ``echo``), and
+abbreviations are refused for the same reason.
+
+Only argparse is imported here, so that ``dropins --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from typing import NoReturn
+
+from dropins.runner.errors import UsageError
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOOPS = ("asyncio", "uvloop")
+
+#: Options that are refused on Windows, where they have no meaning.
+POSIX_ONLY = {
+    "daemon": "--daemon",
+    "uid": "--uid",
+    "gid": "--gid",
+    "umask": "--umask",
+    "syslog": "--syslog",
+}
+
+USAGE = "dropins [runner options] COMMAND [command options]\n       dropins --app FILE.py"
+DESCRIPTION = ("Run a service from a plugin (COMMAND) or from a Python file that defines "
+               "'application'.\nRun 'dropins COMMAND --help' for a command's own options.")
+
+
+class RunnerOptions:
+    """The parsed runner options; see ``build_parser`` for what each one means.
+
+    A plain class rather than a dataclass: ``dataclasses`` imports ``inspect``, which alone
+    would cost ``dropins --help`` several milliseconds.
+    """
+
+    daemon: bool
+    pidfile: str | None
+    logfile: str | None
+    log_level: str | None
+    log_format: str
+    log_max_bytes: int
+    log_backups: int
+    syslog: bool
+    rundir: str | None
+    umask: int | None
+    uid: str | None
+    gid: str | None
+    loop: str
+    shutdown_timeout: float
+    debug: bool
+    app: str | None
+    help: bool
+    version: bool
+
+    DEFAULTS: dict[str, object] = {
+        "daemon": False, "pidfile": None, "logfile": None, "log_level": None,
+        "log_format": "text", "log_max_bytes": 0, "log_backups": 5, "syslog": False,
+        "rundir": None, "umask": None, "uid": None, "gid": None, "loop": "asyncio",
+        "shutdown_timeout": 10.0, "debug": False, "app": None, "help": False, "version": False,
+    }
+
+    def __init__(self, **values: object) -> None:
+        unknown = set(values) - set(self.DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown runner options: {', '.join(sorted(unknown))}")
+        for name, default in self.DEFAULTS.items():
+            setattr(self, name, values.get(name, default))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.DEFAULTS)
+        return f"RunnerOptions({fields})"
+
+
+def _octal(text: str) -> int:
+    try:
+        value = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid umask {text!r}: give octal digits, e.g. 022")
+    if not 0 <= value <= 0o777:
+        raise argparse.ArgumentTypeError(f"invalid umask {text!r}: must be between 000 and 777")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"invalid number of seconds {text!r}: give a positive number, e.g. 10")
+    return value
+
+
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def _size(text: str) -> int:
+    """``10M``, ``512k`` or a plain number of bytes; 0 switches rotation off."""
+    number, unit = text.strip(), ""
+    if number and number[-1].lower() in "kmg" and not number[-1].isdigit():
+        number, unit = number[:-1], number[-1].lower()
+    try:
+        value = int(float(number) * _SIZE_UNITS[unit])
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: give bytes or e.g. 10M, 512k")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: must not be negative")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: give a whole number >= 1")
+    return value
+
+
+def _terminal_width() -> int:
+    """Like ``shutil.get_terminal_size`` (COLUMNS, then the terminal, else 80) without
+    importing shutil, which argparse would otherwise do just for this."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(1).columns or 80
+    except (OSError, ValueError):
+        return 80
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         width if width is not None else _terminal_width() - 2)
+
+
+class _RunnerParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see 'dropins --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of runner options (help is rendered by the CLI, with the command list)."""
+    parser = _RunnerParser(prog="dropins", usage=USAGE, description=DESCRIPTION, add_help=False,
+                           allow_abbrev=False, formatter_class=_HelpFormatter)
+    parser._optionals.title = "runner options"
+    add = parser.add_argument
+    add("-h", "--help", action="store_true", help="Show this help, with every command, and exit.")
+    add("--version", action="store_true", help="Show the dropins version and exit.")
+    add("--app", metavar="FILE.py",
+        help="Run the 'application' defined by this Python file instead of a command.")
+    add("--daemon", action="store_true",
+        help="Detach into the background; exit 0 once every service has started (POSIX only).")
+    add("--pidfile", metavar="PATH",
+        help="Write the process id to PATH, locked; refuse to start if a live instance holds it.")
+    add("--logfile", metavar="PATH|-",
+        help="Log to PATH ('-' for standard output). Default: standard error in the foreground, "
+             "dropins.log in the run directory with --daemon.")
+    add("--log-level", choices=LOG_LEVELS, metavar="LEVEL",
+        help="Least severe level to log: " + ", ".join(LOG_LEVELS) + " (default: info).")
+    add("--log-format", choices=("text", "json"), default="text",
+        help="Log lines as text or as one JSON object each (default: text).")
+    add("--log-max-bytes", type=_size, default=0, metavar="SIZE",
+        help="Rotate the log file when it reaches SIZE (e.g. 10M); default: no rotation.")
+    add("--log-backups", type=_count, default=5, metavar="N",
+        help="Rotated log files to keep (default: 5).")
+    add("--syslog", action="store_true", help="Log to the system log (POSIX only).")
+    add("--rundir", metavar="DIR", help="Change to DIR before starting; relative paths (pidfile, "
+        "log file, command options) are then relative to DIR.")
+    add("--umask", type=_octal, metavar="OCTAL", help="Set the file-mode mask, e.g. 022.")
+    add("--uid", metavar="USER", help="Switch to this user (name or id) after binding ports.")
+    add("--gid", metavar="GROUP", help="Switch to this group (name or id) after binding ports.")
+    add("--loop", choices=LOOPS, default="asyncio",
+        help="Event loop implementation (default: asyncio).")
+    add("--shutdown-timeout", type=_positive_seconds, default=10.0, metavar="SECONDS",
+        help="How long services may take to stop on SIGTERM/SIGINT (default: 10).")
+    add("--debug", action="store_true",
+        help="Show tracebacks for errors, and log at debug level unless --log-level says.")
+    return parser
+
+
+def _value_options(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option string of ``parser`` that takes a value."""
+    names: set[str] = set()
+    for action in parser._actions:
+        if action.nargs != 0:
+            names.update(action.option_strings)
+    return names
+
+
+def split_argv(argv: Sequence[str],
+               parser: argparse.ArgumentParser | None = None) -> tuple[list[str], str | None,
+                                                                       list[str]]:
+    """Split into (runner arguments, command name or None, command arguments)."""
+    parser = parser or build_parser()
+    takes_value = _value_options(parser)
+    args = list(argv)
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest = args[index + 1:]
+            return args[:index], (rest[0] if rest else None), rest[1:]
+        if arg.startswith("-") and arg != "-":
+            if "=" not in arg and arg in takes_value:
+                index += 1
+            index += 1
+            continue
+        return args[:index], arg, args[index + 1:]
+    return args, None, []
+
+
+def parse_runner_options(argv: Sequence[str], platform: str = os.name) -> RunnerOptions:
+    """Parse runner arguments into ``RunnerOptions``; raise ``UsageError`` on bad input."""
+    parser = build_parser()
+    namespace = parser.parse_args(list(argv))
+    options = RunnerOptions(**vars(namespace))
+    check_options(options, platform)
+    return options
+
+
+def check_options(options: RunnerOptions, platform: str = os.name) -> None:
+    """Reject combinations that cannot work, with a one-line explanation."""
+    if platform == "nt":
+        for field, flag in POSIX_ONLY.items():
+            if getattr(options, field) not in (None, False):
+                raise UsageError(f"{flag} is not supported on Windows; run dropins in the "
+                                 "foreground under a service manager instead")
+    if options.daemon and options.logfile == "-":
+        raise UsageError("--logfile - cannot be used with --daemon, which detaches from the "
+                         "terminal; give a file path")
+    if options.log_max_bytes and options.logfile in (None, "-") and not options.daemon:
+        raise UsageError("--log-max-bytes needs --logfile PATH: only a log file can be rotated")

@@ -1,0 +1,134 @@
+"""Logging for the runner: where lines go (stream, file, rotated file, syslog) and their format.
+
+Everything uses stdlib ``logging`` so that services simply call ``logging.getLogger(__name__)``.
+Log files are reopened on SIGHUP (``reopen_log_files``) so that logrotate can rename them;
+rotation by size, when asked for, keeps a bounded number of old files.  ``logging.handlers`` is
+imported only when a file or syslog handler is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any, TextIO
+
+from dropins.runner.arguments import RunnerOptions
+from dropins.runner.errors import RunnerError, one_line
+
+#: The logger the runner writes its own lines to (the ready line, shutdown, errors).
+log = logging.getLogger("dropins.runner")
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: syslog adds the time itself; it wants the program name and PID first.
+SYSLOG_FORMAT = "dropins[%(process)d]: %(levelname)s %(name)s: %(message)s"
+DEFAULT_DAEMON_LOGFILE = "dropins.log"
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers: time, level, logger, message (+ exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class ReopenableFileHandler(logging.FileHandler):
+    """A log file that ``reopen()`` closes and opens again by name (for logrotate's SIGHUP)."""
+
+    def reopen(self) -> None:
+        self.acquire()
+        try:
+            if self.stream is not None:
+                self.stream.flush()
+                self.stream.close()
+            self.stream = self._open()
+        finally:
+            self.release()
+
+
+def _rotating_handler(path: str, max_bytes: int, backups: int) -> logging.Handler:
+    from logging.handlers import RotatingFileHandler
+
+    class ReopenableRotatingFileHandler(RotatingFileHandler):
+        """Rotates at ``max_bytes`` keeping ``backups`` old files; reopenable like the above."""
+
+        reopen = ReopenableFileHandler.reopen
+
+    return ReopenableRotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
+                                         encoding="utf-8")
+
+
+def _syslog_handler() -> logging.Handler:
+    from logging.handlers import SysLogHandler
+
+    address: str | tuple[str, int] = ("localhost", 514)
+    for candidate in ("/dev/log", "/var/run/syslog"):
+        if os.path.exists(candidate):
+            address = candidate
+            break
+    return SysLogHandler(address=address)
+
+
+def make_handler(options: RunnerOptions, stream: TextIO | None = None) -> logging.Handler:
+    """The handler the options ask for; raise ``RunnerError`` if the log cannot be opened."""
+    if options.syslog:
+        try:
+            return _syslog_handler()
+        except OSError as error:
+            raise RunnerError(f"cannot open the system log: {one_line(error)}")
+    path = options.logfile
+    if path is None and options.daemon:
+        path = DEFAULT_DAEMON_LOGFILE
+    if path is None:
+        return logging.StreamHandler(stream or sys.stderr)
+    if path == "-":
+        return logging.StreamHandler(stream or sys.stdout)
+    try:
+        if options.log_max_bytes:
+            return _rotating_handler(path, options.log_max_bytes, options.log_backups)
+        return ReopenableFileHandler(path, encoding="utf-8")
+    except OSError as error:
+        raise RunnerError(f"cannot open log file {path}: {error.strerror or one_line(error)}")
+
+
+def configure_logging(options: RunnerOptions, stream: TextIO | None = None) -> logging.Handler:
+    """Route the root logger to the handler the options ask for; return that handler."""
+    handler = make_handler(options, stream)
+    if options.log_format == "json":
+        handler.setFormatter(JSONFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(SYSLOG_FORMAT if options.syslog else TEXT_FORMAT))
+    level_name = options.log_level or ("debug" if options.debug else "info")
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level_name.upper()))
+    logging.captureWarnings(True)
+    return handler
+
+
+def reopen_log_files() -> None:
+    """Reopen every reopenable handler of the root logger (called on SIGHUP)."""
+    for handler in logging.getLogger().handlers:
+        reopen = getattr(handler, "reopen", None)
+        if reopen is not None:
+            try:
+                reopen()
+            except OSError as error:
+                log.error("cannot reopen log file: %s", one_line(error))
+            else:
+                log.info("log file reopened")

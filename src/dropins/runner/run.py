@@ -1,0 +1,244 @@
+"""Running a service tree as a process: the runner's flow from options to exit status.
+
+The order matters and is the point of this module:
+
+1. ``prepare()``: change to ``--rundir``, set ``--umask``, resolve ``--uid/--gid`` and check the
+   event loop, so that mistakes are usage errors before anything starts.  The command's service
+   is built after this (relative paths in its options are relative to the run directory).
+2. ``run()``: open the log, detach if ``--daemon`` (the launcher then waits on the status pipe),
+   take the pidfile lock, ``privileged_start()`` (bind ports), drop privileges, then on the
+   event loop ``start()``, log the ready line, report success through the status pipe and wait
+   for SIGTERM/SIGINT; then ``stop()`` within ``--shutdown-timeout`` and return 0.
+
+Every foreseeable failure becomes a ``RunnerError`` with a one-line message; in a daemon it is
+also logged and sent through the status pipe so that the launcher prints it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from dropins.runner.arguments import RunnerOptions
+from dropins.runner.daemon import NO_STATUS, StatusPipe
+from dropins.runner.errors import FAILURE, RunnerError, UsageError, one_line
+from dropins.runner.privileges import Identity
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from dropins.service import Application
+
+log = logging.getLogger("dropins.runner")
+
+#: Extra seconds granted after --shutdown-timeout for servers to close what they cut off.
+SHUTDOWN_GRACE = 2.0
+
+
+def prepare(options: RunnerOptions) -> Identity:
+    """Apply the process settings that must precede building the service; resolve the identity."""
+    if options.rundir:
+        try:
+            os.chdir(options.rundir)
+        except OSError as error:
+            raise UsageError(f"cannot change to --rundir {options.rundir}: "
+                             f"{error.strerror or one_line(error)}")
+    if options.umask is not None:
+        os.umask(options.umask)
+    loop_factory(options.loop)  # fail early when uvloop is missing
+    if options.uid is None and options.gid is None:
+        return Identity()
+    from dropins.runner.privileges import resolve_identity
+
+    return resolve_identity(options.uid, options.gid)
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event-loop factory for ``--loop`` (None: asyncio's default)."""
+    if name != "uvloop":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        raise UsageError("--loop uvloop needs the uvloop package: pip install 'dropins[uvloop]'")
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def as_application(service: Any, options: RunnerOptions, identity: Identity) -> Application:
+    """``service`` as the root Application, carrying the runner's uid/gid/shutdown timeout."""
+    from dropins.service import Application
+
+    if isinstance(service, Application):
+        application = service
+    else:
+        application = Application()
+        application.add_service(service)
+    if identity.uid is not None:
+        application.uid = identity.uid
+    if identity.gid is not None:
+        application.gid = identity.gid
+    application.shutdown_timeout = options.shutdown_timeout
+    return application
+
+
+def effective_identity(application: Any, identity: Identity) -> Identity:
+    """The runner's ``--uid/--gid`` if given, else what an ``--app`` file's Application asks."""
+    if identity.uid is not None or identity.gid is not None:
+        return identity
+    uid, gid = getattr(application, "uid", None), getattr(application, "gid", None)
+    if uid is None and gid is None:
+        return identity
+    if os.name == "nt":
+        raise UsageError("the application sets uid/gid, which Windows does not support")
+    from dropins.runner.privileges import resolve_identity
+
+    return resolve_identity(uid, gid)
+
+
+def startup_message(error: BaseException) -> str:
+    """The one line for a start failure: a ListenError anywhere in the chain says it best."""
+    from dropins.service import ListenError
+
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ListenError):
+            return str(cause)
+        cause = cause.__cause__
+    return one_line(error)
+
+
+def iter_addresses(service: Any) -> Iterator[str]:
+    """The real listening addresses of every service in the tree, depth first."""
+    addresses = getattr(service, "addresses", None)
+    if addresses:
+        yield from addresses
+    try:
+        children = list(service)
+    except TypeError:
+        return
+    for child in children:
+        yield from iter_addresses(child)
+
+
+def ready_line(label: str, application: Any) -> str:
+    addresses = list(dict.fromkeys(iter_addresses(application)))
+    if addresses:
+        return f"ready: {label} listening on {', '.join(addresses)}"
+    return f"ready: {label} started"
+
+
+class Runner:
+    """Runs one Application as this process, reporting through ``status`` when detached."""
+
+    def __init__(self, options: RunnerOptions, label: str, application: Application,
+                 identity: Identity) -> None:
+        self.options = options
+        self.label = label
+        self.application = application
+        self.identity = identity
+        self.status: StatusPipe = NO_STATUS
+        self._pidfile: Any = None
+        self._stop_event: asyncio.Event | None = None
+
+    def run(self) -> int:
+        """The whole life of the process after the service was built; returns the exit status."""
+        from dropins.runner.logs import configure_logging
+
+        configure_logging(self.options)
+        if self.options.daemon:
+            from dropins.runner.daemon import daemonize
+            from dropins.runner.logs import DEFAULT_DAEMON_LOGFILE
+
+            self.status = daemonize(self.options.logfile or DEFAULT_DAEMON_LOGFILE)
+        try:
+            return self._run_and_report()
+        finally:
+            if self._pidfile is not None:
+                self._pidfile.release()
+
+    def _run_and_report(self) -> int:
+        try:
+            status = self._run()
+        except RunnerError as error:
+            self._report_failure(error.message)
+            raise
+        except BaseException as error:
+            self._report_failure(one_line(error) if isinstance(error, Exception)
+                                 else "interrupted during startup")
+            raise
+        return status
+
+    def _report_failure(self, message: str) -> None:
+        """Log the failure where the log goes (unless that is the terminal, where the CLI prints
+        it anyway) and tell the launcher of a daemon."""
+        if self.status.pending or self.options.syslog or self.options.logfile not in (None, "-"):
+            log.error("%s", message)
+        self.status.failed(message)
+
+    def _run(self) -> int:
+        if self.options.pidfile:
+            from dropins.runner.pidfile import PidFile
+
+            pidfile = PidFile(self.options.pidfile)
+            pidfile.acquire()
+            self._pidfile = pidfile
+        try:
+            self.application.privileged_start()
+        except Exception as error:
+            raise RunnerError(startup_message(error)) from error
+        if self.identity.uid is not None or self.identity.gid is not None:
+            from dropins.runner.privileges import drop_privileges
+
+            drop_privileges(self.identity)
+        import asyncio
+
+        with asyncio.Runner(loop_factory=loop_factory(self.options.loop)) as runner:
+            return runner.run(self._serve())
+
+    async def _serve(self) -> int:
+        import asyncio
+
+        from dropins.runner.logs import reopen_log_files
+        from dropins.runner.signals import SignalHandlers
+
+        self._stop_event = asyncio.Event()
+        handlers = SignalHandlers(asyncio.get_running_loop(), on_stop=self._stop_event.set,
+                                  on_force=self._force_exit, on_reopen=reopen_log_files)
+        handlers.install()
+        try:
+            try:
+                await self.application.start()
+            except Exception as error:
+                raise RunnerError(startup_message(error)) from error
+            log.info("%s", ready_line(self.label, self.application))
+            self.status.ready()
+            await self._stop_event.wait()
+            return await self._stop()
+        finally:
+            handlers.uninstall()
+
+    async def _stop(self) -> int:
+        import asyncio
+
+        limit = self.options.shutdown_timeout + SHUTDOWN_GRACE
+        try:
+            await asyncio.wait_for(self.application.stop(), timeout=limit)
+        except TimeoutError:
+            log.error("services did not stop within %g seconds; exiting anyway", limit)
+            return FAILURE
+        log.info("stopped")
+        return 0
+
+    def _force_exit(self) -> None:
+        """A second SIGINT: leave now, with the pidfile removed and the log flushed."""
+        if self._pidfile is not None:
+            self._pidfile.release()
+        for handler in logging.getLogger().handlers:
+            try:
+                handler.flush()
+            except Exception:
+                pass
+        os._exit(130)

@@ -1,0 +1,251 @@
+"""``StreamServerService``: serve an asyncio protocol or a streams handler on an endpoint.
+
+Stopping is graceful: the listener closes at once, open connections get the shutdown timeout
+(the root Application's ``shutdown_timeout``, or the ``shutdown_timeout=`` argument) to finish,
+and whatever is left is then aborted, so ``stop()`` always returns within that timeout plus a
+small margin.  A protocol may define ``graceful_shutdown()``: it is called once when the
+server begins to stop, which lets it close idle connections (an HTTP keep-alive, say) at once
+instead of waiting for the timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from dropins.service.base import DEFAULT_SHUTDOWN_TIMEOUT, Service, root_setting
+from dropins.service.errors import listen_error
+from dropins.service.serving import format_address
+
+__all__ = ["StreamServerService"]
+
+logger = logging.getLogger("dropins.service")
+
+#: seconds allowed, after aborting, for handlers and transports to wind down
+_ABORT_GRACE = 1.0
+
+StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[Any]]
+
+
+class StreamServerService(Service):
+    """Serve ``factory`` on ``endpoint`` while running.
+
+    ``endpoint`` is an endpoint string (see ``dropins.service.endpoints``) or an endpoint
+    object.  ``factory`` is either a protocol factory (a callable returning an
+    ``asyncio.Protocol``) or a coroutine function ``async def handle(reader, writer)``; the
+    writer of a handler is closed when the handler returns.
+    """
+
+    def __init__(self, endpoint: Any, factory: Callable[..., Any], *, name: str | None = None,
+                 shutdown_timeout: float | None = None) -> None:
+        super().__init__(name)
+        if isinstance(endpoint, str):
+            from dropins.service.endpoints import parse_endpoint
+
+            self.description = endpoint
+            endpoint = parse_endpoint(endpoint)
+        else:
+            self.description = str(endpoint.describe())
+        self.endpoint = endpoint
+        self.factory = factory
+        self.is_handler = _is_coroutine_function(factory)
+        self.shutdown_timeout = shutdown_timeout
+        self.server: asyncio.AbstractServer | None = None
+        self._sockets: list[socket.socket] | None = None
+        self._transports: set[asyncio.Transport] = set()
+        self._protocols: set[Any] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._idle: asyncio.Event | None = None
+
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name is not None else ""
+        return f"<StreamServerService{label} on {self.description}>"
+
+    @property
+    def addresses(self) -> list[str]:
+        """The real bound addresses, e.g. ``['tcp:127.0.0.1:43121']``; empty before binding."""
+        if not self._sockets:
+            return []
+        address = getattr(self.endpoint, "address", None)
+        return [address(sock) if address else format_address(sock) for sock in self._sockets]
+
+    def privileged_start(self) -> None:
+        """Bind the listening socket(s), before privileges are dropped."""
+        if self._sockets is not None:
+            return
+        try:
+            self._sockets = list(self.endpoint.bind())
+        except Exception as error:
+            raise listen_error(self.description, error) from error
+
+    async def start(self) -> None:
+        """Begin serving on the running loop (binding first if that was not done yet)."""
+        self.privileged_start()
+        assert self._sockets is not None
+        loop = asyncio.get_running_loop()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        try:
+            self.server = await self.endpoint.serve(loop, self._sockets, self._protocol_factory())
+        except Exception as error:
+            self._release()
+            raise listen_error(self.description, error) from error
+        await super().start()
+
+    async def stop(self) -> None:
+        """Close the listener, let connections finish within the timeout, abort the rest."""
+        await super().stop()
+        server, self.server = self.server, None
+        if server is None:
+            self._release()
+            return
+        server.close()
+        timeout = self._timeout()
+        for protocol in list(self._protocols):
+            _call_graceful_shutdown(protocol)
+        if not self._is_idle():
+            assert self._idle is not None
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout)
+            except TimeoutError:
+                logger.warning("%s: aborting %d connection(s) still open after %.3g s",
+                               self.description, len(self._transports) or len(self._handlers),
+                               timeout)
+                await self._abort_all()
+        try:
+            await asyncio.wait_for(server.wait_closed(), _ABORT_GRACE)
+        except TimeoutError:
+            pass
+        self._release()
+
+    def _timeout(self) -> float:
+        if self.shutdown_timeout is not None:
+            return float(self.shutdown_timeout)
+        return float(root_setting(self, "shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT))
+
+    def _release(self) -> None:
+        sockets, self._sockets = self._sockets, None
+        if sockets is None:
+            return
+        close = getattr(self.endpoint, "close", None)
+        try:
+            if close is not None:
+                close(sockets)
+            else:
+                for sock in sockets:
+                    sock.close()
+        except Exception:
+            logger.exception("%s: error while releasing the listening sockets", self.description)
+
+    async def _abort_all(self) -> None:
+        for transport in list(self._transports):
+            transport.abort()
+        for task in list(self._handlers):
+            task.cancel()
+        if not self._is_idle():
+            assert self._idle is not None
+            try:
+                await asyncio.wait_for(self._idle.wait(), _ABORT_GRACE)
+            except TimeoutError:
+                logger.warning("%s: connections did not close after being aborted",
+                               self.description)
+
+    # ---- connection tracking ------------------------------------------------------------
+
+    def _is_idle(self) -> bool:
+        return not self._transports and not self._handlers
+
+    def _check_idle(self) -> None:
+        if self._idle is not None:
+            if self._is_idle():
+                self._idle.set()
+            else:
+                self._idle.clear()
+
+    def _protocol_factory(self) -> Callable[[], asyncio.BaseProtocol]:
+        make = self._stream_protocol if self.is_handler else self.factory
+
+        def tracked_protocol() -> asyncio.BaseProtocol:
+            protocol = make()
+            self._track(protocol)
+            return protocol
+
+        return tracked_protocol
+
+    def _stream_protocol(self) -> asyncio.BaseProtocol:
+        reader = asyncio.StreamReader()
+        return asyncio.StreamReaderProtocol(reader, self._start_handler)
+
+    def _start_handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.get_running_loop().create_task(self._run_handler(reader, writer))
+        self._handlers.add(task)
+        self._check_idle()
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._handlers.discard(task)
+            self._check_idle()
+
+        task.add_done_callback(done)
+
+    async def _run_handler(self, reader: asyncio.StreamReader,
+                           writer: asyncio.StreamWriter) -> None:
+        try:
+            await self.factory(reader, writer)
+        except asyncio.CancelledError:
+            writer.transport.abort()
+            raise
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the peer went away: routine, not worth a traceback
+        except Exception:
+            logger.exception("%s: error in connection handler", self.description)
+        finally:
+            if not writer.is_closing():
+                writer.close()
+
+    def _track(self, protocol: Any) -> None:
+        """Wrap the protocol's connection_made/lost on the instance to know open connections."""
+        made, lost = protocol.connection_made, protocol.connection_lost
+        holder: dict[str, asyncio.Transport] = {}
+
+        def connection_made(transport: asyncio.Transport) -> None:
+            holder["transport"] = transport
+            self._transports.add(transport)
+            self._protocols.add(protocol)
+            self._check_idle()
+            made(transport)
+
+        def connection_lost(error: Exception | None) -> None:
+            try:
+                lost(error)
+            finally:
+                transport = holder.pop("transport", None)
+                if transport is not None:
+                    self._transports.discard(transport)
+                self._protocols.discard(protocol)
+                self._check_idle()
+
+        try:
+            protocol.connection_made = connection_made
+            protocol.connection_lost = connection_lost
+        except AttributeError:  # a protocol with __slots__: served, but not tracked
+            logger.debug("%s: cannot track connections of %r", self.description, protocol)
+
+
+def _is_coroutine_function(factory: Any) -> bool:
+    if inspect.iscoroutinefunction(factory):
+        return True
+    call = getattr(factory, "__call__", None)  # noqa: B004 - an async __call__ method
+    return not inspect.isclass(factory) and inspect.iscoroutinefunction(call)
+
+
+def _call_graceful_shutdown(protocol: Any) -> None:
+    hook = getattr(protocol, "graceful_shutdown", None)
+    if callable(hook):
+        try:
+            hook()
+        except Exception:
+            logger.exception("error in %r.graceful_shutdown()", protocol)

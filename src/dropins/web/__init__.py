@@ -1,0 +1,17 @@
+"""The ``dropins web`` server: static files, WSGI and ASGI applications over HTTP/1.1.
+
+The command is registered by ``dropins.plugins.web`` and implemented by ``dropins.web.maker``.
+Each module here has one job:
+
+* ``protocol``  - one HTTP/1.1 connection, driven by httptools' parser callbacks;
+* ``exchange``  - one request and its response, the object every handler works with;
+* ``static``    - files from a folder (types, validators, ranges, sendfile);
+* ``paths``     - turning a request path into a file path that cannot leave the served root;
+* ``listing``   - the HTML directory index;
+* ``wsgi``, ``asgi`` - application gateways (PEP 3333 in a thread pool; ASGI 3 with lifespan);
+* ``accesslog`` - the combined log format;
+* ``maker``     - the command's options and the service tree.
+
+Nothing here is imported by ``import dropins``: the HTTP parser is loaded only when a server
+is built, so ``dropins --help`` does not pay for it.
+"""

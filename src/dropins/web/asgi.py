@@ -1,0 +1,181 @@
+"""An ASGI 3 gateway for HTTP requests (the lifespan protocol is in ``lifespan.py``).
+
+Each request runs ``await app(scope, receive, send)`` as a task on the event loop.
+
+* ``receive()`` gives the body as it arrives (``http.request`` with ``more_body``), bounded
+  by the body limit and paced by the connection's flow control; once the body is consumed it
+  waits until the response is complete or the client leaves, then says ``http.disconnect``.
+* ``send()`` takes ``http.response.start`` and ``http.response.body``; it waits for the
+  client to take the data (flow control) and raises ``ClientDisconnected`` (an ``OSError``)
+  once the client has gone, as the ASGI 2.4 spec asks, so streaming applications stop.
+* A failing application gets a plain 500 if it had not started its response, or its
+  connection closed if it had; the traceback goes to the ``dropins.web`` logger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from dropins.web.exchange import BodyError, ClientDisconnected, Exchange
+from dropins.web.paths import percent_decode
+
+__all__ = ["AsgiHandler"]
+
+logger = logging.getLogger("dropins.web")
+
+Message = MutableMapping[str, Any]
+AsgiApp = Callable[[Message, Callable[[], Awaitable[Message]],
+                    Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+
+
+class AsgiHandler:
+    """Serve ``app`` for every request; ``state`` is the lifespan state copied into scopes."""
+
+    def __init__(self, app: AsgiApp, name: str = "", state: dict[str, Any] | None = None) -> None:
+        self.app = app
+        self.name = name or getattr(app, "__name__", repr(app))
+        self.state = state if state is not None else {}
+
+    def __call__(self, exchange: Exchange) -> Any:
+        return _AsgiCall(self, exchange).run()
+
+
+class _AsgiCall:
+    def __init__(self, handler: AsgiHandler, exchange: Exchange) -> None:
+        self.handler = handler
+        self.exchange = exchange
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.started = False
+        self.body_done = exchange.body is None
+        self.response_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def run(self) -> None:
+        exchange = self.exchange
+        try:
+            await self.handler.app(self._scope(), self.receive, self.send)
+        except ClientDisconnected:
+            exchange.abort()
+            return
+        except Exception:
+            logger.exception("error in ASGI application %s for %s %s", self.handler.name,
+                             exchange.method.decode("latin-1"), exchange.target.decode("latin-1"))
+            self._fail()
+            return
+        finally:
+            if not self.response_done.done():
+                self.response_done.set_result(None)
+        if not exchange.finished:
+            logger.error("ASGI application %s returned without completing the response to %s",
+                         self.handler.name, exchange.target.decode("latin-1"))
+            self._fail()
+
+    def _fail(self) -> None:
+        exchange = self.exchange
+        if exchange.finished:
+            return
+        if exchange.head_sent:
+            exchange.abort()
+        else:
+            exchange.keep_alive = False
+            exchange.respond_error(500)
+
+    def _scope(self) -> dict[str, Any]:
+        exchange = self.exchange
+        connection = exchange.connection
+        transport = connection.transport
+        server = transport.get_extra_info("sockname") if transport is not None else None
+        secure = transport is not None and transport.get_extra_info("sslcontext") is not None
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": exchange.version,
+            "method": exchange.method.decode("latin-1"),
+            "scheme": "https" if secure else "http",
+            "path": percent_decode(exchange.path).decode("utf-8", "replace"),
+            "raw_path": exchange.path,
+            "query_string": exchange.query,
+            "root_path": "",
+            "headers": exchange.headers,
+            "client": connection.client,
+            "server": tuple(server[:2]) if isinstance(server, tuple) else None,
+            "state": dict(self.handler.state),
+        }
+        if exchange.user is not None:
+            scope["user"] = exchange.user
+        return scope
+
+    async def receive(self) -> Message:
+        exchange = self.exchange
+        body = exchange.body
+        if not self.body_done and body is not None:
+            try:
+                chunk = await body.read_chunk()
+            except BodyError as error:
+                self.body_done = True
+                if not exchange.head_sent and not exchange.finished:
+                    exchange.keep_alive = False
+                    exchange.respond_error(error.status)
+                return {"type": "http.disconnect"}
+            except ClientDisconnected:
+                self.body_done = True
+                return {"type": "http.disconnect"}
+            if not chunk:
+                self.body_done = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            self.body_done = body.complete and body.buffered == 0
+            return {"type": "http.request", "body": chunk, "more_body": not self.body_done}
+        if not self.body_done:
+            self.body_done = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        # Nothing more to read: wait for the end of the response or of the connection.
+        while not self.response_done.done() and not exchange.connection.closed:
+            await asyncio.wait([self.response_done, exchange.connection.lost_future()],
+                               return_when=asyncio.FIRST_COMPLETED)
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        exchange = self.exchange
+        if exchange.connection.closed:
+            raise ClientDisconnected("client disconnected")
+        kind = message.get("type")
+        if kind == "http.response.start":
+            if self.started:
+                raise RuntimeError("ASGI: http.response.start sent twice")
+            self.started = True
+            self.status = int(message["status"])
+            headers = []
+            for name, value in message.get("headers", ()):
+                lowered = bytes(name).lower()
+                if lowered in (b"connection", b"transfer-encoding", b"keep-alive"):
+                    continue
+                if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name:
+                    raise ValueError(f"ASGI header {name!r}: control characters not allowed")
+                headers.append((bytes(name), bytes(value)))
+            self.headers = headers
+        elif kind == "http.response.body":
+            if not self.started:
+                raise RuntimeError("ASGI: http.response.body sent before http.response.start")
+            if exchange.finished:
+                raise RuntimeError("ASGI: body sent after the response was complete")
+            data = bytes(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+            if not exchange.head_sent:
+                headers = self.headers
+                if not more and not any(name.lower() == b"content-length" for name, _ in headers):
+                    headers = [*headers, (b"Content-Length", b"%d" % len(data))]
+                exchange.send_head(self.status, headers)
+            exchange.write(data)
+            if more:
+                await exchange.drain()
+            else:
+                exchange.end()
+                if not self.response_done.done():
+                    self.response_done.set_result(None)
+        else:
+            raise RuntimeError(f"ASGI: unexpected message type {kind!r} for an HTTP request")

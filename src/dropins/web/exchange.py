@@ -1,0 +1,279 @@
+"""One request and its response: the object that every handler (static, WSGI, ASGI) works with.
+
+A handler is a callable ``handler(exchange)`` that either answers synchronously and returns
+None (the fast path used for small static files) or returns an awaitable that answers.  It
+answers through the exchange:
+
+* ``respond(status, headers, body)`` - a whole response at once (Content-Length is added);
+* ``send_head(status, headers)``, then ``write(data)`` any number of times, then ``end()``;
+  without a Content-Length header an HTTP/1.1 response is sent chunked, an HTTP/1.0 one is
+  ended by closing the connection;
+* ``await drain()`` between writes to respect the client's speed (flow control);
+* ``await sendfile(file, offset, count)`` for file bodies (zero-copy where the OS allows).
+
+The exchange takes care of what every response needs: ``Date``, ``Server``, ``Connection``,
+framing, no body for HEAD/204/304, and the access log line when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from dropins.web.httputil import HeaderList, find_header, http_date, status_line
+
+if TYPE_CHECKING:
+    from dropins.web.protocol import HttpConnection
+
+__all__ = ["BodyError", "ClientDisconnected", "Exchange", "RequestBody"]
+
+_NO_BODY_STATUSES = frozenset({204, 304}) | frozenset(range(100, 200))
+_SERVER_HEADER = b"Server: dropins\r\n"
+
+
+class ClientDisconnected(ConnectionError):
+    """The client went away (or the connection was closed) before the response was complete."""
+
+
+class BodyError(Exception):
+    """The request body cannot be delivered: too large (413), malformed (400) or too slow (408).
+
+    Raised to a handler reading the body; ``status`` is what the client should be told.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RequestBody:
+    """The body of one request as it arrives: buffered up to a bound, read chunk by chunk."""
+
+    __slots__ = ("_chunks", "_connection", "_error", "_expect_continue", "_waiter", "buffered",
+                 "complete", "discarding", "received")
+
+    def __init__(self, connection: HttpConnection, expect_continue: bool) -> None:
+        self._connection = connection
+        self._chunks: deque[bytes] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._expect_continue = expect_continue
+        self.buffered = 0
+        self.received = 0
+        self.complete = False
+        self.discarding = False
+        self._error: BodyError | None = None
+
+    # -- called by the connection
+    def feed(self, data: bytes) -> None:
+        self.received += len(data)
+        if self.discarding:
+            return
+        self._chunks.append(data)
+        self.buffered += len(data)
+        self._wake()
+
+    def finish(self) -> None:
+        self.complete = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def fail(self, error: BodyError) -> None:
+        """The rest of the body will never come: readers get ``error``."""
+        self._error = error
+        self.discarding = True
+        self._chunks.clear()
+        self.buffered = 0
+        self._wake()
+
+    def discard(self) -> None:
+        """Drop what is buffered and whatever still arrives (the handler no longer wants it)."""
+        self.discarding = True
+        self._chunks.clear()
+        self.buffered = 0
+        self._connection.update_reading()
+
+    # -- called by handlers
+    async def read_chunk(self) -> bytes:
+        """The next piece of the body, or b"" once it is complete.
+
+        Raises ClientDisconnected when the connection is lost first, and TimeoutError when the
+        client sends nothing for the server's read timeout.
+        """
+        while not self._chunks:
+            if self._error is not None:
+                raise self._error
+            if self.complete:
+                return b""
+            if self._connection.closed:
+                raise ClientDisconnected("client disconnected while sending the body")
+            if self._expect_continue:
+                self._expect_continue = False
+                self._connection.write_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
+            loop = self._connection.loop
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(self._connection.limits.header_timeout, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        chunk = self._chunks.popleft()
+        self.buffered -= len(chunk)
+        self._connection.update_reading()
+        return chunk
+
+    async def read_all(self) -> bytes:
+        """The whole body (bounded by the server's body limit, enforced while parsing)."""
+        parts = []
+        while chunk := await self.read_chunk():
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def lost(self) -> None:
+        """The connection is gone: wake a reader so it can raise."""
+        self._wake()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(BodyError(408, "client sent no body data in time"))
+
+
+class Exchange:
+    """A request (method, target, headers, body) and the state of its response."""
+
+    __slots__ = ("_chunked", "_pending_head", "body", "bytes_sent", "connection", "error_status",
+                 "finished", "head_only", "head_sent", "headers", "keep_alive", "method", "path",
+                 "query", "status", "target", "user", "version")
+
+    def __init__(self, connection: HttpConnection, method: bytes, target: bytes, version: str,
+                 headers: HeaderList, keep_alive: bool, body: RequestBody | None) -> None:
+        self.connection = connection
+        self.method = method
+        self.target = target
+        path, _, query = target.partition(b"?")
+        self.path = path
+        self.query = query
+        self.version = version
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.body = body
+        self.head_only = method == b"HEAD"
+        self.user: str | None = None
+        self.error_status = 0
+        self.status = 0
+        self.bytes_sent = 0
+        self.head_sent = False
+        self.finished = False
+        self._chunked = False
+        self._pending_head = b""
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of a request header (name in lower case), or None."""
+        return find_header(self.headers, name)
+
+    # -- responding
+    def send_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        """Start the response; the head is written together with the first body bytes."""
+        if self.head_sent:
+            raise RuntimeError("the response head was already sent")
+        self.head_sent = True
+        self.status = status
+        connection = self.connection
+        if connection.server.closing:
+            self.keep_alive = False
+        parts = [status_line(status), _SERVER_HEADER, b"Date: ", http_date(), b"\r\n"]
+        has_length = False
+        for name, value in headers:
+            if name.lower() == b"content-length":
+                has_length = True
+            parts += [name, b": ", value, b"\r\n"]
+        if status in _NO_BODY_STATUSES:
+            pass
+        elif not has_length and not self.head_only:
+            if self.version == "1.1":
+                self._chunked = True
+                parts.append(b"Transfer-Encoding: chunked\r\n")
+            else:
+                self.keep_alive = False
+        if not self.keep_alive:
+            parts.append(b"Connection: close\r\n")
+        elif self.version == "1.0":
+            parts.append(b"Connection: keep-alive\r\n")
+        parts.append(b"\r\n")
+        self._pending_head = b"".join(parts)
+        if status in _NO_BODY_STATUSES:
+            self.head_only = True
+
+    def write(self, data: bytes) -> None:
+        """Send part of the body (nothing is sent for HEAD requests and bodiless statuses)."""
+        if self.finished:
+            raise RuntimeError("the response is already complete")
+        if not data or self.head_only:
+            return
+        self.bytes_sent += len(data)
+        if self._chunked:
+            data = b"%x\r\n%b\r\n" % (len(data), data)
+        if self._pending_head:
+            data = self._pending_head + data
+            self._pending_head = b""
+        self.connection.write_raw(data)
+
+    def end(self) -> None:
+        """Finish the response; the connection then moves on to the next request."""
+        if self.finished:
+            return
+        tail = b"0\r\n\r\n" if self._chunked and not self.head_only else b""
+        if self._pending_head or tail:
+            self.connection.write_raw(self._pending_head + tail)
+            self._pending_head = b""
+        self.finished = True
+        self.connection.exchange_done(self)
+
+    def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> None:
+        """Send a complete response with a Content-Length in one write."""
+        if status in _NO_BODY_STATUSES:
+            self.send_head(status, headers)
+        else:
+            self.send_head(status, [*headers, (b"Content-Length", b"%d" % len(body))])
+            self.write(body)
+        self.end()
+
+    def respond_head_only(self, status: int, headers: list[tuple[bytes, bytes]],
+                          length: int) -> None:
+        """Answer a HEAD request: the head a GET would get (with its length), no body."""
+        self.send_head(status, [*headers, (b"Content-Length", b"%d" % length)])
+        self.end()
+
+    def respond_error(self, status: int, message: str = "", headers: Any = ()) -> None:
+        """A short plain-text error response (the reason phrase unless a message is given)."""
+        text = message or status_line(status)[13:-2].decode("latin-1")
+        self.respond(status, [(b"Content-Type", b"text/plain; charset=utf-8"), *headers],
+                     (text + "\n").encode("utf-8"))
+
+    async def drain(self) -> None:
+        """Wait until the client has taken enough of what was written (flow control)."""
+        if self.connection.closed:
+            raise ClientDisconnected("client disconnected")
+        await self.connection.drain()
+
+    async def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
+        """Send ``count`` bytes of ``file`` from ``offset`` as the body (after send_head)."""
+        if self.head_only or count <= 0:
+            return
+        if self._pending_head:
+            self.connection.write_raw(self._pending_head)
+            self._pending_head = b""
+        await self.connection.sendfile(file, offset, count)
+        self.bytes_sent += count
+
+    def abort(self) -> None:
+        """Give up on this response: the client cannot get a well-formed one any more."""
+        self.keep_alive = False
+        self.finished = True
+        self.connection.abort_exchange(self)

@@ -1,0 +1,179 @@
+"""``dropins web``: its options and the service tree it runs.
+
+The tree is a MultiService holding, in start order:
+
+1. for ``--wsgi``, a service owning the worker threads (stopped last, after the servers);
+2. for ``--asgi``, the lifespan service (startup before any request, shutdown after the last);
+3. one StreamServerService per ``--listen``, all sharing one ``WebServer`` (the protocol
+   factory), whose connections finish their response and close when the servers stop.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dropins.cred.auth_options import AuthOptions
+from dropins.cred.interfaces import IAnonymous, IUsernamePassword
+from dropins.options import Flag, Parameter, UsageError
+from dropins.service.base import MultiService, Service
+
+__all__ = ["Options", "make_service"]
+
+DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
+_MISSING_EXTRA = "dropins web needs the 'web' extra: pip install 'dropins[web]'"
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise UsageError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise UsageError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def byte_size(text: str) -> int:
+    """``1048576``, ``512K``, ``10M`` or ``1G`` (powers of 1024)."""
+    units = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    factor = units.get(cleaned[-1:], 1)
+    number = cleaned[:-1] if cleaned[-1:] in units else cleaned
+    if not number.isdigit():
+        raise UsageError(f"expected a size such as 1048576, 512K or 10M, got {text!r}")
+    return int(number) * factor
+
+
+class Options(AuthOptions):
+    """The options of ``dropins web`` (with ``--auth`` from AuthOptions)."""
+
+    description = ("Serve a folder (the current one by default), a WSGI application or an "
+                   "ASGI application over HTTP/1.1.")
+    epilog = ("examples:\n"
+              "  dropins web                          serve this folder on 127.0.0.1:8080\n"
+              "  dropins web --path site --listen tcp:8000:interface=0.0.0.0\n"
+              "  dropins web --wsgi myapp:app         a WSGI application from myapp.py\n"
+              "  dropins web --asgi myapp:app         an ASGI 3 application (with lifespan)\n"
+              "  dropins web --auth file:users.txt    ask for a user name and password\n"
+              "                                       (make the file with 'dropins passwd')")
+    supported_credential_interfaces = (IUsernamePassword, IAnonymous)
+
+    path = Parameter(metavar="DIR", help="folder to serve (default: the current folder)")
+    listen = Parameter(multiple=True, metavar="ENDPOINT", default=[DEFAULT_LISTEN],
+                       help=f"where to listen, repeatable (default: {DEFAULT_LISTEN}); "
+                            "e.g. tcp:8000, tcp6:8000:interface=\\:\\:1, unix:/run/web.sock")
+    wsgi = Parameter(metavar="MODULE:APP", help="serve this WSGI application instead of files")
+    asgi = Parameter(metavar="MODULE:APP", help="serve this ASGI 3 application instead of files")
+    index = Parameter(default="index.html", metavar="NAME",
+                      help="file served for a folder's URL ('' for none)")
+    no_listing = Flag(help="answer 403 for folders without an index instead of listing them")
+    follow_symlinks = Flag(help="serve symlinks that point outside the folder")
+    threads = Parameter(default=10, type=positive_int, metavar="N",
+                        help="worker threads for the WSGI application")
+    max_body_size = Parameter(default="10M", type=byte_size, metavar="SIZE",
+                              help="largest request body accepted (413 above)")
+    header_timeout = Parameter(default=10.0, type=positive_float, metavar="SECONDS",
+                               help="time a client has to send a request's headers, and each "
+                                    "part of its body (408 after)")
+    keepalive_timeout = Parameter(default=15.0, type=positive_float, metavar="SECONDS",
+                                  help="idle time after which a keep-alive connection closes")
+    no_access_log = Flag(help="do not log each request (logger dropins.web.access)")
+    insecure_auth = Flag(help="allow --auth on plain TCP reachable from other machines, where "
+                              "passwords cross the network in clear text")
+
+    def validate(self) -> None:
+        super().validate()
+        if isinstance(self["max_body_size"], str):
+            self["max_body_size"] = byte_size(self["max_body_size"])
+        if self["wsgi"] and self["asgi"]:
+            raise UsageError("give either --wsgi or --asgi, not both")
+        if self["path"] is not None and (self["wsgi"] or self["asgi"]):
+            raise UsageError("--path serves files; it cannot be combined with --wsgi or --asgi")
+        path = self["path"] if self["path"] is not None else os.curdir
+        if not os.path.isdir(path):
+            what = "is not a folder" if os.path.exists(path) else "does not exist"
+            raise UsageError(f"--path {path!r} {what}")
+        self["path"] = path
+        if "/" in self["index"] or "\\" in self["index"] or self["index"] in (".", ".."):
+            raise UsageError(f"--index {self['index']!r} must be a file name, not a path")
+        from dropins.service.endpoints import parse_endpoint
+
+        for endpoint in self["listen"]:
+            try:
+                parse_endpoint(endpoint)
+            except ValueError as error:
+                raise UsageError(str(error)) from None
+        if self["auth"] and not self["insecure_auth"]:
+            from dropins.web.auth import insecure_listeners
+
+            unsafe = insecure_listeners(self["listen"])
+            if unsafe:
+                raise UsageError(
+                    f"--auth over plain HTTP on {unsafe[0]} would send passwords in clear text "
+                    "to the network; listen on 127.0.0.1, use an ssl: endpoint, or add "
+                    "--insecure-auth")
+
+
+class _ThreadPoolService(Service):
+    """Owns the WSGI worker threads: releases them when the tree stops."""
+
+    def __init__(self, pool: Any) -> None:
+        super().__init__("wsgi-threads")
+        self.pool = pool
+
+    async def stop(self) -> None:
+        await super().stop()
+        self.pool.shutdown()
+
+
+def make_service(options: Any) -> MultiService:
+    """Build the service tree for parsed ``options`` (see the module docstring)."""
+    try:
+        import httptools  # noqa: F401 - only to check the extra is installed
+    except ImportError:
+        raise SystemExit(_MISSING_EXTRA) from None
+    from dropins.service.stream import StreamServerService
+    from dropins.web.protocol import Limits, WebServer
+
+    root = MultiService("web")
+    handler: Any
+    if options["wsgi"]:
+        from dropins.web.loading import load_application
+        from dropins.web.threads import DaemonThreadPool
+        from dropins.web.wsgi import WsgiHandler
+
+        app = load_application(options["wsgi"], "--wsgi")
+        pool = DaemonThreadPool(options["threads"])
+        root.add_service(_ThreadPoolService(pool))
+        handler = WsgiHandler(app, pool, options["wsgi"])
+    elif options["asgi"]:
+        from dropins.web.asgi import AsgiHandler
+        from dropins.web.lifespan import AsgiLifespan
+        from dropins.web.loading import load_application
+
+        app = load_application(options["asgi"], "--asgi")
+        state: dict[str, Any] = {}
+        root.add_service(AsgiLifespan(app, options["asgi"], state))
+        handler = AsgiHandler(app, options["asgi"], state)
+    else:
+        from dropins.web.static import StaticSite
+
+        handler = StaticSite(options["path"], index=options["index"],
+                             listing=not options["no_listing"],
+                             follow_symlinks=options["follow_symlinks"])
+    if options["auth"]:
+        from dropins.web.auth import BasicAuth
+
+        handler = BasicAuth(handler, options.make_portal())
+    limits = Limits(max_body_size=options["max_body_size"],
+                    header_timeout=options["header_timeout"],
+                    keepalive_timeout=options["keepalive_timeout"])
+    server = WebServer(handler, limits, access_log=not options["no_access_log"])
+    for endpoint in options["listen"]:
+        root.add_service(StreamServerService(endpoint, server))
+    return root

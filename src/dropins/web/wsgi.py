@@ -1,0 +1,227 @@
+"""A PEP 3333 gateway: WSGI applications run in worker threads, never on the event loop.
+
+The request body is read on the loop first (bounded by the server's body limit) and handed
+to the application as ``wsgi.input``; the application then runs in a daemon thread pool.
+Its response goes back to the loop in one of two ways:
+
+* a list or tuple (the common case, ``return [body]``) is sent in one write, with a
+  Content-Length computed when the application gave none, so the connection stays alive;
+* any other iterable is streamed: each block is written and flushed to the client's pace
+  before the next one is asked for, as PEP 3333 requires, so a slow client slows the
+  application down instead of filling memory.
+
+``close()`` of the iterable is always called.  An exception before the response started
+gives a plain 500; after it started, the connection is closed (the response cannot be
+completed honestly).  Either way the traceback goes to the ``dropins.web`` logger and the
+server goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from dropins.web.exchange import ClientDisconnected, Exchange
+from dropins.web.paths import percent_decode
+from dropins.web.threads import DaemonThreadPool
+
+__all__ = ["WsgiHandler"]
+
+logger = logging.getLogger("dropins.web")
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class WsgiHandler:
+    """Serve ``app`` for every request."""
+
+    def __init__(self, app: WsgiApp, pool: DaemonThreadPool, name: str = "") -> None:
+        self.app = app
+        self.pool = pool
+        self.name = name or getattr(app, "__name__", repr(app))
+
+    def __call__(self, exchange: Exchange) -> Any:
+        return self._serve(exchange)
+
+    async def _serve(self, exchange: Exchange) -> None:
+        body = await exchange.body.read_all() if exchange.body is not None else b""
+        loop = asyncio.get_running_loop()
+        call = _WsgiCall(self, exchange, loop, _environ(exchange, body))
+        outcome = await asyncio.wrap_future(self.pool.submit(call.run), loop=loop)
+        if outcome is _FAILED:
+            if exchange.head_sent:
+                exchange.abort()
+            elif not exchange.finished:
+                exchange.keep_alive = False
+                exchange.respond_error(500)
+            return
+        if not exchange.finished:
+            call.finish_on_loop(outcome)
+
+
+_FAILED = object()
+
+
+class _WsgiCall:
+    """One application call; ``run`` executes in a worker thread."""
+
+    def __init__(self, handler: WsgiHandler, exchange: Exchange, loop: asyncio.AbstractEventLoop,
+                 environ: dict[str, Any]) -> None:
+        self.handler = handler
+        self.exchange = exchange
+        self.loop = loop
+        self.environ = environ
+        self.status: int | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.has_length = False
+        self.head_sent = False
+
+    # -- in the worker thread
+    def start_response(self, status: str, headers: list[tuple[str, str]],
+                       exc_info: Any = None) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise RuntimeError("start_response() called twice without exc_info")
+        code, _, _ = status.partition(" ")
+        if len(code) != 3 or not code.isdigit():
+            raise ValueError(f"invalid WSGI status {status!r}: expected e.g. '200 OK'")
+        encoded = []
+        has_length = False
+        for name, value in headers:
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise TypeError(f"WSGI header {name!r}: names and values must be str")
+            if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+                raise ValueError(f"WSGI header {name!r}: control characters are not allowed")
+            lowered = name.lower()
+            if lowered in ("connection", "transfer-encoding", "keep-alive"):
+                continue  # hop-by-hop: the server decides these
+            if lowered == "content-length":
+                has_length = True
+            encoded.append((name.encode("latin-1"), value.encode("latin-1")))
+        self.status = int(code)
+        self.headers = encoded
+        self.has_length = has_length
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """The legacy ``write()`` callable: sends at once, like a streamed block."""
+        self._send_block(data)
+
+    def _send_block(self, data: bytes) -> None:
+        if self.status is None:
+            raise RuntimeError("the WSGI application sent a body before calling start_response")
+        first = not self.head_sent
+        self.head_sent = True
+        future = asyncio.run_coroutine_threadsafe(self._write_on_loop(data, first), self.loop)
+        future.result()
+
+    def run(self) -> Any:
+        result: Any = None
+        try:
+            result = self.handler.app(self.environ, self.start_response)
+            if isinstance(result, (list, tuple)) and not self.head_sent:
+                blocks = [bytes(block) for block in result]
+                return blocks
+            for block in result:
+                if block:
+                    self._send_block(block)
+            return []
+        except ClientDisconnected:
+            return _FAILED
+        except Exception:
+            logger.exception("error in WSGI application %s for %s %s", self.handler.name,
+                             self.environ["REQUEST_METHOD"], self.environ["RAW_URI"])
+            return _FAILED
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    logger.exception("error in close() of WSGI application %s",
+                                     self.handler.name)
+
+    # -- on the event loop
+    async def _write_on_loop(self, data: bytes, first: bool) -> None:
+        exchange = self.exchange
+        if exchange.finished or exchange.connection.closed:
+            raise ClientDisconnected("client disconnected")
+        if first:
+            assert self.status is not None
+            exchange.send_head(self.status, self.headers)
+        exchange.write(data)
+        await exchange.drain()
+
+    def finish_on_loop(self, blocks: list[bytes]) -> None:
+        exchange = self.exchange
+        if self.status is None:
+            logger.error("WSGI application %s returned without calling start_response",
+                         self.handler.name)
+            exchange.keep_alive = False
+            exchange.respond_error(500)
+            return
+        if not self.head_sent:
+            headers = self.headers
+            if not self.has_length:
+                headers = [*headers, (b"Content-Length", b"%d" % sum(map(len, blocks)))]
+            exchange.send_head(self.status, headers)
+        for block in blocks:
+            exchange.write(block)
+        exchange.end()
+
+
+def _environ(exchange: Exchange, body: bytes) -> dict[str, Any]:
+    connection = exchange.connection
+    transport = connection.transport
+    server = transport.get_extra_info("sockname") if transport is not None else None
+    if isinstance(server, tuple) and len(server) >= 2:
+        server_name, server_port = str(server[0]), str(server[1])
+    else:
+        server_name, server_port = "localhost", "0"
+    secure = transport is not None and transport.get_extra_info("sslcontext") is not None
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": exchange.method.decode("latin-1"),
+        "SCRIPT_NAME": "",
+        "PATH_INFO": percent_decode(exchange.path).decode("latin-1"),
+        "QUERY_STRING": exchange.query.decode("latin-1"),
+        "RAW_URI": exchange.target.decode("latin-1"),
+        "SERVER_NAME": server_name,
+        "SERVER_PORT": server_port,
+        "SERVER_PROTOCOL": f"HTTP/{exchange.version}",
+        "SERVER_SOFTWARE": "dropins",
+        "REMOTE_ADDR": connection.client[0],
+        "REMOTE_PORT": str(connection.client[1]),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "https" if secure else "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.input_terminated": True,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    if exchange.user is not None:
+        environ["REMOTE_USER"] = exchange.user
+    for name, value in exchange.headers:
+        if b"_" in name:
+            continue  # would be indistinguishable from a dash: a known spoofing trick
+        text = value.decode("latin-1")
+        if name == b"content-type":
+            environ["CONTENT_TYPE"] = text
+        elif name == b"content-length":
+            environ["CONTENT_LENGTH"] = text
+        else:
+            key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+            environ[key] = f"{environ[key]},{text}" if key in environ else text
+    if exchange.body is not None and "CONTENT_LENGTH" not in environ:
+        environ["CONTENT_LENGTH"] = str(len(body))
+    return environ

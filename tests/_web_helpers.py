@@ -1,0 +1,210 @@
+"""Helpers for the web tests: a real ``dropins web`` process and small bounded HTTP clients.
+
+``WebProcess`` runs ``python -m dropins web ... --listen tcp:0:interface=127.0.0.1`` and
+learns the port from the runner's ``ready:`` line on stderr; every wait is bounded, and the
+process is killed if it does not stop, so no test can hang the suite.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from conftest import clean_env
+
+READY = re.compile(r"ready: web listening on tcp:127\.0\.0\.1:(\d+)")
+LISTEN = ["--listen", "tcp:0:interface=127.0.0.1"]
+
+
+class WebProcess:
+    """A running ``dropins web`` server; use as a context manager."""
+
+    def __init__(self, args: Sequence[str], cwd: str | Path | None = None,
+                 env: Mapping[str, str] | None = None, startup_timeout: float = 20) -> None:
+        self.args = [sys.executable, "-m", "dropins", "web", *args, *LISTEN]
+        self.cwd = cwd
+        self.env = clean_env(env)
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self.process: subprocess.Popen[str] | None = None
+        self.returncode: int | None = None
+
+    def __enter__(self) -> WebProcess:
+        self.process = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, text=True,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        if not self._ready.wait(self.startup_timeout) or not self.port:
+            self.kill()
+            raise AssertionError(f"dropins web did not become ready:\n{self.stderr}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _read_stderr(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        for line in self.process.stderr:
+            with self._lock:
+                self.lines.append(line)
+            match = READY.search(line)
+            if match:
+                self.port = int(match.group(1))
+                self._ready.set()
+        self._ready.set()
+
+    @property
+    def stderr(self) -> str:
+        with self._lock:
+            return "".join(self.lines)
+
+    def wait_for_log(self, pattern: str, timeout: float = 5) -> str:
+        """The first stderr line matching ``pattern``, waiting up to ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while time.monotonic() < deadline:
+            for line in self.stderr.splitlines():
+                if regex.search(line):
+                    return line
+            time.sleep(0.02)
+        raise AssertionError(f"no log line matching {pattern!r} in:\n{self.stderr}")
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM, wait (bounded), return the exit status; kill if it does not stop."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.returncode = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"dropins web did not stop on SIGTERM:\n{self.stderr}")
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    # -- clients
+    def connection(self, timeout: float = 10) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method: str, path: str, headers: Mapping[str, str] | None = None,
+                body: bytes | None = None, timeout: float = 10) -> Response:
+        """One request on a new connection with http.client; returns status, headers, body."""
+        connection = self.connection(timeout)
+        try:
+            connection.putrequest(method, path, skip_accept_encoding=True)
+            for name, value in (headers or {}).items():
+                connection.putheader(name, value)
+            if body is not None:
+                connection.putheader("Content-Length", str(len(body)))
+            connection.endheaders(body)
+            response = connection.getresponse()
+            return Response(response.status, response.getheaders(), response.read())
+        finally:
+            connection.close()
+
+    def get(self, path: str, headers: Mapping[str, str] | None = None) -> Response:
+        return self.request("GET", path, headers)
+
+    def raw(self, data: bytes, timeout: float = 5) -> bytes:
+        """Send raw bytes and read until the server closes (or ``timeout`` passes)."""
+        return raw_exchange(self.port, data, timeout)
+
+
+class Response:
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+        self.header_list = headers
+        self.headers = {name.lower(): value for name, value in headers}
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.headers} {self.body[:80]!r}>"
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 5) -> bytes:
+    """Send ``data`` on a new connection; return all bytes received until close or timeout."""
+    deadline = time.monotonic() + timeout
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            sock.settimeout(remaining)
+            try:
+                chunk = sock.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def status_of(raw: bytes) -> int:
+    """The status code of the first response in ``raw`` (0 when there is none)."""
+    match = re.match(rb"HTTP/1\.[01] (\d{3}) ", raw)
+    return int(match.group(1)) if match else 0
+
+
+def read_responses(sock: socket.socket, count: int, timeout: float = 5) -> list[Response]:
+    """Read ``count`` responses from a keep-alive socket with h11 (a real client parser)."""
+    import h11
+
+    client = h11.Connection(h11.CLIENT)
+    deadline = time.monotonic() + timeout
+    responses: list[Response] = []
+    while len(responses) < count:
+        # h11 parses a response only after "sending" a request; these never leave the process.
+        client.send(h11.Request(method="GET", target="/", headers=[("Host", "test")]))
+        client.send(h11.EndOfMessage())
+        current: Response | None = None
+        body = bytearray()
+        while True:
+            event = client.next_event()
+            if event is h11.NEED_DATA:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"got {len(responses)} of {count} responses")
+                sock.settimeout(remaining)
+                client.receive_data(sock.recv(65536))
+            elif isinstance(event, h11.Response):
+                current = Response(event.status_code, [(name.decode(), value.decode())
+                                                       for name, value in event.headers], b"")
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                assert current is not None
+                current.body = bytes(body)
+                responses.append(current)
+                break
+            elif isinstance(event, h11.ConnectionClosed):
+                raise ConnectionError(f"closed after {len(responses)} of {count} responses")
+        if len(responses) < count:
+            client.start_next_cycle()
+    return responses
+
+
+def wait_until(predicate: object, timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return True
+        time.sleep(0.02)
+    return False

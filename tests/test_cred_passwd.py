@@ -1,0 +1,207 @@
+"""``dropins passwd FILE USER``, run as a real command."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+import pytest
+
+from _cred_helpers import avatar_id
+from conftest import run_dropins
+from dropins.cred import verify_password
+from dropins.cred.factories import FileCheckerFactory
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes and ttys are POSIX")
+
+
+def passwd(*args: str, password: str | None = None):
+    return run_dropins("passwd", *args, input=None if password is None else password + "\n",
+                       timeout=60)
+
+
+def entries(path) -> dict[str, str]:
+    return dict(line.split(":", 1) for line in path.read_text().splitlines()
+                if line and not line.startswith("#"))
+
+
+@posix_only
+def test_creates_a_0600_file_with_an_argon2_hash_only(tmp_path):
+    path = tmp_path / "users.txt"
+    result = passwd(str(path), "alice", password="correct horse")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"added user 'alice' in {path} (argon2)\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    stored = entries(path)["alice"]
+    assert stored.startswith("$argon2id$")
+    assert verify_password("correct horse", stored)
+    assert b"correct horse" not in path.read_bytes()
+    assert "correct horse" not in result.stdout + result.stderr
+    assert avatar_id(FileCheckerFactory().make_checker(str(path)), "alice",
+                     "correct horse") == "alice"
+
+
+@posix_only
+def test_updates_in_place_keeping_other_lines_and_the_mode(tmp_path):
+    path = tmp_path / "users.txt"
+    original = "# team\nbob:$2b$04$" + "a" * 53 + "\nalice:$scrypt$old\n\ncarol:plainpw\n"
+    path.write_text(original)
+    path.chmod(0o640)
+    result = passwd(str(path), "alice", "--scheme", "scrypt", password="n3w")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"updated user 'alice' in {path} (scrypt)\n"
+    lines = path.read_text().splitlines()
+    assert lines[0] == "# team" and lines[1].startswith("bob:$2b$04$")
+    assert lines[2].startswith("alice:$scrypt$ln=16,r=8,p=1$")
+    assert lines[3:] == ["", "carol:plainpw"]
+    assert verify_password("n3w", lines[2].split(":", 1)[1])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    # The operator is told about the remaining plain password, by user name only.
+    assert "plain-text passwords for carol" in result.stderr and "plainpw" not in result.stderr
+    assert not [name for name in os.listdir(tmp_path) if name != "users.txt"], "temp file left"
+
+
+def test_appends_new_users_and_deletes(tmp_path):
+    path = tmp_path / "users.txt"
+    path.write_text("alice:x")  # no final newline
+    assert passwd(str(path), "bob", "--scheme", "bcrypt", password="pw").returncode == 0
+    assert list(entries(path)) == ["alice", "bob"]
+    assert entries(path)["bob"].startswith("$2b$")
+    result = passwd(str(path), "alice", "--delete")
+    assert result.returncode == 0 and result.stdout == f"removed user 'alice' from {path}\n"
+    assert list(entries(path)) == ["bob"]
+    result = passwd(str(path), "alice", "--delete")
+    assert result.returncode == 1
+    assert result.stderr == (f"dropins passwd: error: user 'alice' is not in {path};"
+                             " nothing changed\n")
+
+
+@pytest.mark.parametrize("password", ["", None])
+def test_empty_password_is_refused_and_nothing_written(tmp_path, password):
+    path = tmp_path / "users.txt"
+    result = run_dropins("passwd", str(path), "alice", input=password, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr == "dropins passwd: error: empty password refused; nothing changed\n"
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("user, problem", [
+    ("al:ice", "cannot contain ':'"),
+    (" alice", "spaces at its ends"),
+    ("#alice", "cannot start with '#'"),
+    ("al\tice", "control characters"),
+])
+def test_bad_user_names_are_usage_errors(tmp_path, user, problem):
+    result = passwd(str(tmp_path / "users.txt"), user, password="pw")
+    assert result.returncode == 2
+    assert problem in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "users.txt").exists()
+
+
+def test_usage_errors(tmp_path):
+    result = passwd(str(tmp_path / "users.txt"))
+    assert result.returncode == 2
+    assert "required: USER" in result.stderr and result.stderr.count("\n") == 1
+    result = passwd(str(tmp_path / "users.txt"), "alice", "--scheme", "md5", password="pw")
+    assert result.returncode == 2 and "invalid choice: 'md5'" in result.stderr
+
+
+def test_unusable_files_are_reported_before_asking(tmp_path):
+    result = passwd(str(tmp_path), "alice", password="pw")
+    assert result.returncode == 1 and "is a directory" in result.stderr
+    result = passwd(str(tmp_path / "missing" / "users.txt"), "alice", password="pw")
+    assert result.returncode == 1 and "does not exist" in result.stderr
+    binary = tmp_path / "users.txt"
+    binary.write_bytes(b"alice:x\n\xff\xfe\n")
+    result = passwd(str(binary), "bob", password="pw")
+    assert result.returncode == 1 and "line 2: not UTF-8 text" in result.stderr
+    assert binary.read_bytes() == b"alice:x\n\xff\xfe\n"
+
+
+@posix_only
+def test_writes_through_a_symlink(tmp_path):
+    target = tmp_path / "real.txt"
+    target.write_text("")
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    assert passwd(str(link), "alice", "--scheme", "bcrypt", password="pw").returncode == 0
+    assert link.is_symlink() and "alice" in entries(target)
+
+
+@posix_only
+def test_prompts_twice_without_echo_on_a_terminal(tmp_path):
+    """On a terminal the password is asked twice via getpass; a mismatch changes nothing."""
+    import pty
+    import select
+    import time
+
+    from conftest import clean_env
+
+    def converse(path, answers):
+        """Run the command on a new pseudo-terminal (its controlling tty), typing answers."""
+        argv = [sys.executable, "-m", "dropins", "passwd", str(path), "alice", "--scheme",
+                "bcrypt"]
+        env = clean_env()
+        pid, leader = pty.fork()
+        if pid == 0:  # the child: pty.fork made the terminal its controlling tty
+            try:
+                os.execve(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        output, pending = b"", list(answers)
+        deadline = time.monotonic() + 30
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([leader], [], [], 0.2)
+                if not ready:
+                    continue
+                try:
+                    chunk = os.read(leader, 1024)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+                if pending and output.rstrip().endswith(b":"):
+                    os.write(leader, pending.pop(0).encode() + b"\n")
+                    output += b"<typed>"
+        finally:
+            os.close(leader)
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+            while reaped == 0 and time.monotonic() < deadline + 10:
+                time.sleep(0.05)
+                reaped, status = os.waitpid(pid, os.WNOHANG)
+            if reaped == 0:  # still running long after the deadline: stop it
+                os.kill(pid, 9)
+                _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+    path = tmp_path / "users.txt"
+    status, output = converse(path, ["first", "different"])
+    assert status == 1 and "do not match" in output and not path.exists()
+    status, output = converse(path, ["tty secret", "tty secret"])
+    assert status == 0, output
+    assert "Password for alice:" in output and "Again:" in output
+    assert "tty secret" not in output, "the password was echoed"
+    assert verify_password("tty secret", entries(path)["alice"])
+
+
+def test_falls_back_to_scrypt_without_argon2(tmp_path, monkeypatch, capsys):
+    """Without argon2-cffi (no [auth] extra) the standard library's scrypt is used."""
+    import io
+
+    from dropins.cred.passwd_command import main
+
+    monkeypatch.setitem(sys.modules, "argon2", None)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("fallback pw\n"))
+    path = tmp_path / "users.txt"
+    assert main([str(path), "alice"]) == 0
+    assert capsys.readouterr().out == f"added user 'alice' in {path} (scrypt)\n"
+    stored = entries(path)["alice"]
+    assert stored.startswith("$scrypt$ln=16,r=8,p=1$")
+    assert verify_password("fallback pw", stored)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("pw\n"))
+    assert main([str(path), "bob", "--scheme", "argon2"]) == 1
+    assert "pip install 'dropins[auth]'" in capsys.readouterr().err
+    assert list(entries(path)) == ["alice"]

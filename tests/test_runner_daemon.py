@@ -1,0 +1,211 @@
+"""Daemon mode end to end: status pipe, locked pidfile, `dropins stop`, stale pidfiles."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from _runner_helpers import assert_no_traceback, connect, process_gone, recv_exactly
+from conftest import run_dropins
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="--daemon is POSIX only")
+
+LOOPBACK_ANY = "tcp:0:interface=127.0.0.1"
+
+
+@pytest.fixture
+def rundir(tmp_path: Path) -> Iterator[Path]:
+    """A run directory; any daemon whose pidfile is left there is killed afterwards."""
+    yield tmp_path
+    for pidfile in tmp_path.rglob("*.pid"):
+        text = pidfile.read_text().strip()
+        if text.isdigit() and int(text) != os.getpid():
+            try:
+                os.kill(int(text), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def start_daemon(rundir: Path, *extra: str, command: tuple[str, ...] = ("echo", "--listen",
+                                                                         LOOPBACK_ANY)):
+    return run_dropins("--daemon", "--pidfile", "run.pid", "--logfile", "run.log", *extra,
+                       *command, cwd=rundir, timeout=30)
+
+
+def ready_address(rundir: Path) -> str:
+    match = re.search(r"ready: \S+ listening on (\S+)", (rundir / "run.log").read_text())
+    assert match, (rundir / "run.log").read_text()
+    return match.group(1)
+
+
+def test_daemon_start_refuse_second_and_stop(rundir: Path) -> None:
+    started = start_daemon(rundir)
+    # the launcher returns only once the service is ready, so everything is in place already
+    assert started.returncode == 0, started.stderr
+    assert started.stdout == "" and started.stderr == ""
+    pid = int((rundir / "run.pid").read_text())
+    assert pid != os.getpid()
+    address = ready_address(rundir)
+    with connect(address) as sock:
+        sock.sendall(b"daemon\n")
+        assert recv_exactly(sock, 7) == b"daemon\n"
+
+    second = start_daemon(rundir)
+    assert second.returncode == 1
+    assert second.stderr == (f"dropins: error: already running (pid {pid} holds pidfile "
+                             f"{rundir / 'run.pid'}); stop it with 'dropins stop --pidfile "
+                             f"{rundir / 'run.pid'}'\n")
+    assert int((rundir / "run.pid").read_text()) == pid  # untouched by the refused start
+
+    stopped = run_dropins("stop", "--pidfile", "run.pid", cwd=rundir, timeout=60)
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"stopped pid {pid}" in stopped.stderr
+    assert process_gone(pid)  # `stop` returned only after the daemon had exited
+    assert not (rundir / "run.pid").exists()
+    log = (rundir / "run.log").read_text()
+    assert "received SIGTERM; stopping" in log and log.rstrip().endswith("stopped")
+    assert_no_traceback(log)
+
+    again = run_dropins("stop", "--pidfile", "run.pid", cwd=rundir)
+    assert again.returncode == 1 and "no pidfile at" in again.stderr
+
+
+@pytest.mark.parametrize("stale", ["dead", "live-unrelated"])
+def test_stale_pidfile_never_blocks_a_start(rundir: Path, stale: str) -> None:
+    if stale == "dead":
+        import subprocess
+
+        finished = subprocess.Popen([sys.executable, "-c", "pass"])
+        finished.wait(timeout=30)
+        stale_pid = finished.pid
+    else:
+        stale_pid = os.getpid()  # alive, but holds no lock: a recycled PID
+    (rundir / "run.pid").write_text(f"{stale_pid}\n")
+
+    status = run_dropins("stop", "--pidfile", "run.pid", cwd=rundir)
+    assert status.returncode == 0 and "not running" in status.stderr  # and nobody was signalled
+
+    started = start_daemon(rundir)
+    assert started.returncode == 0, started.stderr
+    pid = int((rundir / "run.pid").read_text())
+    assert pid != stale_pid
+    stopped = run_dropins("stop", "--pidfile", "run.pid", cwd=rundir, timeout=60)
+    assert stopped.returncode == 0 and process_gone(pid)
+
+
+def test_startup_failure_is_the_launchers_exit_status(rundir: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        endpoint = f"tcp:{blocker.getsockname()[1]}:interface=127.0.0.1"
+        result = start_daemon(rundir, command=("echo", "--listen", endpoint))
+    assert result.returncode == 1
+    assert result.stderr == f"dropins: error: cannot listen on {endpoint}: address already in use\n"
+    assert not (rundir / "run.pid").exists()  # the daemon released its pidfile on the way out
+    assert f"cannot listen on {endpoint}" in (rundir / "run.log").read_text()
+
+
+def test_daemon_that_dies_silently_is_reported(rundir: Path) -> None:
+    (rundir / "app.py").write_text(
+        "import os\n"
+        "from dropins import Service, Application\n"
+        "class Dies(Service):\n"
+        "    async def start(self):\n"
+        "        os._exit(3)\n"
+        "application = Application()\n"
+        "Dies().set_parent(application)\n")
+    result = start_daemon(rundir, "--app", "app.py", command=())
+    assert result.returncode == 1
+    assert result.stderr == ("dropins: error: the daemon exited during startup without a "
+                             "report; see run.log\n")
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root")
+def test_privileged_bind_then_drop_to_nobody(rundir: Path) -> None:
+    import pwd
+    import random
+
+    nobody = pwd.getpwnam("nobody")
+    os.chmod(rundir, 0o777)  # the unprivileged daemon removes its pidfile on the way out
+
+    candidates = random.sample(range(600, 1024), 20)  # privileged ports, bound before dropping
+    for port in candidates:  # another process may take a free-looking port: try a few
+        started = start_daemon(rundir, "--uid", "nobody",
+                               command=("echo", "--listen", f"tcp:{port}:interface=127.0.0.1"))
+        if "address already in use" not in started.stderr:
+            break
+    assert started.returncode == 0, started.stderr
+    pid = int((rundir / "run.pid").read_text())
+    status = Path(f"/proc/{pid}/status").read_text()
+    uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)", status, re.MULTILINE)
+    gids = re.search(r"^Gid:\s+(\d+)\s+(\d+)\s+(\d+)", status, re.MULTILINE)
+    assert uids and set(uids.groups()) == {str(nobody.pw_uid)}
+    assert gids and set(gids.groups()) == {str(nobody.pw_gid)}
+    with connect(f"tcp:127.0.0.1:{port}") as sock:
+        sock.sendall(b"low\n")
+        assert recv_exactly(sock, 4) == b"low\n"
+    stopped = run_dropins("stop", "--pidfile", "run.pid", cwd=rundir, timeout=60)
+    assert stopped.returncode == 0 and process_gone(pid)
+
+
+def test_unknown_user_is_a_usage_error(rundir: Path) -> None:
+    result = start_daemon(rundir, "--uid", "no-such-user-dropins")
+    assert result.returncode == 2
+    assert result.stderr.startswith("dropins: error: unknown user 'no-such-user-dropins'")
+    assert not (rundir / "run.pid").exists()
+
+
+def test_stop_waits_within_its_timeout(rundir: Path) -> None:
+    started = start_daemon(rundir, "--shutdown-timeout", "30")
+    assert started.returncode == 0, started.stderr
+    pid = int((rundir / "run.pid").read_text())
+    with connect(ready_address(rundir)) as sock:  # an open connection delays the stop
+        sock.sendall(b"x")
+        assert recv_exactly(sock, 1) == b"x"
+        began = time.monotonic()
+        result = run_dropins("stop", "--pidfile", "run.pid", "--timeout", "0.5", cwd=rundir)
+        assert time.monotonic() - began < 10
+        assert result.returncode == 1
+        assert f"pid {pid} did not exit within 0.5 seconds" in result.stderr
+    # the client is gone now: the daemon finishes stopping by itself
+    assert process_gone(pid)
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root")
+def test_app_file_identity_is_applied(rundir: Path) -> None:
+    import pwd
+
+    from _runner_helpers import Dropins
+
+    nobody = pwd.getpwnam("nobody")
+    (rundir / "app.py").write_text(
+        "from dropins import Application, StreamServerService\n"
+        "from dropins.services.inetd import Echo\n"
+        f"application = Application(uid={nobody.pw_uid})\n"
+        "StreamServerService('tcp:0:interface=127.0.0.1', Echo).set_parent(application)\n")
+    with Dropins("--app", "app.py", cwd=rundir) as dropins:
+        dropins.ready()
+        status = Path(f"/proc/{dropins.process.pid}/status").read_text()
+        uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)", status, re.MULTILINE)
+        assert uids and set(uids.groups()) == {str(nobody.pw_uid)}
+        assert dropins.stop() == 0
+
+
+def test_rundir_and_umask_apply_to_relative_paths(rundir: Path) -> None:
+    (rundir / "sub").mkdir()
+    started = start_daemon(rundir, "--rundir", "sub", "--umask", "077")
+    assert started.returncode == 0, started.stderr
+    pidfile, logfile = rundir / "sub" / "run.pid", rundir / "sub" / "run.log"
+    assert pidfile.exists() and logfile.exists() and not (rundir / "run.pid").exists()
+    assert logfile.stat().st_mode & 0o077 == 0  # created under --umask 077
+    pid = int(pidfile.read_text())
+    stopped = run_dropins("stop", "--pidfile", str(pidfile), timeout=60)
+    assert stopped.returncode == 0 and process_gone(pid)

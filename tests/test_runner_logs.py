@@ -1,0 +1,98 @@
+"""Log handlers and formats: JSON lines, reopening after logrotate's rename, bounded rotation."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dropins.runner.arguments import parse_runner_options
+from dropins.runner.errors import RunnerError
+from dropins.runner.logs import configure_logging, reopen_log_files
+
+
+@pytest.fixture(autouse=True)
+def restore_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in saved_handlers:
+        root.addHandler(handler)
+    root.setLevel(saved_level)
+
+
+def test_json_lines_parse() -> None:
+    stream = io.StringIO()
+    configure_logging(parse_runner_options(["--log-format", "json"], platform="posix"), stream)
+    logging.getLogger("dropins.test").info("hello %s", "world")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("dropins.test").exception("it failed")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert first["message"] == "hello world" and first["level"] == "info"
+    assert first["logger"] == "dropins.test" and first["time"].endswith("Z")
+    assert second["level"] == "error" and "ValueError: boom" in second["exception"]
+
+
+def test_log_level_filters() -> None:
+    stream = io.StringIO()
+    configure_logging(parse_runner_options(["--log-level", "warning"], platform="posix"), stream)
+    logging.getLogger("dropins.test").info("quiet")
+    logging.getLogger("dropins.test").warning("loud")
+    assert "quiet" not in stream.getvalue() and "WARNING dropins.test: loud" in stream.getvalue()
+
+
+def test_reopen_after_rename(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    configure_logging(parse_runner_options(["--logfile", str(path)], platform="posix"))
+    logging.getLogger("dropins.test").info("before rotation")
+    path.rename(tmp_path / "app.log.1")
+    reopen_log_files()
+    logging.getLogger("dropins.test").info("after rotation")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    assert "before rotation" in (tmp_path / "app.log.1").read_text()
+    assert "after rotation" not in (tmp_path / "app.log.1").read_text()
+    assert "after rotation" in path.read_text()
+
+
+def test_rotation_keeps_a_bounded_number_of_files(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    configure_logging(parse_runner_options(["--logfile", str(path), "--log-max-bytes", "1k",
+                                            "--log-backups", "2"], platform="posix"))
+    for index in range(200):
+        logging.getLogger("dropins.test").info("line %d %s", index, "x" * 60)
+    names = sorted(item.name for item in tmp_path.iterdir())
+    assert names == ["app.log", "app.log.1", "app.log.2"]
+    assert all(item.stat().st_size <= 1024 for item in tmp_path.iterdir())
+    assert "line 199" in path.read_text()
+    reopen_log_files()  # the rotating handler is reopenable too
+    logging.getLogger("dropins.test").info("still logging")
+    assert "still logging" in path.read_text()
+
+
+def test_unopenable_log_file_is_one_line(tmp_path: Path) -> None:
+    options = parse_runner_options(["--logfile", str(tmp_path / "no" / "such" / "x.log")],
+                                   platform="posix")
+    with pytest.raises(RunnerError, match=r"cannot open log file .*x\.log: No such file"):
+        configure_logging(options)
+
+
+def test_syslog_handler_names_the_program() -> None:
+    from logging.handlers import SysLogHandler
+
+    handler = configure_logging(parse_runner_options(["--syslog"], platform="posix"))
+    assert isinstance(handler, SysLogHandler)
+    record = logging.LogRecord("dropins.test", logging.INFO, __file__, 1, "hi", None, None)
+    assert re.fullmatch(r"dropins\[\d+\]: INFO dropins.test: hi", handler.format(record))
