@@ -9,7 +9,7 @@ all of them alike:
 * ``connections``: ``--connections`` connect/send/receive/close cycles, 10 at a time (the
   per-connection path, where StreamServerService adds its connection tracking).
 
-Run:  unset PYTHONDONTWRITEBYTECODE; /work/main/.venv/bin/python bench/bench_service_stream.py
+Run:  unset PYTHONDONTWRITEBYTECODE; /work/main/.venv/bin/python bench/service_stream.py
 """
 
 from __future__ import annotations
