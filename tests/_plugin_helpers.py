@@ -159,3 +159,19 @@ def make_dist(site: Path, name: str, version: str, entry_points: Mapping[str, Ma
         **(modules or {}),
     })
     return folder
+
+
+def build_editable_wheel(project: Path, out: Path) -> Path:
+    """Build the PEP 660 editable wheel of ``project`` with this interpreter's setuptools.
+
+    This is what ``pip install -e`` builds and installs; doing the build here lets the test venv
+    (which has no setuptools) install it without network or build isolation.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys, setuptools.build_meta as backend;"
+                               " print(backend.build_editable(sys.argv[1]))", str(out)],
+        cwd=project, capture_output=True, text=True, timeout=120, env=clean_env())
+    if result.returncode != 0:
+        raise AssertionError(f"editable build failed:\n{result.stdout}\n{result.stderr}")
+    return out / result.stdout.strip().splitlines()[-1]

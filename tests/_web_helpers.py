@@ -28,8 +28,9 @@ class WebProcess:
     """A running ``dropins web`` server; use as a context manager."""
 
     def __init__(self, args: Sequence[str], cwd: str | Path | None = None,
-                 env: Mapping[str, str] | None = None, startup_timeout: float = 20) -> None:
-        self.args = [sys.executable, "-m", "dropins", "web", *args, *LISTEN]
+                 env: Mapping[str, str] | None = None, startup_timeout: float = 20,
+                 runner_args: Sequence[str] = ()) -> None:
+        self.args = [sys.executable, "-m", "dropins", *runner_args, "web", *args, *LISTEN]
         self.cwd = cwd
         self.env = clean_env(env)
         self.startup_timeout = startup_timeout

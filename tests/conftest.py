@@ -32,9 +32,14 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def run_dropins(*args: str, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
                 timeout: float = 60, input: str | None = None,
                 python: str | Path = sys.executable) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m dropins ARGS`` to completion and return the result (text mode)."""
+    """Run ``python -m dropins ARGS`` to completion and return the result (text mode).
+
+    Without ``input`` the child's stdin is /dev/null, never the terminal of whoever runs pytest.
+    """
+    stdin = subprocess.DEVNULL if input is None else None
     return subprocess.run([str(python), "-m", "dropins", *args], env=clean_env(env), cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, input=input)
+                          capture_output=True, text=True, timeout=timeout, input=input,
+                          stdin=stdin)
 
 
 def get_free_port() -> int:

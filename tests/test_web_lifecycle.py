@@ -69,10 +69,8 @@ def test_graceful_stop_finishes_requests_in_flight(slow_project: Path) -> None:
 
 
 def test_stop_aborts_requests_beyond_the_shutdown_timeout(slow_project: Path) -> None:
-    args = [sys.executable, "-m", "dropins", "--shutdown-timeout", "0.5", "web",
-            "--wsgi", "slowapp:app", *LISTEN]
-    process = WebProcess([], cwd=slow_project)
-    process.args = args
+    process = WebProcess(["--wsgi", "slowapp:app"], cwd=slow_project,
+                         runner_args=["--shutdown-timeout", "0.5"])
     with process:
         thread, outcome = start_request(process, "/?30")
         time.sleep(0.3)
@@ -155,3 +153,18 @@ def test_help_and_plugin_listing_do_not_import_the_server() -> None:
     assert result.stdout.strip() == "[]"
     listing = run_dropins("--help", timeout=30)
     assert "web" in listing.stdout and "Serve static files" in listing.stdout
+
+
+def test_runs_on_uvloop(tmp_path: Path) -> None:
+    pytest.importorskip("uvloop")
+    data = bytes(range(256)) * 4096  # 1 MiB: the sendfile path
+    (tmp_path / "big.bin").write_bytes(data)
+    (tmp_path / "small.txt").write_text("small")
+    with WebProcess(["--path", str(tmp_path)], runner_args=["--loop", "uvloop"]) as process:
+        assert process.get("/big.bin").body == data
+        assert process.get("/big.bin", {"Range": "bytes=1000-1999"}).body == data[1000:2000]
+        with socket.create_connection(("127.0.0.1", process.port), timeout=5) as sock:
+            sock.sendall(b"GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+            assert [r.body for r in read_responses(sock, 3)] == [b"small"] * 3
+    assert process.returncode == 0
+    assert "Traceback" not in process.stderr

@@ -10,6 +10,7 @@ import pytest
 
 from dropins.options import UsageError
 from dropins.web.accesslog import combined_line, escape_log_text
+from dropins.web.httputil import http_date, parse_http_date
 from dropins.web.maker import byte_size
 from dropins.web.static import content_type, parse_range
 from dropins.web.threads import DaemonThreadPool
@@ -98,3 +99,21 @@ def test_thread_pool_runs_on_daemon_threads_and_reports_errors() -> None:
     pool.shutdown()
     with pytest.raises(RuntimeError):
         pool.submit(print)
+
+
+@pytest.mark.parametrize("timestamp", [0, 784111777, 951782400.5, 1700000000, 4102444799])
+def test_http_date_matches_the_standard_library(timestamp: float) -> None:
+    import email.utils
+
+    assert http_date(timestamp).decode() == email.utils.formatdate(timestamp, usegmt=True)
+    assert parse_http_date(http_date(timestamp)) == int(timestamp)
+
+
+@pytest.mark.parametrize("text", [b"Sunday, 06-Nov-94 08:49:37 GMT", b"Sun Nov  6 08:49:37 1994"])
+def test_parse_http_date_obsolete_formats(text: bytes) -> None:
+    assert parse_http_date(text) == 784111777
+
+
+@pytest.mark.parametrize("text", [b"", b"yesterday", b"\xff\xfe"])
+def test_parse_http_date_garbage(text: bytes) -> None:
+    assert parse_http_date(text) is None

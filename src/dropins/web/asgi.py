@@ -141,7 +141,8 @@ class _AsgiCall:
 
     async def send(self, message: Message) -> None:
         exchange = self.exchange
-        if exchange.connection.closed:
+        if exchange.connection.closing or (exchange.finished and not self.started):
+            # Gone, or already answered by the server itself (a 413 for a body too large).
             raise ClientDisconnected("client disconnected")
         kind = message.get("type")
         if kind == "http.response.start":

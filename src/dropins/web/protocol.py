@@ -143,7 +143,6 @@ class HttpConnection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self.deadline = 0.0
         self._on_deadline: Callable[[], None] | None = None
-        self._received_any = False
         self._url_parts: list[bytes] = []
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
@@ -168,7 +167,6 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._ignore_input:
             return
-        self._received_any = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -208,6 +206,11 @@ class HttpConnection(asyncio.Protocol):
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    @property
+    def closing(self) -> bool:
+        """Whether the connection is closed or closing: nothing more can be sent on it."""
+        return self._closing or self.closed
 
     def lost_future(self) -> asyncio.Future[None]:
         """A future that completes when the connection is lost."""
