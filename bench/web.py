@@ -9,7 +9,10 @@ Measured for each server, on the same files, on loopback:
 
 Each figure is the median of ``--runs`` runs (default 5); servers are measured in turns, run
 after run, so that a change in machine load affects them alike.  Every server logs its access
-lines to /dev/null (twistd ``-l /dev/null``; dropins logs to stderr, sent to /dev/null).
+lines to a regular scratch file (dropins ``--logfile``, twistd ``-l``), except the
+``--no-access-log`` row, shown to tell the server's cost from the logging's, and http.server,
+whose lines go to stderr, sent to /dev/null.  (Never give twistd ``-l /dev/null``: it rotates
+its log at 1 MB by renaming the file, and would rename the device itself away.)
 
 Usage: ``.venv/bin/python bench/web.py [--runs 5] [--duration 3]`` (needs ``wrk``).
 """
@@ -29,6 +32,9 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+#: The scratch folder for the servers' log files (set by main(), removed at the end).
+LOGS = Path(".")
 
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
@@ -56,25 +62,39 @@ def child_env(cwd: Path) -> dict[str, str]:
 Command = Callable[[Path, int], list[str]]
 
 STATIC: dict[str, Command] = {
-    "dropins web": lambda site, port: [PYTHON, "-m", "dropins", "web", "--path", str(site),
-                                       "--listen", f"tcp:{port}:interface=127.0.0.1"],
+    "dropins web": lambda site, port: [
+        PYTHON, "-m", "dropins", "--logfile", str(LOGS / "dropins.log"), "web",
+        "--path", str(site), "--listen", f"tcp:{port}:interface=127.0.0.1"],
     "dropins web (uvloop)": lambda site, port: [
-        PYTHON, "-m", "dropins", "--loop", "uvloop", "web", "--path", str(site),
+        PYTHON, "-m", "dropins", "--logfile", str(LOGS / "dropins-uvloop.log"), "--loop",
+        "uvloop", "web", "--path", str(site), "--listen", f"tcp:{port}:interface=127.0.0.1"],
+    "dropins web --no-access-log": lambda site, port: [
+        PYTHON, "-m", "dropins", "web", "--path", str(site), "--no-access-log",
         "--listen", f"tcp:{port}:interface=127.0.0.1"],
-    "twistd web": lambda site, port: [str(BIN / "twistd"), "-n", "-l", "/dev/null", "--pidfile=",
-                                      "web", "--path", str(site),
-                                      "--listen", f"tcp:{port}:interface=127.0.0.1"],
+    "twistd web": lambda site, port: [
+        str(BIN / "twistd"), "-n", "-l", str(LOGS / "twistd.log"), "--pidfile=", "web",
+        "--path", str(site), "--listen", f"tcp:{port}:interface=127.0.0.1"],
     "python -m http.server": lambda site, port: [PYTHON, "-m", "http.server", "-b", "127.0.0.1",
                                                  "-d", str(site), str(port)],
 }
 WSGI: dict[str, Command] = {
-    "dropins web --wsgi": lambda app, port: [PYTHON, "-m", "dropins", "web", "--wsgi",
-                                             "hello.app", "--listen",
-                                             f"tcp:{port}:interface=127.0.0.1"],
-    "twistd web --wsgi": lambda app, port: [str(BIN / "twistd"), "-n", "-l", "/dev/null",
-                                            "--pidfile=", "web", "--wsgi", "hello.app",
-                                            "--listen", f"tcp:{port}:interface=127.0.0.1"],
+    "dropins web --wsgi": lambda app, port: [
+        PYTHON, "-m", "dropins", "--logfile", str(LOGS / "dropins-wsgi.log"), "web", "--wsgi",
+        "hello.app", "--listen", f"tcp:{port}:interface=127.0.0.1"],
+    "twistd web --wsgi": lambda app, port: [
+        str(BIN / "twistd"), "-n", "-l", str(LOGS / "twistd-wsgi.log"), "--pidfile=", "web",
+        "--wsgi", "hello.app", "--listen", f"tcp:{port}:interface=127.0.0.1"],
 }
+
+
+def why_not_started(command: list[str], cwd: Path) -> str:
+    """Run a server that failed to start once more, briefly, to show its error output."""
+    try:
+        result = subprocess.run(command, cwd=cwd, env=child_env(cwd), capture_output=True,
+                                text=True, timeout=5)
+        return result.stderr[-2000:]
+    except subprocess.TimeoutExpired as expired:
+        return (expired.stderr or b"")[-2000:].decode(errors="replace")
 
 
 @contextlib.contextmanager
@@ -92,7 +112,9 @@ def running(command: list[str], port: int, cwd: Path) -> Iterator[tuple[subproce
                     break
             except OSError:
                 if process.poll() is not None or time.perf_counter() > deadline:
-                    raise RuntimeError(f"server did not start: {' '.join(command)}") from None
+                    tail = why_not_started(command, cwd)
+                    raise RuntimeError(f"server did not start: {' '.join(command)}\n{tail}"
+                                       ) from None
                 time.sleep(0.002)
         yield process, time.perf_counter() - started
     finally:
@@ -175,8 +197,11 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("bench/web.py needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
         return 1
+    global LOGS
     with tempfile.TemporaryDirectory() as temp:
         work = Path(temp)
+        LOGS = work / "logs"
+        LOGS.mkdir()
         site = work / "site"
         site.mkdir()
         (site / "1k.bin").write_bytes(os.urandom(1024))

@@ -114,15 +114,6 @@ def run_python(code: str, *, path: Sequence[Path | str] = (), env: Mapping[str, 
                           timeout=timeout)
 
 
-#: Child-side snippet: list plugin records of a package as JSON on stdout.
-LIST_JSON = '''
-import json, sys
-from dropins.plugin import iter_plugin_info
-package = sys.argv[1] if len(sys.argv) > 1 else "matsim.plugins"
-print(json.dumps([r.as_dict() for r in iter_plugin_info(package=package)]))
-'''
-
-
 def list_records(*, path: Sequence[Path | str], env: Mapping[str, str] | None = None,
                  package: str = "matsim.plugins", interface: str | None = None,
                  **kwargs: object) -> tuple[list[dict[str, object]], str]:

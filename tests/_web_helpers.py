@@ -40,6 +40,7 @@ class WebProcess:
         self._ready = threading.Event()
         self.process: subprocess.Popen[str] | None = None
         self.returncode: int | None = None
+        self._terminated = False
 
     def __enter__(self) -> WebProcess:
         self.process = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, text=True,
@@ -81,11 +82,17 @@ class WebProcess:
             time.sleep(0.02)
         raise AssertionError(f"no log line matching {pattern!r} in:\n{self.stderr}")
 
+    def terminate(self) -> None:
+        """Send SIGTERM once (a second one would force the runner to exit at once)."""
+        assert self.process is not None
+        if not self._terminated and self.process.poll() is None:
+            self._terminated = True
+            self.process.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 15) -> int:
         """SIGTERM, wait (bounded), return the exit status; kill if it does not stop."""
         assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        self.terminate()
         try:
             self.returncode = self.process.wait(timeout)
         except subprocess.TimeoutExpired:

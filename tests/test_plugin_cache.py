@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from _plugin_helpers import list_records, make_dist, make_matsim, material_module, run_python
 from conftest import clean_env, write_tree
 
@@ -152,7 +153,7 @@ def _foreign_format(data: bytes) -> bytes:
 
 def _malformed_entry(data: bytes) -> bytes:
     parsed = json.loads(data)
-    parsed["entries"]["metals.py"]["plugins"] = 5   # the right key, nonsense inside
+    parsed["entries"]["metals.py"][5] = 5   # the right file key, nonsense plugins
     return json.dumps(parsed).encode()
 
 
@@ -236,8 +237,9 @@ def test_eight_processes_rebuilding_at_once(tmp_path: Path, cache_env) -> None:
         print(json.dumps([[r.name, r.state] for r in iter_plugin_info(package="matsim.plugins")]))
         '''
     env = clean_env({**cache_env, "PYTHONPATH": f"{app}:{dev}"})
-    children = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    children = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(8)]
     try:
         time.sleep(0.3)
         go.touch()
@@ -328,10 +330,17 @@ def test_cache_is_json_readable_by_everyone(matsim, cache_env) -> None:
     list_records(path=[app, dev], env=cache_env)
     path = cache_file(dev)
     data = assert_valid_cache(path, {"metals.py"})
-    entry = data["entries"]["metals.py"]  # type: ignore[index]
+    assert data["layout"] == {"entry": ["key", "module", "state", "reason", "version", "plugins"],
+                              "plugin": ["name", "attribute", "description", "interfaces"]}
+    key, module, state, reason, version, plugins = data["entries"]["metals.py"]  # type: ignore
     metals = dev / "matsim/plugins/metals.py"
-    assert entry["key"] == [metals.stat().st_mtime_ns, metals.stat().st_size]
-    assert [p["name"] for p in entry["plugins"]] == ["steel_plate", "brass_plate"]
+    assert key == [metals.stat().st_mtime_ns, metals.stat().st_size]
+    assert (module, state, reason, version) == ("matsim.plugins.metals", "ok", None, None)
+    assert plugins == [
+        ["steel_plate", "steel_plate", "Steel plate",
+         ["dropins.plugin.interfaces.IPlugin", "matsim.IMaterial"]],
+        ["brass_plate", "brass_plate", "Brass plate",
+         ["dropins.plugin.interfaces.IPlugin", "matsim.IMaterial"]]]
     assert path.stat().st_mode & 0o044 == 0o044   # not mkstemp's 0600: users read root's cache
 
 

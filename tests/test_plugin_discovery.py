@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from _plugin_helpers import (
     by_name,
     list_records,
@@ -306,14 +307,16 @@ def test_broken_entry_point_is_listed_under_its_name(tmp_path: Path, cache_env) 
 def test_entry_point_module_change_without_metadata_change(tmp_path: Path, cache_env) -> None:
     """Editable installs change the module, not the metadata: the cache must notice."""
     app, dev = make_matsim(tmp_path, {})
-    site = tmp_path / "site"
-    make_dist(site, "editable-mat", "0.1", {"matsim.plugins": {"m": "edit_mod"}},
-              {"edit_mod.py": material_module("first_name")})
-    records, _ = list_records(path=[app, dev, site], env=cache_env)
+    site, checkout = tmp_path / "site", tmp_path / "checkout"
+    # The metadata in site-packages, the module in the developer's checkout (as a .pth adds).
+    make_dist(site, "editable-mat", "0.1", {"matsim.plugins": {"m": "edit_mod"}})
+    write_tree(checkout, {"edit_mod.py": material_module("first_name")})
+    records, _ = list_records(path=[app, dev, site, checkout], env=cache_env)
     assert [r["name"] for r in records] == ["first_name"]
-    (site / "edit_mod.py").write_text(material_module("second_name") + "\n# grown\n")
-    records, _ = list_records(path=[app, dev, site], env=cache_env)
+    write_tree(checkout, {"edit_mod.py": material_module("second_name") + "\n# grown\n"})
+    records, _ = list_records(path=[app, dev, site, checkout], env=cache_env)
     assert [r["name"] for r in records] == ["second_name"]
+    assert records[0]["path"] == str(checkout / "edit_mod.py")
 
 
 def test_unknown_package_and_non_package(tmp_path: Path, cache_env) -> None:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from _plugin_helpers import build_editable_wheel, make_matsim
 from conftest import build_wheel, run_dropins, write_tree
 

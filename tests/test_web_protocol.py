@@ -161,3 +161,43 @@ def test_request_body_on_static_is_discarded(server: WebProcess, tmp_path: Path)
                      b"GET /c.txt HTTP/1.1\r\nHost: x\r\n\r\n")
         responses = read_responses(sock, 3)
     assert [response.body for response in responses] == [b"aaa", b"bbb", b"ccc"]
+
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)")
+def test_client_that_never_reads_is_bounded_then_dropped(tmp_path: Path) -> None:
+    (tmp_path / "100k.bin").write_bytes(b"z" * 100 * 1024)
+    request = b"GET /100k.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+    wanted = 4000  # 4000 answers of 100 KiB: 400 MiB if the server buffered them
+    with WebProcess(["--path", str(tmp_path), "--send-timeout", "1"]) as process:
+        assert process.process is not None
+        before = rss_kib(process.process.pid)
+        with connect(process) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            sock.setblocking(False)
+            sent, deadline = 0, time.monotonic() + 1.0
+            while time.monotonic() < deadline and sent < wanted * len(request):
+                try:
+                    sent += sock.send(request * 50)
+                except BlockingIOError:
+                    time.sleep(0.01)
+            growth = rss_kib(process.process.pid) - before
+            assert growth < 40 * 1024, f"the server grew by {growth} KiB"
+            time.sleep(2.5)  # more than --send-timeout without reading anything
+            sock.setblocking(True)
+            sock.settimeout(3)
+            received = 0
+            try:
+                while chunk := sock.recv(1024 * 1024):
+                    received += len(chunk)
+                    assert received < 50 * 1024 * 1024, "the server kept sending"
+            except ConnectionResetError:
+                pass
+    assert received < 50 * 1024 * 1024

@@ -87,7 +87,17 @@ APPS = """
         return [b"and returned"]
 
 
-    ROUTES = {"/hello": hello, "/echo": echo, "/stream": stream, "/fail": fail,
+    def flood(environ, start_response):
+        # 256 MiB in 1 MiB blocks, counting how many the server asked for.
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        block = b"f" * (1024 * 1024)
+        for index in range(256):
+            with open(os.path.join(MARKERS, "flood-count"), "w") as marker:
+                marker.write(str(index))
+            yield block
+
+
+    ROUTES = {"/flood": flood, "/hello": hello, "/echo": echo, "/stream": stream, "/fail": fail,
               "/fail-late": fail_late, "/slow": slow, "/no-start": no_start,
               "/write": write_callable}
 
@@ -260,3 +270,21 @@ def test_bad_application_name(project: Path, spec: str, message: str) -> None:
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_slow_reader_pauses_a_streaming_app(server: WebProcess, project: Path) -> None:
+    counter = project / "markers" / "flood-count"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.sendall(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert wait_until(counter.exists)
+        time.sleep(1.0)  # read nothing: the server must stop asking the app for more
+        produced = int(counter.read_text() or 0)
+        assert produced < 32, f"{produced} MiB produced for a client that reads nothing"
+        sock.settimeout(5)
+        received = 0
+        while received < 40 * 1024 * 1024:  # reading lets the application go on
+            chunk = sock.recv(1024 * 1024)
+            assert chunk
+            received += len(chunk)
+    assert int(counter.read_text() or 0) > produced

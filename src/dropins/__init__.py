@@ -9,7 +9,12 @@ plugin is actually loaded or run.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+# Not ``from typing import TYPE_CHECKING``: importing typing (and re with it) costs milliseconds
+# on every ``dropins --help``; type checkers treat this constant the same way.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

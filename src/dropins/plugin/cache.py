@@ -17,12 +17,16 @@ otherwise; entry-point and namespace caches always live in the user cache direct
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import zlib
-from typing import Any
 
 from dropins.plugin.diagnostics import debug
+from dropins.plugin.entries import LAYOUT
+
+# Not typing's TYPE_CHECKING: importing typing costs more than a whole warm listing.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CACHE_FILENAME", "FORMAT", "VERSION", "caching_enabled", "private_cache_path",
            "read_cache", "write_cache"]
@@ -95,12 +99,49 @@ def private_cache_path(kind: str, identity: str, hint: str | None = None) -> str
     return os.path.join(folder, f"{kind}-{hint}-{checksum:08x}.json")
 
 
+class _ScannerSettings:
+    """What the C JSON scanner reads from ``json.JSONDecoder``: strict standard JSON."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+
+    @staticmethod
+    def parse_constant(name: str) -> float:
+        raise ValueError(f"{name} is not allowed in a plugin cache")
+
+
+def _parse_json(text: str) -> object:
+    """``json.loads`` without importing ``json.decoder``, which imports ``re``.
+
+    On a warm listing, the regular-expression engine would cost more than reading the cache;
+    CPython's C scanner (``_json``) needs neither.  Other interpreters use ``json``.  Errors are
+    ``ValueError`` (or ``StopIteration`` for an empty document, turned into one) either way.
+    """
+    try:
+        from _json import make_scanner
+    except ImportError:  # pragma: no cover - not CPython
+        import json
+
+        return json.loads(text)
+    stripped = text.strip()
+    try:
+        value, end = make_scanner(_ScannerSettings())(stripped, 0)  # type: ignore[arg-type]
+    except StopIteration:
+        raise ValueError("not a JSON document") from None
+    if end != len(stripped):
+        raise ValueError(f"extra data at offset {end}")
+    return value
+
+
 def read_cache(path: str, identity: str) -> dict[str, Any] | None:
     """Return the ``entries`` mapping of the cache at ``path`` if it is a valid cache of this
     format describing ``identity``; otherwise ``None`` (with a DEBUG line unless just absent)."""
     try:
         with open(path, "rb") as stream:
-            data = json.loads(stream.read())
+            data = _parse_json(stream.read().decode("utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, UnicodeDecodeError, RecursionError) as error:
@@ -108,6 +149,7 @@ def read_cache(path: str, identity: str) -> dict[str, Any] | None:
         return None
     if (not isinstance(data, dict) or data.get("format") != FORMAT
             or data.get("version") != VERSION or data.get("identity") != identity
+            or data.get("layout") != LAYOUT
             or not isinstance(data.get("entries"), dict)):
         debug(f"ignoring plugin cache {path}: not a version {VERSION} cache of {identity}")
         return None
@@ -117,10 +159,13 @@ def read_cache(path: str, identity: str) -> dict[str, Any] | None:
 
 def write_cache(path: str, identity: str, entries: dict[str, Any]) -> bool:
     """Atomically write ``entries`` to ``path``; return False (DEBUG line only) if impossible."""
-    payload = {"format": FORMAT, "version": VERSION, "identity": identity, "entries": entries}
+    payload = {"format": FORMAT, "version": VERSION, "layout": LAYOUT, "identity": identity,
+               "entries": entries}
     folder = os.path.dirname(path) or os.curdir
     temporary = None
     try:
+        import json  # writing happens on a miss only; json.decoder costs `re` on every read
+
         text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
         if not os.path.isdir(folder):
             os.makedirs(folder, exist_ok=True)

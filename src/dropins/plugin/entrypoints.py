@@ -17,11 +17,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from dropins.plugin.cache import caching_enabled, private_cache_path, read_cache, write_cache
+from dropins.plugin.entries import KEY, is_broken
 from dropins.plugin.records import PluginInfo, records_from_entry
 from dropins.plugin.session import ScanSession
+
+# Not typing's TYPE_CHECKING: importing typing costs more than a whole warm listing.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["find_distributions", "normalize_name", "scan_entry_points"]
 
@@ -31,14 +36,10 @@ _SUFFIXES = (".dist-info", ".egg-info")
 
 def normalize_name(name: str) -> str:
     """The comparable form of a distribution name (PEP 503): lower case, runs of -_. as -."""
-    out: list[str] = []
-    for char in name.lower():
-        if char in "-_.":
-            if out and out[-1] == "-":
-                continue
-            char = "-"
-        out.append(char)
-    return "".join(out)
+    name = name.lower().replace("_", "-").replace(".", "-")
+    while "--" in name:
+        name = name.replace("--", "-")
+    return name
 
 
 def find_distributions() -> tuple[list[tuple[str, str]], list[str]]:
@@ -52,23 +53,25 @@ def find_distributions() -> tuple[list[tuple[str, str]], list[str]]:
     for entry in sys.path:
         if not isinstance(entry, str):
             continue
-        directory = entry or os.curdir
+        directory = os.path.abspath(entry or os.curdir)
         try:
             iterator = os.scandir(directory)
         except OSError:
             continue  # missing, a zip file, unreadable
         here = False
         with iterator:
-            names = sorted(item.name for item in iterator if item.name.endswith(_SUFFIXES))
+            names = sorted([item.name for item in iterator if item.name.endswith(_SUFFIXES)])
+        prefix = directory if directory.endswith(os.sep) else directory + os.sep
         for name in names:
+            # "name-1.0.dist-info", "name-1.0-py3.11.egg-info", "name.egg-info"
             normalized = normalize_name(name.rpartition(".")[0].partition("-")[0])
             if normalized in seen:
                 continue
             seen.add(normalized)
-            found.append((os.path.abspath(os.path.join(directory, name)), normalized))
+            found.append((prefix + name, normalized))
             here = True
         if here:
-            places.append(os.path.abspath(directory))
+            places.append(directory)
     return found, places
 
 
@@ -140,35 +143,47 @@ def _module_origin(module: str) -> str | None:
     return origin if isinstance(origin, str) and os.path.exists(origin) else None
 
 
+# A distribution's cache entry: [entry_points.txt key, name, version, entry points], each entry
+# point being [name, value, module file or null, module entry (see dropins.plugin.entries)].
+
+
 def _scan_entry_point(session: ScanSession, name: str, value: str,
-                      previous: dict[str, Any] | None) -> dict[str, Any]:
+                      previous: list[Any] | None) -> list[Any]:
     module, _, attribute = value.partition(":")
     module, attribute = module.strip(), attribute.strip()
     path = _module_origin(module)
-    key = _stat_key(path)
-    entry = session.rescan(module, path or module, key,
+    entry = session.rescan(module, path or module, _stat_key(path),
                            mode="object" if attribute else "module",
-                           attribute=attribute or None, default_name=name, previous=previous)
-    entry.update(ep=name, value=value, path=path)
-    return entry
+                           attribute=attribute or None, default_name=name,
+                           previous=previous[3] if previous else None)
+    return [name, value, path, entry]
 
 
-def _entry_point_current(entry: dict[str, Any]) -> bool:
-    """Whether a cached entry point's module file is in the state it was scanned in."""
-    path = entry.get("path")
+def _entry_point_current(point: list[Any], site: str) -> bool:
+    """Whether a cached entry point's module is in the state it was scanned in.
+
+    A module installed beside the metadata (in ``site``) changes only when the distribution is
+    reinstalled, which rewrites entry_points.txt too, so it is not stat'ed: that halves the
+    cost of a warm listing.  A module elsewhere (an editable install's checkout) is checked.
+    """
+    _name, value, path, entry = point
     if path is None:  # its module could not be found then: is it there now?
-        return entry.get("state") == "broken" and _module_origin(entry["value"].partition(":")[0]
-                                                                 .strip()) is None
-    return bool(entry.get("key") == _stat_key(path))
+        return is_broken(entry) and _module_origin(value.partition(":")[0].strip()) is None
+    if path.startswith(site) and not is_broken(entry):
+        return True
+    return bool(entry[KEY] == _stat_key(path))
 
 
 def _scan_distribution(session: ScanSession, folder: str, group: str, key: list[int] | None,
-                       cached: dict[str, Any] | None) -> dict[str, Any]:
+                       cached: Any) -> list[Any]:
     name, version = _read_metadata(folder)
-    previous = {ep.get("ep"): ep for ep in (cached or {}).get("eps", []) if isinstance(ep, dict)}
-    eps = [_scan_entry_point(session, ep_name, value, previous.get(ep_name))
-           for ep_name, value in _parse_group(folder, group)] if key is not None else []
-    return {"key": key, "name": name, "version": version, "eps": eps}
+    previous: dict[str, Any] = {}
+    if isinstance(cached, list) and len(cached) == 4 and isinstance(cached[3], list):
+        previous = {point[0]: point for point in cached[3]
+                    if isinstance(point, list) and len(point) == 4}
+    points = [_scan_entry_point(session, ep_name, value, previous.get(ep_name))
+              for ep_name, value in _parse_group(folder, group)] if key is not None else []
+    return [key, name, version, points]
 
 
 def scan_entry_points(group: str, session: ScanSession) -> list[PluginInfo]:
@@ -188,17 +203,17 @@ def scan_entry_points(group: str, session: ScanSession) -> list[PluginInfo]:
         key = _stat_key(os.path.join(folder, "entry_points.txt"))
         cached = memory.get(folder)
         records = None
-        if isinstance(cached, dict) and cached.get("key") == key and not session.rebuild:
+        if not session.rebuild and isinstance(cached, list) and cached[0] == key:
             try:
-                if all(_entry_point_current(ep) for ep in cached["eps"]):
+                site = os.path.dirname(folder) + os.sep
+                if all(_entry_point_current(point, site) for point in cached[3]):
                     records = _records(cached, folder, group)
-                    for ep in cached["eps"]:
-                        session.check_cached(ep, ep["path"] or folder)
-            except (KeyError, TypeError, ValueError, AttributeError):
+                    for _name, _value, path, entry in cached[3]:
+                        session.check_cached(entry, path or folder)
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError):
                 records = None  # malformed cached data: rescan this distribution
         if records is None:
-            cached = _scan_distribution(session, folder, group, key,
-                                        cached if isinstance(cached, dict) else None)
+            cached = _scan_distribution(session, folder, group, key, cached)
             records = _records(cached, folder, group)
             changed = True
         entries[folder] = cached
@@ -211,10 +226,11 @@ def scan_entry_points(group: str, session: ScanSession) -> list[PluginInfo]:
     return [record for _name, _folder, records in listed for record in records]
 
 
-def _records(dist: dict[str, Any], folder: str, group: str) -> list[PluginInfo]:
+def _records(dist: list[Any], folder: str, group: str) -> list[PluginInfo]:
+    _key, name, version, points = dist
     records: list[PluginInfo] = []
-    for ep in sorted(dist["eps"], key=lambda ep: str(ep["ep"])):
+    for ep_name, _value, path, entry in sorted(points, key=lambda point: str(point[0])):
         records.extend(records_from_entry(
-            ep, package=group, source="entry-point", path=ep["path"] or folder,
-            fallback_name=ep["ep"], distribution=dist["name"], version=dist["version"]))
+            entry, package=group, source="entry-point", path=path or folder,
+            fallback_name=ep_name, distribution=name, version=version))
     return records

@@ -3,9 +3,10 @@
 This is the only discovery module that imports zope.interface and plugin code, and it is imported
 only on a cache miss.  Its output, an *entry*, is plain JSON-ready data::
 
-    {"key": [mtime_ns, size], "module": "matsim.plugins.metals", "state": "ok", "reason": null,
-     "version": null, "plugins": [{"name": ..., "attribute": ..., "description": ...,
-                                   "interfaces": [...]}]}
+    [[mtime_ns, size], "matsim.plugins.metals", "ok", null, null,
+     [["steel_plate", "steel_plate", "Steel plate", ["matsim.IMaterial", ...]]]]
+
+(see ``dropins.plugin.entries`` for the layout).
 
 Which objects a module contributes depends on how it was reached:
 
@@ -23,12 +24,16 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zope.interface import Interface, implementedBy, providedBy
 
 from dropins.plugin.diagnostics import describe_failure
+from dropins.plugin.entries import PLUGINS, REASON, STATE, VERSION, new_entry
 from dropins.plugin.interfaces import IPlugin
+
+if TYPE_CHECKING:
+    from dropins.plugin.entries import Entry
 
 __all__ = ["Importer", "describe_object", "scan_module"]
 
@@ -95,7 +100,7 @@ def _interfaces(obj: Any, include_implemented: bool) -> list[str]:
 
 
 def describe_object(obj: Any, attribute: str, default_name: str, *,
-                    explicit: bool) -> dict[str, Any]:
+                    explicit: bool) -> list[Any]:
     """Cacheable metadata for one plugin object bound as ``attribute`` in its module.
 
     ``explicit`` is true when the object was named by an entry point or ``__all__``; a class named
@@ -116,8 +121,7 @@ def describe_object(obj: Any, attribute: str, default_name: str, *,
             description = _first_line(obj.__doc__)
     except Exception:  # an object with hostile attributes still gets listed
         pass
-    return {"name": name, "attribute": attribute, "description": description,
-            "interfaces": _interfaces(obj, explicit)}
+    return [name, attribute, description, _interfaces(obj, explicit)]
 
 
 def _provides_plugin(obj: Any) -> bool:
@@ -127,7 +131,7 @@ def _provides_plugin(obj: Any) -> bool:
         return False
 
 
-def _module_plugins(module: types.ModuleType) -> list[dict[str, Any]]:
+def _module_plugins(module: types.ModuleType) -> list[list[Any]]:
     plugins = []
     for attribute, obj in list(vars(module).items()):
         if attribute.startswith("__") or not _provides_plugin(obj):
@@ -139,7 +143,7 @@ def _module_plugins(module: types.ModuleType) -> list[dict[str, Any]]:
     return plugins
 
 
-def _extension_plugins(module: types.ModuleType) -> list[dict[str, Any]]:
+def _extension_plugins(module: types.ModuleType) -> list[list[Any]]:
     exported = getattr(module, "__all__", None)
     if exported is None:
         return _module_plugins(module)
@@ -154,33 +158,33 @@ def _extension_plugins(module: types.ModuleType) -> list[dict[str, Any]]:
 
 def scan_module(importer: Importer, module_name: str, path: str, key: Any, *, mode: str = MODULE,
                 attribute: str | None = None, default_name: str | None = None,
-                previous: dict[str, Any] | None = None) -> dict[str, Any]:
+                previous: Entry | None = None) -> Entry:
     """Import ``module_name`` (whose file is ``path``, in state ``key``) and return its entry.
 
     A failure gives a ``broken`` entry whose reason is ``file:line: ErrorType: message`` and whose
     plugins are the last known good ones from ``previous`` (so listings keep showing, as broken,
     the plugins that used to be there).
     """
-    entry: dict[str, Any] = {"key": key, "module": module_name, "state": "ok", "reason": None,
-                             "version": None, "plugins": []}
+    entry = new_entry(key, module_name)
     try:
         module = importer.import_module(module_name, key)
         if mode == OBJECT and attribute:
             obj: Any = module
             for part in attribute.split("."):
                 obj = getattr(obj, part)
-            entry["plugins"] = [describe_object(obj, attribute, default_name or attribute,
+            entry[PLUGINS] = [describe_object(obj, attribute, default_name or attribute,
                                                 explicit=True)]
         elif mode == EXTENSION:
-            entry["plugins"] = _extension_plugins(module)
+            entry[PLUGINS] = _extension_plugins(module)
             version = getattr(module, "version", None) or getattr(module, "__version__", None)
-            entry["version"] = None if version is None else str(version)
+            entry[VERSION] = None if version is None else str(version)
         else:
-            entry["plugins"] = _module_plugins(module)
+            entry[PLUGINS] = _module_plugins(module)
     except (Exception, SystemExit) as error:  # a module calling sys.exit() is broken too
-        entry["state"] = "broken"
-        entry["reason"] = describe_failure(error, path)
-        if previous and isinstance(previous.get("plugins"), list):
-            entry["plugins"] = previous["plugins"]
-            entry["version"] = previous.get("version")
+        entry[STATE] = "broken"
+        entry[REASON] = describe_failure(error, path)
+        if isinstance(previous, list) and len(previous) == len(entry) and \
+                isinstance(previous[PLUGINS], list):
+            entry[PLUGINS] = previous[PLUGINS]
+            entry[VERSION] = previous[VERSION]
     return entry

@@ -7,12 +7,15 @@ zope.interface) only when a rescan actually happens.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from dropins.plugin.diagnostics import warn
+from dropins.plugin.entries import REASON, STATE, is_broken
 from dropins.plugin.records import PluginError
 
+TYPE_CHECKING = False  # not typing's: importing typing costs more than a warm listing
 if TYPE_CHECKING:
+    from typing import Any
+
+    from dropins.plugin.entries import Entry
     from dropins.plugin.scan import Importer
 
 __all__ = ["ScanSession"]
@@ -31,7 +34,7 @@ class ScanSession:
         self.rescanned = 0
         self._importer: Importer | None = None
 
-    def rescan(self, module_name: str, path: str, key: Any, **options: Any) -> dict[str, Any]:
+    def rescan(self, module_name: str, path: str, key: Any, **options: Any) -> Entry:
         """Import and describe one module (see ``scan.scan_module``); report it if broken.
 
         A broken module is reported here, when its file state is new to the cache, and never
@@ -43,14 +46,14 @@ class ScanSession:
             self._importer = Importer()
         self.rescanned += 1
         entry = scan_module(self._importer, module_name, path, key, **options)
-        if entry["state"] == "broken":
-            message = f"plugin module {path} failed to import: {entry['reason']}"
+        if entry[STATE] == "broken":
+            message = f"plugin module {path} failed to import: {entry[REASON]}"
             if self.strict:
                 raise PluginError(message)
             warn(message)
         return entry
 
-    def check_cached(self, entry: dict[str, Any], path: str) -> None:
+    def check_cached(self, entry: Entry, path: str) -> None:
         """In strict mode, a broken module read from the cache raises as well."""
-        if self.strict and entry.get("state") == "broken":
-            raise PluginError(f"plugin module {path} failed to import: {entry.get('reason')}")
+        if self.strict and is_broken(entry):
+            raise PluginError(f"plugin module {path} failed to import: {entry[REASON]}")

@@ -9,10 +9,13 @@ reason, and asking for a command that only a broken module could provide says wh
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
-from typing import Any, NoReturn
 
 from dropins.runner.errors import FAILURE, RunnerError, UsageError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per run
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any, NoReturn
 
 SERVICE_MAKER = "dropins.service.interfaces.IServiceMaker"
 

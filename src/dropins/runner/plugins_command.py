@@ -146,7 +146,7 @@ def _why(prog: str, package: str, name: str) -> int:
         names = sorted({record.name for record in records})
         close = difflib.get_close_matches(name, names, n=3)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else (
-            f"; see '{prog.rsplit(' ', 1)[0]} list --package {package}'")
+            f"; see '{prog} list --package {package}'")
         return _usage_error(prog, f"no plugin named {name!r} in {package}{hint}")
     for record in matching:
         where = f"{record.module}:{record.attribute}" if record.attribute else record.module

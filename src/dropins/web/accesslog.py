@@ -12,8 +12,12 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import TYPE_CHECKING
 
-__all__ = ["access_logger", "combined_line", "escape_log_text"]
+if TYPE_CHECKING:
+    from dropins.web.exchange import Exchange
+
+__all__ = ["access_logger", "combined_line", "escape_log_text", "log_access"]
 
 access_logger = logging.getLogger("dropins.web.access")
 
@@ -52,3 +56,17 @@ def combined_line(host: str, user: str | None, method: bytes, target: bytes, ver
     request = escape_log_text(b"%s %s HTTP/%s" % (method, target, version.encode("ascii")))
     return (f'{host} - {escape_log_text(user)} [{_log_time()}] "{request}" {status} '
             f'{size or "-"} "{escape_log_text(referer)}" "{escape_log_text(agent)}"')
+
+
+def log_access(client: str, exchange: Exchange) -> None:
+    """Log the line for a finished exchange (if ``dropins.web.access`` logs INFO)."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    line = combined_line(client, exchange.user, exchange.method, exchange.target,
+                         exchange.version, exchange.status, exchange.bytes_sent,
+                         exchange.header(b"referer"), exchange.header(b"user-agent"))
+    # makeRecord + handle is what info() does, minus the search of the call stack for the
+    # caller's file and line, which an access line does not need: on a busy server that
+    # search is a fifth of the cost of logging.
+    access_logger.handle(access_logger.makeRecord(
+        access_logger.name, logging.INFO, __file__, 0, line, (), None))

@@ -82,6 +82,9 @@ class Options(AuthOptions):
                                     "part of its body (408 after)")
     keepalive_timeout = Parameter(default=15.0, type=positive_float, metavar="SECONDS",
                                   help="idle time after which a keep-alive connection closes")
+    send_timeout = Parameter(default=60.0, type=positive_float, metavar="SECONDS",
+                             help="time a client may take to accept more of a response "
+                                  "before it is disconnected")
     no_access_log = Flag(help="do not log each request (logger dropins.web.access)")
     insecure_auth = Flag(help="allow --auth on plain TCP reachable from other machines, where "
                               "passwords cross the network in clear text")
@@ -138,7 +141,7 @@ def make_service(options: Any) -> MultiService:
     except ImportError:
         raise SystemExit(_MISSING_EXTRA) from None
     from dropins.service.stream import StreamServerService
-    from dropins.web.protocol import Limits, WebServer
+    from dropins.web.server import Limits, WebServer
 
     root = MultiService("web")
     handler: Any
@@ -172,7 +175,8 @@ def make_service(options: Any) -> MultiService:
         handler = BasicAuth(handler, options.make_portal())
     limits = Limits(max_body_size=options["max_body_size"],
                     header_timeout=options["header_timeout"],
-                    keepalive_timeout=options["keepalive_timeout"])
+                    keepalive_timeout=options["keepalive_timeout"],
+                    send_timeout=options["send_timeout"])
     server = WebServer(handler, limits, access_log=not options["no_access_log"])
     for endpoint in options["listen"]:
         root.add_service(StreamServerService(endpoint, server))

@@ -24,6 +24,7 @@ import stat
 
 __all__ = ["BadPath", "PathNotFound", "is_inside", "percent_decode", "resolve_request_path"]
 
+_WINDOWS = os.name == "nt"
 _HEX = "0123456789abcdefABCDEF"
 #: b"2f" -> b"/", for every spelling of every byte (upper, lower and mixed case)
 _ESCAPES = {(a + b).encode(): bytes([int(a + b, 16)]) for a in _HEX for b in _HEX}
@@ -69,16 +70,15 @@ def decode_segments(raw_path: bytes) -> list[str]:
         text = os.fsdecode(decoded)
     except UnicodeDecodeError:
         raise BadPath("path is not valid for this file system")
-    segments = []
-    for segment in text.split("/"):
-        if segment in ("", "."):
-            continue
-        if segment == "..":
-            raise BadPath("'..' in path")
-        if os.path.isabs(segment) or os.path.splitdrive(segment)[0] or (
-                os.name == "nt" and ":" in segment):
-            raise BadPath("drive or absolute path in a path segment")
-        segments.append(segment)
+    segments = [segment for segment in text.split("/") if segment and segment != "."]
+    if ".." in segments:
+        raise BadPath("'..' in path")
+    if _WINDOWS:
+        for segment in segments:
+            # "C:" or "C:x" would name a drive; ":" also opens NTFS alternate data streams.
+            if ":" in segment or os.path.splitdrive(segment)[0] or os.path.isabs(segment):
+                raise BadPath("drive or stream name in a path segment")
+    # (On POSIX a segment, having no "/", can be neither absolute nor a drive.)
     return segments
 
 

@@ -11,8 +11,11 @@ What the connection guarantees:
 * limits: request head size and header count (431), target length (414), body size (413),
   a deadline for each request head and for body data (408), an idle keep-alive timeout;
 * ``Connection: close``, HTTP/1.0 keep-alive, chunked and Content-Length request bodies;
-* a graceful stop: ``WebServer.shutdown()`` closes idle connections at once and lets busy ones
-  finish their current response (sent with ``Connection: close``).
+* a bound on how long a client may take to accept its response (the send timeout);
+* a graceful stop: ``graceful_shutdown()`` closes an idle connection at once and lets a busy one
+  finish its current response (sent with ``Connection: close``).
+
+The limits, the set of connections and the sweep of deadlines live in ``server.py``.
 """
 
 from __future__ import annotations
@@ -24,100 +27,22 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 
 import httptools
 
-from dropins.web.accesslog import access_logger, combined_line
+from dropins.web.accesslog import log_access
 from dropins.web.exchange import BodyError, ClientDisconnected, Exchange, RequestBody
+from dropins.web.httputil import find_header
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    Handler = Callable[[Exchange], Awaitable[None] | None]
+    from dropins.web.server import WebServer
 
-__all__ = ["HttpConnection", "Limits", "WebServer"]
+__all__ = ["HttpConnection"]
 
 logger = logging.getLogger("dropins.web")
 
-_ACCESS_LOGGER_NAME = access_logger.name
 _MAX_QUEUED = 16          # pipelined requests accepted ahead of the one being answered
 _BODY_HIGH_WATER = 256 * 1024
-
-
-class Limits:
-    """What a client may send and how long it may take."""
-
-    __slots__ = ("header_timeout", "keepalive_timeout", "max_body_size", "max_head_size",
-                 "max_headers", "max_target_size")
-
-    def __init__(self, *, max_head_size: int = 64 * 1024, max_headers: int = 100,
-                 max_target_size: int = 8 * 1024, max_body_size: int = 10 * 1024 * 1024,
-                 header_timeout: float = 10.0, keepalive_timeout: float = 15.0) -> None:
-        self.max_head_size = max_head_size
-        self.max_headers = max_headers
-        self.max_target_size = max_target_size
-        self.max_body_size = max_body_size
-        self.header_timeout = header_timeout
-        self.keepalive_timeout = keepalive_timeout
-
-
-class WebServer:
-    """The protocol factory: holds the handler, the limits and the set of live connections."""
-
-    def __init__(self, handler: Handler, limits: Limits | None = None, *,
-                 access_log: bool = True) -> None:
-        self.handler = handler
-        self.access_log = access_log
-        self.limits = limits or Limits()
-        self.connections: set[HttpConnection] = set()
-        self.closing = False
-        self._all_closed: asyncio.Event | None = None
-        self._sweeper: asyncio.TimerHandle | None = None
-        self._sweep_interval = max(0.05, min(1.0, self.limits.header_timeout / 4,
-                                             self.limits.keepalive_timeout / 4))
-
-    def __call__(self) -> HttpConnection:
-        return HttpConnection(self)
-
-    def shutdown(self) -> None:
-        """Stop taking requests: idle connections close now, busy ones after their response."""
-        self.closing = True
-        for connection in list(self.connections):
-            connection.close_when_idle()
-
-    async def wait_closed(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for connections to finish, then abort the rest."""
-        if self.connections:
-            self._all_closed = asyncio.Event()
-            try:
-                await asyncio.wait_for(self._all_closed.wait(), timeout)
-            except TimeoutError:
-                logger.warning("aborting %d connection(s) still busy after %.1f s",
-                               len(self.connections), timeout)
-                for connection in list(self.connections):
-                    connection.abort()
-
-    def watch_deadlines(self) -> None:
-        """Make sure the sweep runs while there are connections.
-
-        One periodic sweep for all connections replaces a timer per connection per request:
-        arming a deadline is then a float assignment, and timeouts fire within a quarter of
-        their length (at most a second) after they expire.
-        """
-        if self._sweeper is None:
-            loop = asyncio.get_running_loop()
-            self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
-
-    def _sweep(self) -> None:
-        self._sweeper = None
-        if not self.connections:
-            return
-        now = asyncio.get_running_loop().time()
-        for connection in list(self.connections):
-            connection.check_deadline(now)
-        self.watch_deadlines()
-
-    def forget(self, connection: HttpConnection) -> None:
-        self.connections.discard(connection)
-        if not self.connections and self._all_closed is not None:
-            self._all_closed.set()
+_SENDFILE_SLICE = 4 * 1024 * 1024
 
 
 class HttpConnection(asyncio.Protocol):
@@ -199,13 +124,21 @@ class HttpConnection(asyncio.Protocol):
         self.server.forget(self)
 
     def pause_writing(self) -> None:
+        # The client is not reading its answers: stop reading its requests, too, so that a
+        # pipelining client that never reads cannot make the server buffer without bound.
         self._write_paused = True
+        self.update_reading()
+        self._arm_timer(self.limits.send_timeout, self._on_send_timeout)
 
     def resume_writing(self) -> None:
         self._write_paused = False
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        self.update_reading()
+        if self._on_deadline == self._on_send_timeout:
+            self._arm_waiting_timer()
+        self._dispatch()
 
     @property
     def closing(self) -> bool:
@@ -231,7 +164,7 @@ class HttpConnection(asyncio.Protocol):
         self._url_parts = []
         self._headers = []
         self._head_size = 0
-        if self._active is None and not self._queue:
+        if self._active is None and not self._queue and not self._write_paused:
             self._arm_timer(self.limits.header_timeout, self._on_header_timeout)
 
     def on_url(self, fragment: bytes) -> None:
@@ -249,13 +182,14 @@ class HttpConnection(asyncio.Protocol):
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        if self._active is None and not self._queue:
+        if self._active is None and not self._queue and not self._write_paused:
             self._cancel_timer()
         parser = self._parser
         headers = self._headers
-        expect = _header(headers, b"expect")
-        length = _header(headers, b"content-length")
-        has_body = length not in (None, b"0") or _header(headers, b"transfer-encoding") is not None
+        expect = find_header(headers, b"expect")
+        length = find_header(headers, b"content-length")
+        chunked = find_header(headers, b"transfer-encoding") is not None
+        has_body = chunked or length not in (None, b"0")
         body = RequestBody(self, expect is not None and expect.lower() == b"100-continue"
                            and has_body) if has_body else None
         exchange = Exchange(self, parser.get_method(), b"".join(self._url_parts),
@@ -302,7 +236,8 @@ class HttpConnection(asyncio.Protocol):
             return
         self._dispatching = True
         try:
-            while self._active is None and self._queue and not self._closing:
+            while (self._active is None and self._queue and not self._closing
+                   and not self._write_paused):
                 exchange = self._active = self._queue.popleft()
                 self.update_reading()
                 if exchange.error_status:
@@ -363,8 +298,17 @@ class HttpConnection(asyncio.Protocol):
         if not exchange.keep_alive or (self.server.closing and not self._queue):
             self._close()
             return
+        if self._write_paused:
+            return  # the send timeout runs; resume_writing() dispatches what is queued
         if self._queue:
             self._dispatch()
+        else:
+            self._arm_waiting_timer()
+
+    def _arm_waiting_timer(self) -> None:
+        """Nothing to answer: bound the wait for the rest of a request, or for a new one."""
+        if self._active is not None or self._queue:
+            self._cancel_timer()
         elif self._in_message:
             self._arm_timer(self.limits.header_timeout, self._on_header_timeout)
         else:
@@ -378,16 +322,8 @@ class HttpConnection(asyncio.Protocol):
         self.abort()
 
     def _log(self, exchange: Exchange) -> None:
-        if self.server.access_log and access_logger.isEnabledFor(logging.INFO):
-            line = combined_line(
-                self.client[0], exchange.user, exchange.method, exchange.target, exchange.version,
-                exchange.status, exchange.bytes_sent, exchange.header(b"referer"),
-                exchange.header(b"user-agent"))
-            # makeRecord + handle is what info() does, minus the search of the call stack for
-            # the caller's file and line, which an access line does not need: on a busy
-            # server that search is a fifth of the cost of logging.
-            access_logger.handle(access_logger.makeRecord(
-                _ACCESS_LOGGER_NAME, logging.INFO, __file__, 0, line, (), None))
+        if self.server.access_log:
+            log_access(self.client[0], exchange)
 
     # -- output and flow control, used by Exchange
     def write_raw(self, data: bytes) -> None:
@@ -403,30 +339,51 @@ class HttpConnection(asyncio.Protocol):
             await self._drain_waiter
 
     async def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
-        if self.closed or self.transport is None:
+        """Send part of a file, a few MiB at a time, each within the send timeout.
+
+        ``loop.sendfile`` reports no progress while it runs, so the file goes out in slices
+        and the send timeout is re-armed before each: a client that stops reading is dropped
+        like one that stops reading a buffered response.
+        """
+        if self.closing or self.transport is None:
             raise ClientDisconnected("client disconnected")
         try:
-            await self.loop.sendfile(self.transport, file, offset, count)
-        except (NotImplementedError, RuntimeError) as error:
-            if self.closed:
-                raise ClientDisconnected("client disconnected") from error
-            file.seek(offset)
             while count > 0:
-                chunk = file.read(min(count, 256 * 1024))
-                if not chunk:
-                    raise ClientDisconnected("file shrank while being sent") from None
-                count -= len(chunk)
-                self.write_raw(chunk)
-                await self.drain()
-        except OSError as error:
+                size = min(count, _SENDFILE_SLICE)
+                self._arm_timer(self.limits.send_timeout, self._on_send_timeout)
+                try:
+                    sent = await self.loop.sendfile(self.transport, file, offset, size)
+                except NotImplementedError:  # e.g. uvloop: no loop.sendfile at all
+                    sent = await self._copy_file(file, offset, size)
+                if sent != size:
+                    raise ClientDisconnected("the file shrank while being sent")
+                offset += size
+                count -= size
+        except (OSError, RuntimeError) as error:  # RuntimeError: "transport is closing"
             raise ClientDisconnected(str(error)) from error
+        finally:
+            if self._on_deadline == self._on_send_timeout and not self._write_paused:
+                self._cancel_timer()
+
+    async def _copy_file(self, file: BinaryIO, offset: int, count: int) -> int:
+        """sendfile by hand: read and write, waiting for the client between pieces."""
+        file.seek(offset)
+        sent = 0
+        while sent < count:
+            chunk = file.read(min(count - sent, 256 * 1024))
+            if not chunk:
+                break
+            sent += len(chunk)
+            self.write_raw(chunk)
+            await self.drain()
+        return sent
 
     def update_reading(self) -> None:
         """Pause reading while the client is ahead of the handler; resume when it catches up."""
         if self.closed or self.transport is None or self._ignore_input:
             return
         parsing = self._parsing
-        behind = len(self._queue) > _MAX_QUEUED or (
+        behind = self._write_paused or len(self._queue) > _MAX_QUEUED or (
             parsing is not None and parsing.body is not None
             and parsing.body.buffered > _BODY_HIGH_WATER)
         if behind and not self._reading_paused:
@@ -483,6 +440,11 @@ class HttpConnection(asyncio.Protocol):
         else:
             self._reject(408, TimeoutError("request head not received in time"))
 
+    def _on_send_timeout(self) -> None:
+        logger.debug("disconnecting %s: it took nothing of its response for %.3g s",
+                     self.client[0], self.limits.send_timeout)
+        self.abort()
+
     def _arm_timer(self, delay: float, callback: Callable[[], None]) -> None:
         self.deadline = self.loop.time() + delay
         self._on_deadline = callback
@@ -505,10 +467,3 @@ class _Rejected(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
-
-
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
