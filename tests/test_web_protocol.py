@@ -201,3 +201,31 @@ def test_client_that_never_reads_is_bounded_then_dropped(tmp_path: Path) -> None
             except ConnectionResetError:
                 pass
     assert received < 50 * 1024 * 1024
+
+
+@pytest.mark.parametrize("runner_args", [[], ["--loop", "uvloop"]], ids=["asyncio", "uvloop"])
+def test_client_that_stops_reading_a_big_file_is_dropped(tmp_path: Path,
+                                                         runner_args: list[str]) -> None:
+    if runner_args:
+        pytest.importorskip("uvloop")
+    with open(tmp_path / "huge.bin", "wb") as huge:
+        huge.truncate(256 * 1024 * 1024)  # sparse: 256 MiB of zeros, no disk used
+    with WebProcess(["--path", str(tmp_path), "--send-timeout", "1"],
+                    runner_args=runner_args) as process, connect(process) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.sendall(b"GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(2.5)  # read nothing for longer than --send-timeout
+        sock.settimeout(3)
+        received = 0
+        try:
+            while chunk := sock.recv(1024 * 1024):
+                received += len(chunk)
+                assert received < 64 * 1024 * 1024, "the server kept sending"
+        except ConnectionResetError:
+            pass
+        except TimeoutError:
+            raise AssertionError(f"still connected after {received} bytes:\n"
+                                 f"{process.stderr}") from None
+        # the server goes on serving, with nothing left behind by the dropped transfer
+        assert process.get("/huge.bin", {"Range": "bytes=0-9"}).body == bytes(10)
+        assert "Exception in callback" not in process.stderr

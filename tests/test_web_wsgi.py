@@ -92,14 +92,22 @@ APPS = """
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         block = b"f" * (1024 * 1024)
         for index in range(256):
-            with open(os.path.join(MARKERS, "flood-count"), "w") as marker:
+            scratch = os.path.join(MARKERS, "flood-count.tmp")
+            with open(scratch, "w") as marker:
                 marker.write(str(index))
+            os.replace(scratch, os.path.join(MARKERS, "flood-count"))  # never seen half-written
             yield block
 
 
-    ROUTES = {"/flood": flood, "/hello": hello, "/echo": echo, "/stream": stream, "/fail": fail,
+    def wrong_length(environ, start_response):
+        declared, actual = environ["QUERY_STRING"].split("-")
+        start_response("200 OK", [("Content-Length", declared)])
+        return [b"x" * int(actual)]
+
+
+    ROUTES = {"/hello": hello, "/echo": echo, "/stream": stream, "/fail": fail,
               "/fail-late": fail_late, "/slow": slow, "/no-start": no_start,
-              "/write": write_callable}
+              "/write": write_callable, "/flood": flood, "/wrong-length": wrong_length}
 
 
     def app(environ, start_response):
@@ -279,7 +287,7 @@ def test_slow_reader_pauses_a_streaming_app(server: WebProcess, project: Path) -
         sock.sendall(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
         assert wait_until(counter.exists)
         time.sleep(1.0)  # read nothing: the server must stop asking the app for more
-        produced = int(counter.read_text() or 0)
+        produced = int(counter.read_text())
         assert produced < 32, f"{produced} MiB produced for a client that reads nothing"
         sock.settimeout(5)
         received = 0
@@ -287,4 +295,16 @@ def test_slow_reader_pauses_a_streaming_app(server: WebProcess, project: Path) -
             chunk = sock.recv(1024 * 1024)
             assert chunk
             received += len(chunk)
-    assert int(counter.read_text() or 0) > produced
+    assert int(counter.read_text()) > produced
+
+
+@pytest.mark.parametrize(("query", "body"), [("100-5", b"x" * 5), ("3-10", b"xxx")])
+def test_wrong_content_length_from_the_app_closes_the_connection(server: WebProcess,
+                                                                 query: str, body: bytes) -> None:
+    started = time.monotonic()
+    raw = server.raw(f"GET /wrong-length?{query} HTTP/1.1\r\nHost: x\r\n\r\n"
+                     f"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n".encode(), timeout=5)
+    assert time.monotonic() - started < 3  # closed by the server, not by our timeout
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert rest == body  # never more than announced, and nothing of the next response

@@ -147,9 +147,9 @@ def _expire(waiter: asyncio.Future[None]) -> None:
 class Exchange:
     """A request (method, target, headers, body) and the state of its response."""
 
-    __slots__ = ("_chunked", "_pending_head", "body", "bytes_sent", "connection", "error_status",
-                 "finished", "head_only", "head_sent", "headers", "keep_alive", "method", "path",
-                 "query", "status", "target", "user", "version")
+    __slots__ = ("_chunked", "_declared", "_pending_head", "body", "bytes_sent", "connection",
+                 "error_status", "finished", "head_only", "head_sent", "headers", "keep_alive",
+                 "method", "path", "query", "status", "target", "user", "version")
 
     def __init__(self, connection: HttpConnection, method: bytes, target: bytes, version: str,
                  headers: HeaderList, keep_alive: bool, body: RequestBody | None) -> None:
@@ -171,6 +171,7 @@ class Exchange:
         self.head_sent = False
         self.finished = False
         self._chunked = False
+        self._declared: int | None = None
         self._pending_head = b""
 
     def header(self, name: bytes) -> bytes | None:
@@ -192,6 +193,7 @@ class Exchange:
         for name, value in headers:
             if name.lower() == b"content-length":
                 has_length = True
+                self._declared = int(value) if value.isdigit() else None
             parts += [name, b": ", value, b"\r\n"]
         if status in _NO_BODY_STATUSES:
             pass
@@ -216,6 +218,14 @@ class Exchange:
             raise RuntimeError("the response is already complete")
         if not data or self.head_only:
             return
+        declared = self._declared
+        if declared is not None and self.bytes_sent + len(data) > declared:
+            # More than the Content-Length announced: the excess would be read as the next
+            # response.  Send what was announced, then close.
+            data = data[:declared - self.bytes_sent]
+            self.keep_alive = False
+            if not data:
+                return
         self.bytes_sent += len(data)
         if self._chunked:
             data = b"%x\r\n%b\r\n" % (len(data), data)
@@ -228,6 +238,8 @@ class Exchange:
         """Finish the response; the connection then moves on to the next request."""
         if self.finished:
             return
+        if self._declared is not None and self.bytes_sent < self._declared and not self.head_only:
+            self.keep_alive = False  # shorter than announced: only closing tells the client
         tail = b"0\r\n\r\n" if self._chunked and not self.head_only else b""
         if self._pending_head or tail:
             self.connection.write_raw(self._pending_head + tail)

@@ -42,7 +42,7 @@ logger = logging.getLogger("dropins.web")
 
 _MAX_QUEUED = 16          # pipelined requests accepted ahead of the one being answered
 _BODY_HIGH_WATER = 256 * 1024
-_SENDFILE_SLICE = 4 * 1024 * 1024
+_SENDFILE_SLICE = 512 * 1024
 
 
 class HttpConnection(asyncio.Protocol):
@@ -339,31 +339,34 @@ class HttpConnection(asyncio.Protocol):
             await self._drain_waiter
 
     async def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
-        """Send part of a file, a few MiB at a time, each within the send timeout.
+        """Send part of a file in slices, each of which must go out within the send timeout.
 
-        ``loop.sendfile`` reports no progress while it runs, so the file goes out in slices
-        and the send timeout is re-armed before each: a client that stops reading is dropped
-        like one that stops reading a buffered response.
+        ``loop.sendfile`` reports no progress while it runs, so a client that stops reading
+        is detected per slice (a client slower than _SENDFILE_SLICE per send timeout is
+        dropped too).  The slice is cancelled before the connection is aborted: aborting a
+        transport in the middle of asyncio's sendfile leaves a writer registered on the
+        closed socket, which can then fire for the next connection given the same number.
         """
         if self.closing or self.transport is None:
             raise ClientDisconnected("client disconnected")
         try:
             while count > 0:
                 size = min(count, _SENDFILE_SLICE)
-                self._arm_timer(self.limits.send_timeout, self._on_send_timeout)
                 try:
-                    sent = await self.loop.sendfile(self.transport, file, offset, size)
+                    sent = await asyncio.wait_for(
+                        self.loop.sendfile(self.transport, file, offset, size),
+                        self.limits.send_timeout)
                 except NotImplementedError:  # e.g. uvloop: no loop.sendfile at all
                     sent = await self._copy_file(file, offset, size)
+                except TimeoutError:
+                    self._on_send_timeout()
+                    raise ClientDisconnected("the client stopped reading") from None
                 if sent != size:
                     raise ClientDisconnected("the file shrank while being sent")
                 offset += size
                 count -= size
         except (OSError, RuntimeError) as error:  # RuntimeError: "transport is closing"
             raise ClientDisconnected(str(error)) from error
-        finally:
-            if self._on_deadline == self._on_send_timeout and not self._write_paused:
-                self._cancel_timer()
 
     async def _copy_file(self, file: BinaryIO, offset: int, count: int) -> int:
         """sendfile by hand: read and write, waiting for the client between pieces."""
