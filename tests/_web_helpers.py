@@ -20,7 +20,7 @@ from pathlib import Path
 
 from conftest import clean_env
 
-READY = re.compile(r"ready: web listening on tcp:127\.0\.0\.1:(\d+)")
+READY = re.compile(r"ready: web listening on (?:.*, )?tcp:127\.0\.0\.1:(\d+)")
 LISTEN = ["--listen", "tcp:0:interface=127.0.0.1"]
 
 

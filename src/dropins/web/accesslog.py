@@ -54,7 +54,7 @@ def combined_line(host: str, user: str | None, method: bytes, target: bytes, ver
                   status: int, size: int, referer: bytes | None, agent: bytes | None) -> str:
     """One line of the combined log format (``size`` 0 is written ``-``, as Apache does)."""
     request = escape_log_text(b"%s %s HTTP/%s" % (method, target, version.encode("ascii")))
-    return (f'{host} - {escape_log_text(user)} [{_log_time()}] "{request}" {status} '
+    return (f'{host or "-"} - {escape_log_text(user)} [{_log_time()}] "{request}" {status} '
             f'{size or "-"} "{escape_log_text(referer)}" "{escape_log_text(agent)}"')
 
 

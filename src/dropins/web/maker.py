@@ -16,7 +16,7 @@ from typing import Any
 from dropins.cred.auth_options import AuthOptions
 from dropins.cred.interfaces import IAnonymous, IUsernamePassword
 from dropins.options import Flag, Parameter, UsageError
-from dropins.service.base import MultiService, Service
+from dropins.service.base import MultiService, Service, root_setting
 
 __all__ = ["Options", "make_service"]
 
@@ -122,6 +122,26 @@ class Options(AuthOptions):
                     "--insecure-auth")
 
 
+class _PrivilegeDropPreparation(Service):
+    """Reads what serving files needs while the process still has the privileges to read it.
+
+    The MIME table is normally read at the first file served, to keep start-up fast; but once
+    ``--uid``/``--gid`` has dropped privileges, the new user may be unable to read the
+    interpreter's ``mimetypes`` module or the system's ``mime.types``, and every file would fail.
+    So when the tree will drop privileges, the table is loaded in ``privileged_start``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("web-preload")
+
+    def privileged_start(self) -> None:
+        super().privileged_start()
+        if root_setting(self, "uid") is not None or root_setting(self, "gid") is not None:
+            from dropins.web.static import content_type
+
+            content_type("preload.html")
+
+
 class _ThreadPoolService(Service):
     """Owns the WSGI worker threads: releases them when the tree stops."""
 
@@ -166,6 +186,7 @@ def make_service(options: Any) -> MultiService:
     else:
         from dropins.web.static import StaticSite
 
+        root.add_service(_PrivilegeDropPreparation())
         handler = StaticSite(options["path"], index=options["index"],
                              listing=not options["no_listing"],
                              follow_symlinks=options["follow_symlinks"])
