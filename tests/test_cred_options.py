@@ -155,8 +155,51 @@ def test_supported_interfaces_hide_and_refuse_other_types(capsys):
     status, out, _ = parse_exit(PasswordOnlyOptions, ["--help-auth"], capsys)
     assert status == 0 and "memory:" in out and "anonymous" not in out
     status, _, err = parse_exit(PasswordOnlyOptions, ["--auth", "anonymous"], capsys)
-    assert status == 2 and "cannot use AllowAnonymousChecker()" in err
+    assert status == 2
+    assert err == ("dropins myserver: error: argument --auth: auth type 'anonymous' cannot be"
+                   " used by 'dropins myserver' (it checks: username and password); usable"
+                   " types: file, htpasswd, memory (see --help-auth)\n")
     assert PasswordOnlyOptions.parse(["--auth", "memory:a:b"])["auth"]
+
+
+def test_a_restricted_command_lists_only_the_types_it_can_use(capsys):
+    status, _, err = parse_exit(PasswordOnlyOptions, ["--auth", "kerberos"], capsys)
+    assert status == 2
+    assert err == ("dropins myserver: error: argument --auth: unknown auth type 'kerberos';"
+                   " known types: file, htpasswd, memory (see --help-auth)\n")
+    status, out, err = parse_exit(PasswordOnlyOptions, ["--help-auth-type", "anonymous"], capsys)
+    assert status == 2 and out == ""
+    assert err == ("dropins myserver: error: auth type 'anonymous' cannot be used by 'dropins"
+                   " myserver' (it checks: username and password); usable types: file,"
+                   " htpasswd, memory (see --help-auth)\n")
+
+
+def test_validate_names_credentials_not_classes():
+    """A checker whose credentials differ from what its factory declared is still refused,
+    in words the operator understands."""
+    options = PasswordOnlyOptions({"auth": [AllowAnonymousChecker()]})
+    with pytest.raises(UsageError) as caught:
+        options.validate()
+    assert str(caught.value) == ("--auth: a checker for anonymous access cannot be used by this"
+                                 " command (it checks: username and password)")
+
+
+@pytest.mark.parametrize("options_class, argv", [
+    (ServerOptions, ["--auth", "kerberos"]),
+    (ServerOptions, ["--auth", ":x"]),
+    (ServerOptions, ["--auth", "memory:alice"]),
+    (ServerOptions, ["--auth", "file:/nonexistent/users.txt"]),
+    (ServerOptions, ["--help-auth-type", "kerberos"]),
+    (PasswordOnlyOptions, ["--auth", "anonymous"]),
+    (PasswordOnlyOptions, ["--auth", "anonymos"]),
+    (PasswordOnlyOptions, ["--help-auth-type", "anonymous"]),
+    (ServerOptions, ["--port", "x"]),
+])
+def test_every_error_ends_with_one_hint(options_class, argv, capsys):
+    status, _, err = parse_exit(options_class, argv, capsys)
+    assert status == 2 and err.count("\n") == 1
+    hints = err.count("(see ") + err.count("(create it with")
+    assert hints == 1 and err.rstrip().endswith(")"), err
 
 
 def test_a_third_party_type_is_usable_at_once(tmp_path):

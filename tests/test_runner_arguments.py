@@ -40,7 +40,7 @@ def test_parse_values_and_defaults() -> None:
     assert options.log_max_bytes == 10 * 1024 * 1024 and options.log_backups == 3
     defaults = parse_runner_options([], platform="posix")
     assert not defaults.daemon and defaults.loop == "asyncio" and defaults.log_max_bytes == 0
-    assert defaults.shutdown_timeout == 10.0
+    assert defaults.shutdown_timeout is None  # not given: the Application's own value stays
 
 
 @pytest.mark.parametrize(
@@ -79,3 +79,20 @@ def test_did_you_mean() -> None:
     assert did_you_mean("wbe", ["web", "echo", "stop"]) == "; did you mean 'web'?"
     assert did_you_mean("ehco", ["web", "echo"]) == "; did you mean 'echo'?"
     assert did_you_mean("zzzzzz", ["web", "echo"]) == ""
+
+
+def test_only_a_given_shutdown_timeout_overrides_the_application() -> None:
+    from dropins.runner.privileges import Identity
+    from dropins.runner.run import as_application
+    from dropins.service import Application, Service
+
+    not_given = parse_runner_options([], platform="posix")
+    given = parse_runner_options(["--shutdown-timeout", "3"], platform="posix")
+    assert as_application(Application(shutdown_timeout=1), not_given,
+                          Identity()).shutdown_timeout == 1
+    assert as_application(Application(shutdown_timeout=1), given, Identity()).shutdown_timeout == 3
+    assert as_application(Service(), not_given, Identity()).shutdown_timeout == 10
+    kept = as_application(Application(uid=5, gid=6), not_given, Identity())
+    assert (kept.uid, kept.gid) == (5, 6)
+    overridden = as_application(Application(uid=5, gid=6), not_given, Identity(7, 8))
+    assert (overridden.uid, overridden.gid) == (7, 8)

@@ -169,6 +169,16 @@ def test_shutdown_timeout_bounds_the_stop() -> None:
             assert recv_all(sock) == b""
 
 
+def test_one_sigint_stops_gracefully_with_status_0() -> None:
+    with Dropins("echo", "--listen", LOOPBACK_ANY) as dropins:
+        dropins.ready()
+        dropins.signal(signal.SIGINT)
+        assert dropins.wait() == 0
+    assert "received SIGINT; stopping" in dropins.stderr
+    assert dropins.stderr.rstrip().endswith("stopped")
+    assert_no_traceback(dropins.stderr)
+
+
 def test_second_sigint_forces_exit() -> None:
     with Dropins("--shutdown-timeout", "60", "echo", "--listen", LOOPBACK_ANY) as dropins:
         (address,) = dropins.ready()
@@ -288,3 +298,57 @@ def test_port_number_in_ready_line_is_the_real_one() -> None:
     with Dropins("daytime", "--listen", f"tcp:{port}:interface=127.0.0.1") as dropins:
         assert dropins.ready() == [f"tcp:127.0.0.1:{port}"]
         assert dropins.stop() == 0
+
+
+APP_WITH_SHUTDOWN_TIMEOUT = """
+    import logging
+
+    from dropins import Application, Service, StreamServerService
+    from dropins.services.inetd import Echo
+
+
+    class Report(Service):
+        async def start(self):
+            await super().start()
+            logging.getLogger("app").info("shutdown timeout %g", self.parent.shutdown_timeout)
+
+
+    application = Application(shutdown_timeout=1)
+    Report().set_parent(application)
+    StreamServerService("tcp:0:interface=127.0.0.1", Echo).set_parent(application)
+    """
+
+
+def test_app_file_shutdown_timeout_is_kept_unless_the_option_is_given(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"app.py": APP_WITH_SHUTDOWN_TIMEOUT})
+    with Dropins("--app", "app.py", cwd=tmp_path) as dropins:
+        (address,) = dropins.ready()
+        dropins.wait_for_line("shutdown timeout 1$")
+        with connect(address) as sock:  # an idle client is cut off after the file's 1 s, not 10
+            sock.sendall(b"x")
+            assert recv_exactly(sock, 1) == b"x"
+            dropins.signal(signal.SIGTERM)
+            assert dropins.wait(timeout=8) == 0
+            assert recv_all(sock) == b""
+    with Dropins("--shutdown-timeout", "3", "--app", "app.py", cwd=tmp_path) as dropins:
+        dropins.ready()
+        dropins.wait_for_line("shutdown timeout 3$")
+        assert dropins.stop() == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"], ["echo", "--help"], ["stop", "--help"], ["passwd", "--help"],
+    ["plugins", "--help"], ["plugins", "list", "--help"], ["plugins", "why", "--help"],
+    ["plugins", "check", "--help"], ["plugins", "cache", "--help"],
+])
+def test_help_is_plain_text_wrapped_to_the_terminal(args: list[str]) -> None:
+    result = run_dropins(*args, env={"COLUMNS": "72"})
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "``" not in result.stdout, "reStructuredText quoting in --help"
+    too_long = [line for line in result.stdout.splitlines() if len(line) > 72]
+    assert too_long == []
+
+
+def test_help_documents_the_second_sigint() -> None:
+    out = run_dropins("--help", env={"COLUMNS": "200"}).stdout
+    assert "A second SIGINT exits at once with status 130." in out

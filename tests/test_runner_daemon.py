@@ -74,8 +74,9 @@ def test_daemon_start_refuse_second_and_stop(rundir: Path) -> None:
     assert "received SIGTERM; stopping" in log and log.rstrip().endswith("stopped")
     assert_no_traceback(log)
 
-    again = run_dropins("stop", "--pidfile", "run.pid", cwd=rundir)
-    assert again.returncode == 1 and "no pidfile at" in again.stderr
+    again = run_dropins("stop", "--pidfile", "run.pid", cwd=rundir)  # stopping twice is fine
+    assert again.returncode == 0, again.stderr
+    assert again.stderr == f"dropins stop: not running (no pidfile at {rundir / 'run.pid'})\n"
 
 
 @pytest.mark.parametrize("stale", ["dead", "live-unrelated"])
@@ -209,3 +210,107 @@ def test_rundir_and_umask_apply_to_relative_paths(rundir: Path) -> None:
     pid = int(pidfile.read_text())
     stopped = run_dropins("stop", "--pidfile", str(pidfile), timeout=60)
     assert stopped.returncode == 0 and process_gone(pid)
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to drop "
+                    "privileges to nobody")
+def test_sighup_after_privilege_drop_keeps_the_old_log(rundir: Path) -> None:
+    """The log folder is root's: once running as nobody, the renamed log cannot be recreated.
+    Logging must go on in the renamed file, with one line saying why and how to fix it."""
+    import grp
+    import pwd
+
+    from _runner_helpers import Dropins
+
+    os.chmod(rundir, 0o755)  # root-owned, not writable by nobody
+    log, renamed = rundir / "x.log", rundir / "x.log.1"
+    with Dropins("--uid", "nobody", "--logfile", str(log), "echo", "--listen", LOOPBACK_ANY,
+                 cwd=rundir) as dropins:
+        deadline = time.monotonic() + 20
+        while "ready: echo" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline and dropins.process.poll() is None, dropins.stderr
+            time.sleep(0.05)
+        log.rename(renamed)
+        dropins.signal(signal.SIGHUP)
+        while "cannot reopen log file" not in renamed.read_text():
+            assert time.monotonic() < deadline and dropins.process.poll() is None, dropins.stderr
+            time.sleep(0.05)
+        assert dropins.stop() == 0
+    assert dropins.stderr == "", "a logging error reached standard error"
+    assert not log.exists()
+    text = renamed.read_text()
+    errors = [line for line in text.splitlines() if "cannot reopen log file" in line]
+    assert len(errors) == 1, text
+    assert f"{log}: Permission denied" in errors[0] and "runs as user nobody" in errors[0]
+    group = grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name
+    assert f"'create 0640 nobody {group}'" in errors[0] and "'copytruncate'" in errors[0]
+    assert "received SIGTERM; stopping" in text and text.rstrip().endswith("stopped")
+
+
+def _stop_as_unprivileged_user(argv: list[str]) -> tuple[int, str]:
+    """Run ``dropins stop`` in this interpreter as a user without root's rights: in a forked
+    child switched to nobody when we are root (the interpreter under /root could not even be
+    started as nobody), in process otherwise.  Returns (exit status, standard error)."""
+    import io
+
+    from dropins.runner import stop_command
+
+    if os.getuid() != 0:
+        saved, sys.stderr = sys.stderr, io.StringIO()
+        try:
+            return stop_command.main(argv), sys.stderr.getvalue()
+        finally:
+            sys.stderr = saved
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    read_fd, write_fd = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        status = 99
+        try:
+            os.close(read_fd)
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            sys.stderr = io.TextIOWrapper(os.fdopen(write_fd, "wb"), encoding="utf-8")
+            status = stop_command.main(argv)
+            sys.stderr.flush()
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    chunks = []
+    deadline = time.monotonic() + 20
+    with os.fdopen(read_fd, "rb") as pipe:
+        while chunk := pipe.read(4096):
+            chunks.append(chunk)
+            assert time.monotonic() < deadline
+    _, wait_status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(wait_status), b"".join(chunks).decode()
+
+
+def test_stop_fails_when_the_pidfile_cannot_be_read(rundir: Path) -> None:
+    locked = rundir / "locked"
+    locked.mkdir()
+    (locked / "run.pid").write_text(f"{os.getpid()}\n")
+    os.chmod(locked, 0)  # neither nobody nor a normal user may look inside
+    try:
+        status, err = _stop_as_unprivileged_user(["--pidfile", str(locked / "run.pid")])
+    finally:
+        os.chmod(locked, 0o700)
+    assert status == 1
+    assert err == (f"dropins stop: error: cannot read pidfile {locked / 'run.pid'}: Permission "
+                   "denied (run as the instance's user or root)\n")
+
+
+def test_stop_refuses_a_path_that_is_not_a_pidfile(rundir: Path) -> None:
+    (rundir / "folder").mkdir()
+    result = run_dropins("stop", "--pidfile", "folder", cwd=rundir)
+    assert result.returncode == 1
+    assert result.stderr == (f"dropins stop: error: {rundir / 'folder'} is not a pidfile (not a "
+                             "regular file); give the --pidfile the instance was started with\n")
+    (rundir / "file").write_text("")
+    result = run_dropins("stop", "--pidfile", "file/run.pid", cwd=rundir)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"dropins stop: error: cannot read pidfile "
+                                    f"{rundir / 'file' / 'run.pid'}: Not a directory")

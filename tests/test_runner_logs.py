@@ -96,3 +96,24 @@ def test_syslog_handler_names_the_program() -> None:
     assert isinstance(handler, SysLogHandler)
     record = logging.LogRecord("dropins.test", logging.INFO, __file__, 1, "hi", None, None)
     assert re.fullmatch(r"dropins\[\d+\]: INFO dropins.test: hi", handler.format(record))
+
+
+def test_failed_reopen_keeps_logging_to_the_old_file(tmp_path: Path,
+                                                      capfd: pytest.CaptureFixture[str]) -> None:
+    """logrotate renamed the file but the new one cannot be created: nothing is lost, and the
+    reason is logged once instead of a "Logging error" traceback for every later record."""
+    path = tmp_path / "app.log"
+    configure_logging(parse_runner_options(["--logfile", str(path)], platform="posix"))
+    logging.getLogger("dropins.test").info("before rotation")
+    path.rename(tmp_path / "app.log.1")
+    path.mkdir()  # what stands at the log's name now cannot be opened as a file
+    reopen_log_files()
+    logging.getLogger("dropins.test").info("after the failed reopen")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    renamed = (tmp_path / "app.log.1").read_text()
+    assert "before rotation" in renamed and "after the failed reopen" in renamed
+    errors = [line for line in renamed.splitlines() if "cannot reopen log file" in line]
+    assert len(errors) == 1 and f"{path}: Is a directory" in errors[0]
+    assert "still logging to the renamed file" in errors[0]
+    assert "Logging error" not in capfd.readouterr().err

@@ -215,6 +215,7 @@ def test_bad_auth_is_one_line_exit_2(project, auth, expected):
     assert result.returncode == 2
     assert expected in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.count("(see ") + result.stderr.count("(create it") == 1, "one hint"
     assert "secret" not in result.stderr
 
 
@@ -223,3 +224,32 @@ def test_help_auth_type_unknown_is_exit_2(project):
     assert result.returncode == 2
     assert "unknown auth type 'kerberos'" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(os.name != "posix", reason="stops the server with SIGTERM")
+def test_warnings_while_parsing_options_go_to_the_configured_log(project, tmp_path):
+    """The --auth warnings are emitted while the command's options are parsed, before the
+    service exists: they must follow --logfile and --log-format json like every other line."""
+    import json
+
+    from _runner_helpers import Dropins
+
+    weak = tmp_path / "weak.htpasswd"
+    weak.write_text("carol:$apr1$abcdefgh$0123456789012345678901\n")  # MD5: skipped, warned
+    log = tmp_path / "run.log"
+    with Dropins("--log-format", "json", "--logfile", str(log), "myserver",
+                 "--listen", "tcp:0:interface=127.0.0.1", "--auth", "memory:alice:secret",
+                 "--auth", f"htpasswd:{weak}", env=project_env(project)) as server:
+        deadline = time.monotonic() + 30
+        while "ready: myserver" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline and server.process.poll() is None, server.stderr
+            time.sleep(0.05)
+        assert server.stop() == 0
+    assert server.stderr == "", "a line bypassed the log file"
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    warnings = [entry for entry in entries if entry["level"] == "warning"]
+    assert [entry["logger"] for entry in warnings] == ["dropins.cred", "dropins.cred"]
+    assert "process list" in warnings[0]["message"]
+    assert "user 'carol' ignored" in warnings[1]["message"]
+    assert entries.index(warnings[1]) < [e["message"][:6] for e in entries].index("ready:")
+    assert "secret" not in log.read_text()

@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from dropins.cred.strings import (
     checker_factories,
+    describe_credentials,
     format_auth_table,
     format_auth_type_help,
     parse_auth,
@@ -46,23 +47,56 @@ class AuthOptions(Options):
              " memory:alice:secret; repeat to combine (see --help-auth)")
 
     @classmethod
-    def _supports(cls, factory: Any) -> bool:
+    def _supports(cls, credential_interfaces: Sequence[Any]) -> bool:
+        """Whether the command can present credentials that ``credential_interfaces`` accept."""
         supported = cls.supported_credential_interfaces
         if supported is None:
             return True
         return any(offered.isOrExtends(accepted) for offered in supported
-                   for accepted in factory.credential_interfaces)
+                   for accepted in credential_interfaces)
 
     @classmethod
     def supported_factories(cls) -> dict[str, Any]:
         """The checker factories this command can use, by auth type."""
         return {auth_type: factory for auth_type, factory in checker_factories().items()
-                if cls._supports(factory)}
+                if cls._supports(factory.credential_interfaces)}
+
+    @classmethod
+    def _refuse_unsupported(cls, auth_type: str, prog: str) -> None:
+        """UsageError for a type that exists but that this command cannot use; else nothing.
+
+        Unknown types are left to ``find_checker_factory``, which lists the usable ones.
+        """
+        factory = checker_factories().get(auth_type)
+        if factory is None or cls._supports(factory.credential_interfaces):
+            return
+        assert cls.supported_credential_interfaces is not None
+        checks = describe_credentials(cls.supported_credential_interfaces)
+        usable = ", ".join(cls.supported_factories()) or "none installed"
+        raise UsageError(f"auth type '{auth_type}' cannot be used by '{prog}' (it checks:"
+                         f" {checks}); usable types: {usable} (see --help-auth)")
+
+    @classmethod
+    def parse_auth(cls, text: str, prog: str = "dropins") -> Any:
+        """``parse_auth`` limited to the types this command can use (``prog`` names it)."""
+        cls._refuse_unsupported(text.partition(":")[0].strip(), prog)
+        return parse_auth(text, cls.supported_factories())
 
     @classmethod
     def extend_parser(cls, parser: argparse.ArgumentParser) -> None:
         super().extend_parser(parser)
         options_class = cls
+        prog = parser.prog
+
+        def auth(text: str) -> Any:
+            try:
+                return options_class.parse_auth(text, prog)
+            except UsageError as error:
+                raise argparse.ArgumentTypeError(str(error)) from None
+
+        for action in parser._actions:
+            if action.dest == "auth":  # check types against what this command supports
+                action.type = auth
 
         class HelpAuth(argparse.Action):
             def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any,
@@ -74,6 +108,7 @@ class AuthOptions(Options):
             def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any,
                          option_string: str | None = None) -> None:
                 try:
+                    options_class._refuse_unsupported(str(values), prog)
                     text = format_auth_type_help(str(values),
                                                  options_class.supported_factories())
                 except UsageError as error:
@@ -85,18 +120,18 @@ class AuthOptions(Options):
                             help="list the authentication types and exit")
         parser.add_argument("--help-auth-type", action=HelpAuthType, metavar="TYPE",
                             help="explain one authentication type and exit")
+        _one_hint_only(parser)
 
     def validate(self) -> None:
         super().validate()
-        if self.supported_credential_interfaces is None:
-            return
         for checker in self.get("auth", []):
-            if not any(offered.isOrExtends(accepted)
-                       for offered in self.supported_credential_interfaces
-                       for accepted in checker.credential_interfaces):
-                accepted = ", ".join(i.__name__ for i in checker.credential_interfaces)
-                raise UsageError(f"--auth: this command cannot use {checker!r}"
-                                 f" (it checks {accepted}; see --help-auth)")
+            if not self._supports(checker.credential_interfaces):
+                assert self.supported_credential_interfaces is not None
+                raise UsageError(
+                    "--auth: a checker for "
+                    f"{describe_credentials(checker.credential_interfaces)} cannot be used by"
+                    f" this command (it checks: "
+                    f"{describe_credentials(self.supported_credential_interfaces)})")
 
     def make_portal(self, realm: Any = None, **portal_options: Any) -> Any:
         """A Portal over the ``--auth`` checkers and ``realm`` (default: UsernameRealm)."""
@@ -104,3 +139,17 @@ class AuthOptions(Options):
 
         return Portal(UsernameRealm() if realm is None else realm, self.get("auth", []),
                       **portal_options)
+
+
+def _one_hint_only(parser: argparse.ArgumentParser) -> None:
+    """Let errors that already end with a hint in parentheses (``(see --help-auth)``,
+    ``(create it with: dropins passwd ...)``) go without the parser's own
+    ``(see 'PROG --help')``, so that a message ends with one hint, not two."""
+    general_error = parser.error
+
+    def error(message: str) -> NoReturn:
+        if message.rstrip().endswith(")"):
+            parser.exit(2, f"{parser.prog}: error: {message}\n")
+        general_error(message)
+
+    parser.error = error  # type: ignore[method-assign]

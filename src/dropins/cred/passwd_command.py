@@ -10,6 +10,7 @@ every other line is kept as it was, the file keeps its mode, and a new file is c
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -22,14 +23,22 @@ __all__ = ["main"]
 
 class PasswdOptions(Options):
     description = ("Add or update USER in the password file FILE (for --auth file:FILE),"
-                   " storing only a hash of the password.  The password is asked twice on a"
+                   " storing only a hash of the password. The password is asked twice on a"
                    " terminal, or read as one line from standard input.")
-    delete = Flag(help="remove USER from FILE instead")
+    delete = Flag(help="Remove USER from FILE instead.")
     scheme = Parameter(choices=("argon2", "bcrypt", "scrypt"), metavar="SCHEME",
-                       help="hash with argon2, bcrypt or scrypt (default: argon2 when"
-                            " argon2-cffi is installed, else scrypt)")
-    file = Argument(metavar="FILE", help="the password file (created 0600 if missing)")
-    user = Argument(metavar="USER", help="the user name")
+                       help="Hash with argon2, bcrypt or scrypt (default: argon2 when"
+                            " argon2-cffi is installed, else scrypt).")
+    file = Argument(metavar="FILE", help="The password file (created with mode 0600 if"
+                                         " missing).")
+    user = Argument(metavar="USER", help="The user name.")
+
+    @classmethod
+    def build_parser(cls, prog: str) -> argparse.ArgumentParser:
+        """The usual parser, but with the description wrapped to the terminal's width."""
+        parser = super().build_parser(prog)
+        parser.formatter_class = argparse.HelpFormatter
+        return parser
 
 
 class PasswdError(Exception):

@@ -18,6 +18,7 @@ from dropins.options import UsageError
 __all__ = [
     "argument_error",
     "checker_factories",
+    "describe_credentials",
     "find_checker_factory",
     "format_auth_table",
     "format_auth_type_help",
@@ -74,6 +75,21 @@ def checker_factories() -> dict[str, Any]:
     for factory in get_plugins(ICheckerFactory.__identifier__):
         found.setdefault(factory.auth_type, factory)
     return dict(sorted(found.items()))
+
+
+#: How credential interfaces are named in messages (others by their class name).
+_CREDENTIAL_NAMES = {
+    "dropins.cred.interfaces.IUsernamePassword": "username and password",
+    "dropins.cred.interfaces.IAnonymous": "anonymous access",
+}
+
+
+def describe_credentials(interfaces: Any) -> str:
+    """``"username and password, anonymous access"``: credential interfaces in plain words."""
+    names = [_CREDENTIAL_NAMES.get(getattr(interface, "__identifier__", ""),
+                                   getattr(interface, "__name__", str(interface)))
+             for interface in interfaces]
+    return ", ".join(names) or "nothing"
 
 
 def find_checker_factory(auth_type: str, factories: dict[str, Any] | None = None) -> Any:

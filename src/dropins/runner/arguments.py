@@ -34,8 +34,8 @@ POSIX_ONLY = {
 }
 
 USAGE = "dropins [runner options] COMMAND [command options]\n       dropins --app FILE.py"
-DESCRIPTION = ("Run a service from a plugin (COMMAND) or from a Python file that defines "
-               "'application'.\nRun 'dropins COMMAND --help' for a command's own options.")
+DESCRIPTION = ("Run the service of a plugin (COMMAND) or of a Python file (--app FILE.py).\n"
+               "Run 'dropins COMMAND --help' for a command's own options.")
 
 
 class RunnerOptions:
@@ -58,7 +58,7 @@ class RunnerOptions:
     uid: str | None
     gid: str | None
     loop: str
-    shutdown_timeout: float
+    shutdown_timeout: float | None  # None: not given (the Application's own value is kept)
     debug: bool
     app: str | None
     help: bool
@@ -68,7 +68,7 @@ class RunnerOptions:
         "daemon": False, "pidfile": None, "logfile": None, "log_level": None,
         "log_format": "text", "log_max_bytes": 0, "log_backups": 5, "syslog": False,
         "rundir": None, "umask": None, "uid": None, "gid": None, "loop": "asyncio",
-        "shutdown_timeout": 10.0, "debug": False, "app": None, "help": False, "version": False,
+        "shutdown_timeout": None, "debug": False, "app": None, "help": False, "version": False,
     }
 
     def __init__(self, **values: object) -> None:
@@ -143,11 +143,34 @@ def _terminal_width() -> int:
         return 80
 
 
+def help_width() -> int:
+    """The width ``--help`` is wrapped to (as argparse does: the terminal's, less 2)."""
+    return _terminal_width() - 2
+
+
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the line breaks of the description and epilog, but wraps lines that are too long
+    (keeping their indentation), so that the help reads well on a narrow terminal."""
+
     def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
                  width: int | None = None) -> None:
         super().__init__(prog, indent_increment, max_help_position,
-                         width if width is not None else _terminal_width() - 2)
+                         width if width is not None else help_width())
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap  # argparse imports it to render the help anyway
+
+        lines: list[str] = []
+        for line in text.splitlines():
+            if len(indent) + len(line) <= width:
+                lines.append(indent + line)
+                continue
+            lead = indent + line[:len(line) - len(line.lstrip())]
+            hanging = "  " if line.startswith(" ") else ""  # an indented item: "  name: ..."
+            lines += textwrap.wrap(line.strip(), width, initial_indent=lead,
+                                   subsequent_indent=lead + hanging, break_long_words=False,
+                                   break_on_hyphens=False)
+        return "\n".join(lines)
 
 
 class _RunnerParser(argparse.ArgumentParser):
@@ -188,8 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--gid", metavar="GROUP", help="Switch to this group (name or id) after binding ports.")
     add("--loop", choices=LOOPS, default="asyncio",
         help="Event loop implementation (default: asyncio).")
-    add("--shutdown-timeout", type=_positive_seconds, default=10.0, metavar="SECONDS",
-        help="How long services may take to stop on SIGTERM/SIGINT (default: 10).")
+    add("--shutdown-timeout", type=_positive_seconds, metavar="SECONDS",
+        help="How long services may take to stop after SIGTERM or SIGINT (default: 10, or what "
+             "an --app file's Application sets). A second SIGINT exits at once with status 130.")
     add("--debug", action="store_true",
         help="Show tracebacks for errors, and log at debug level unless --log-level says.")
     return parser

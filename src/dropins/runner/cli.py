@@ -37,11 +37,11 @@ def run_builtin(name: str, argv: Sequence[str]) -> int:
 
 
 def print_help() -> None:
-    from dropins.runner.arguments import build_parser
+    from dropins.runner.arguments import build_parser, help_width
     from dropins.runner.commands import render_commands, service_maker_records
 
     parser = build_parser()
-    parser.epilog = render_commands(service_maker_records(), BUILTIN_COMMANDS)
+    parser.epilog = render_commands(service_maker_records(), BUILTIN_COMMANDS, help_width())
     sys.stdout.write(parser.format_help())
 
 

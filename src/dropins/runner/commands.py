@@ -131,31 +131,37 @@ def _raise_not_found(name: str, records: list[Any], builtin: Sequence[str]) -> N
     raise UsageError(f"unknown command {name!r}{hint}")
 
 
-def _rows(pairs: Iterable[tuple[str, str]], indent: int = 2, width: int = 24) -> list[str]:
+def _rows(pairs: Iterable[tuple[str, str]], line_width: int, indent: int = 2,
+          width: int = 24) -> list[str]:
+    """``name  description`` rows like argparse's, descriptions wrapped to ``line_width``."""
+    import textwrap  # argparse imports it to render the help anyway
+
     lines = []
+    text_width = max(line_width - width, 20)
     for name, text in pairs:
         label = " " * indent + name
-        if text and len(label) < width:
-            lines.append(label.ljust(width) + text)
-        elif text:
-            lines.append(label + "\n" + " " * width + text)
+        wrapped = textwrap.wrap(text, text_width) if text else []
+        if wrapped and len(label) < width - 1:
+            lines.append(label.ljust(width) + wrapped.pop(0))
         else:
             lines.append(label)
+        lines += [" " * width + line for line in wrapped]
     return lines
 
 
-def render_commands(records: list[Any], builtin: dict[str, tuple[str, str]]) -> str:
-    """The command sections of ``dropins --help``."""
+def render_commands(records: list[Any], builtin: dict[str, tuple[str, str]],
+                    line_width: int = 78) -> str:
+    """The command sections of ``dropins --help``, descriptions wrapped to ``line_width``."""
     makers = usable(records)
     sections = ["commands (service makers):"]
     if makers:
-        sections += _rows((name, makers[name].description or "")
-                          for name in sorted(makers))
+        sections += _rows(((name, makers[name].description or "") for name in sorted(makers)),
+                          line_width)
     else:
         sections.append("  (none found)")
     sections += ["", "built-in commands:"]
-    sections += _rows((name, description) for name, (_module, description) in
-                      sorted(builtin.items()))
+    sections += _rows(((name, description) for name, (_module, description) in
+                       sorted(builtin.items())), line_width)
     failed = broken(records)
     if failed:
         sections += ["", "broken plugin modules (not listed above; see 'dropins plugins list'):"]

@@ -45,15 +45,22 @@ class JSONFormatter(logging.Formatter):
 
 
 class ReopenableFileHandler(logging.FileHandler):
-    """A log file that ``reopen()`` closes and opens again by name (for logrotate's SIGHUP)."""
+    """A log file that ``reopen()`` opens again by name (for logrotate's SIGHUP)."""
 
     def reopen(self) -> None:
+        """Switch to a freshly opened file of the same name, then close the old stream.
+
+        The new file is opened first: if that fails (typically after ``--uid``, when the new
+        user may not create files in the log folder), ``OSError`` is raised and logging goes on
+        into the old, renamed file instead of into a closed stream.
+        """
         self.acquire()
         try:
-            if self.stream is not None:
-                self.stream.flush()
-                self.stream.close()
-            self.stream = self._open()
+            fresh = self._open()
+            old, self.stream = self.stream, fresh
+            if old is not None:
+                old.flush()
+                old.close()
         finally:
             self.release()
 
@@ -95,6 +102,8 @@ def make_handler(options: RunnerOptions, stream: TextIO | None = None) -> loggin
         return logging.StreamHandler(stream or sys.stderr)
     if path == "-":
         return logging.StreamHandler(stream or sys.stdout)
+    if os.name == "posix":  # imported while we may: after --uid, _current_owner needs it
+        import grp  # noqa: F401
     try:
         if options.log_max_bytes:
             return _rotating_handler(path, options.log_max_bytes, options.log_backups)
@@ -121,14 +130,52 @@ def configure_logging(options: RunnerOptions, stream: TextIO | None = None) -> l
     return handler
 
 
+def _current_owner() -> tuple[str, str]:
+    """This process's (user, group) names, or ids, for the logrotate advice.
+
+    Runs after privileges were dropped, when modules not imported yet may no longer be
+    importable (``make_handler`` imports ``grp`` early for this): a failure gives the number.
+    """
+    if not hasattr(os, "geteuid"):
+        return "USER", "GROUP"
+    uid, gid = os.geteuid(), os.getegid()  # type: ignore[attr-defined,unused-ignore]
+    user, group = str(uid), str(gid)
+    try:
+        import pwd
+
+        user = pwd.getpwuid(uid).pw_name
+        import grp
+
+        group = grp.getgrgid(gid).gr_name
+    except Exception:  # unknown id, or grp not importable as the new user
+        pass
+    return user, group
+
+
+def reopen_failure(path: str, error: OSError) -> str:
+    """The one line logged when a log file cannot be reopened: why, and how to fix it."""
+    reason = error.strerror or one_line(error)
+    message = f"cannot reopen log file {path}: {reason}; still logging to the renamed file"
+    if isinstance(error, PermissionError):
+        user, group = _current_owner()
+        message += (f" (this process runs as user {user}, which may not create {path}: let "
+                    f"logrotate create it with 'create 0640 {user} {group}', or use "
+                    "'copytruncate' instead of SIGHUP)")
+    return message
+
+
 def reopen_log_files() -> None:
-    """Reopen every reopenable handler of the root logger (called on SIGHUP)."""
+    """Reopen every reopenable handler of the root logger (called on SIGHUP).
+
+    A handler that cannot reopen keeps its old stream, and one error line says why.
+    """
     for handler in logging.getLogger().handlers:
         reopen = getattr(handler, "reopen", None)
         if reopen is not None:
             try:
                 reopen()
             except OSError as error:
-                log.error("cannot reopen log file: %s", one_line(error))
+                path = getattr(handler, "baseFilename", "") or "(unknown)"
+                log.error("%s", reopen_failure(path, error))
             else:
                 log.info("log file reopened")

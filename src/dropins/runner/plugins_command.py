@@ -25,28 +25,34 @@ _MARKER = "dropins.plugin.interfaces.IPlugin"
 
 
 def _build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(prog=prog, description=__doc__.split("\n\n")[1])
+    parser = OneLineErrorParser(prog=prog, description=(
+        "What is installed, and why isn't my plugin loaded? 'list' shows every plugin with its"
+        " source, distribution, version and state; 'why NAME' tells where one comes from or why"
+        " it is not usable; 'check' verifies plugins against their interfaces; 'cache"
+        " --rebuild' rewrites the caches (run it after installing plugins, e.g. in a"
+        " Dockerfile). Listing reads the caches and imports no plugin code. Run"
+        f" '{prog} ACTION --help' for an action's options."))
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = actions.add_parser(name, help=help_text,
                                                            description=help_text)
         sub.add_argument("--package", "-p", default=DEFAULT_PACKAGE, metavar="PACKAGE",
-                         help="plugin package, e.g. matsim.plugins or app.extensions"
-                              f" (default: {DEFAULT_PACKAGE})")
+                         help="The plugin package, e.g. matsim.plugins or app.extensions"
+                              f" (default: {DEFAULT_PACKAGE}).")
         return sub
 
-    listing = add("list", "list plugins with their source, version and state")
+    listing = add("list", "List plugins with their source, version and state.")
     listing.add_argument("--interface", "-i", metavar="DOTTED",
-                         help="only plugins providing this interface, e.g."
-                              " dropins.service.interfaces.IServiceMaker")
-    listing.add_argument("--json", action="store_true", help="print JSON for tools")
-    why = add("why", "tell where a plugin comes from, or why it is not loaded")
-    why.add_argument("name", metavar="NAME", help="the plugin name")
-    add("check", "verify every usable plugin against its interfaces (exit 1 on failure)")
-    cache = add("cache", "refresh the plugin caches (--rebuild: rescan everything)")
+                         help="Only plugins providing this interface, e.g."
+                              " dropins.service.interfaces.IServiceMaker.")
+    listing.add_argument("--json", action="store_true", help="Print JSON, for tools.")
+    why = add("why", "Tell where a plugin comes from, or why it is not loaded.")
+    why.add_argument("name", metavar="NAME", help="The plugin name.")
+    add("check", "Verify every usable plugin against its interfaces (exit status 1 on failure).")
+    cache = add("cache", "Refresh the plugin caches (--rebuild: rescan everything).")
     cache.add_argument("--rebuild", action="store_true",
-                       help="import every plugin module again and rewrite the caches")
+                       help="Import every plugin module again and rewrite the caches.")
     return parser
 
 

@@ -2,10 +2,11 @@
 
 The order matters and is the point of this module:
 
-1. ``prepare()``: change to ``--rundir``, set ``--umask``, resolve ``--uid/--gid`` and check the
-   event loop, so that mistakes are usage errors before anything starts.  The command's service
-   is built after this (relative paths in its options are relative to the run directory).
-2. ``run()``: open the log, detach if ``--daemon`` (the launcher then waits on the status pipe),
+1. ``prepare()``: change to ``--rundir``, set ``--umask``, check the event loop, open the log
+   and resolve ``--uid/--gid``, so that mistakes are usage errors before anything starts.  The
+   command's options are parsed and its service built after this (relative paths in its options
+   are relative to the run directory, and what parsing them logs goes to the configured log).
+2. ``run()``: detach if ``--daemon`` (the launcher then waits on the status pipe),
    take the pidfile lock, ``privileged_start()`` (bind ports), drop privileges, then on the
    event loop ``start()``, log the ready line, report success through the status pipe and wait
    for SIGTERM/SIGINT; then ``stop()`` within ``--shutdown-timeout`` and return 0.
@@ -48,6 +49,11 @@ def prepare(options: RunnerOptions) -> Identity:
     if options.umask is not None:
         os.umask(options.umask)
     loop_factory(options.loop)  # fail early when uvloop is missing
+    from dropins.runner.logs import configure_logging
+
+    # Before the command's options are parsed and its service built: what they log (a warning
+    # about --auth memory:, a weak htpasswd entry) goes where --logfile/--syslog/--log-format say.
+    configure_logging(options)
     if options.uid is None and options.gid is None:
         return Identity()
     from dropins.runner.privileges import resolve_identity
@@ -68,7 +74,12 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def as_application(service: Any, options: RunnerOptions, identity: Identity) -> Application:
-    """``service`` as the root Application, carrying the runner's uid/gid/shutdown timeout."""
+    """``service`` as the root Application, with the runner's options applied over it.
+
+    Only the options actually given override what an Application (from an ``--app`` file or
+    a service maker) set itself: ``--uid``/``--gid`` its uid/gid, ``--shutdown-timeout`` its
+    shutdown timeout.  A service that is not an Application gets a new one with the defaults.
+    """
     from dropins.service import Application
 
     if isinstance(service, Application):
@@ -80,7 +91,8 @@ def as_application(service: Any, options: RunnerOptions, identity: Identity) -> 
         application.uid = identity.uid
     if identity.gid is not None:
         application.gid = identity.gid
-    application.shutdown_timeout = options.shutdown_timeout
+    if options.shutdown_timeout is not None:
+        application.shutdown_timeout = options.shutdown_timeout
     return application
 
 
@@ -144,10 +156,10 @@ class Runner:
         self._stop_event: asyncio.Event | None = None
 
     def run(self) -> int:
-        """The whole life of the process after the service was built; returns the exit status."""
-        from dropins.runner.logs import configure_logging
+        """The whole life of the process after the service was built; returns the exit status.
 
-        configure_logging(self.options)
+        Logging is already configured (``prepare``).
+        """
         if self.options.daemon:
             from dropins.runner.daemon import daemonize
             from dropins.runner.logs import DEFAULT_DAEMON_LOGFILE
@@ -223,7 +235,7 @@ class Runner:
     async def _stop(self) -> int:
         import asyncio
 
-        limit = self.options.shutdown_timeout + SHUTDOWN_GRACE
+        limit = self.application.shutdown_timeout + SHUTDOWN_GRACE
         try:
             await asyncio.wait_for(self.application.stop(), timeout=limit)
         except TimeoutError:

@@ -3,8 +3,9 @@
 Liveness is the pidfile's lock, as for starting: the PID is signalled only while a process
 holds the lock, so a stale file whose PID was recycled by an unrelated process never gets that
 process killed.  The command returns once the lock is released (the instance has exited), or
-fails after ``--timeout``.  Stopping an instance that is not running succeeds with a note, as
-service managers expect.
+fails after ``--timeout``.  Stopping an instance that is not running (no pidfile, or a stale
+one) succeeds with a note, as service managers expect, so stopping twice is not an error; a
+pidfile that cannot be read, or an instance that does not exit in time, is.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import Sequence
@@ -59,9 +61,19 @@ def _wait_for_pid(path: str, deadline: float) -> int | None:
 def main(argv: Sequence[str], prog: str = "dropins stop") -> int:
     args = build_parser(prog).parse_args(list(argv))
     path = os.path.abspath(args.pidfile)
-    if not os.path.exists(path):
-        return _fail(prog, f"no pidfile at {path}; was dropins started with --pidfile {path}?")
-    if not is_locked(path):
+    try:
+        is_file = stat.S_ISREG(os.stat(path).st_mode)
+        running = is_file and is_locked(path)
+    except FileNotFoundError:  # never started, or already stopped (which removes the file)
+        sys.stderr.write(f"{prog}: not running (no pidfile at {path})\n")
+        return 0
+    except OSError as error:  # e.g. a folder on the way that this user may not enter
+        return _fail(prog, f"cannot read pidfile {path}: {error.strerror or error}"
+                           " (run as the instance's user or root)")
+    if not is_file:
+        return _fail(prog, f"{path} is not a pidfile (not a regular file); give the --pidfile "
+                           "the instance was started with")
+    if not running:
         sys.stderr.write(f"{prog}: not running (pidfile {path} is stale: no process holds it)\n")
         return 0
     deadline = time.monotonic() + args.timeout
