@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ClassVar, NoReturn
 
-__all__ = ["Argument", "Flag", "Option", "Options", "Parameter", "UsageError"]
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per command
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Any, ClassVar, NoReturn
+
+__all__ = ["Argument", "Flag", "HelpFormatter", "Option", "Options", "Parameter", "UsageError"]
 
 _order = itertools.count()
 
@@ -89,6 +93,16 @@ class Option:
         return checked
 
 
+def _flag_names(key: str, long: str | None, short: str | None) -> list[str]:
+    """``["-p", "--port"]``: the short form first, as help texts conventionally show them."""
+    long = long or "--" + key.replace("_", "-")
+    if not long.startswith("--"):
+        long = "--" + long
+    if not short:
+        return [long]
+    return [short if short.startswith("-") else "-" + short, long]
+
+
 class Parameter(Option):
     """An option that takes a value: ``--port 8080`` or ``-p 8080``.
 
@@ -107,12 +121,7 @@ class Parameter(Option):
         self.required = required
 
     def flags(self) -> list[str]:
-        long = self.long or "--" + self.key.replace("_", "-")
-        if not long.startswith("--"):
-            long = "--" + long
-        if not self.short:
-            return [long]
-        return [self.short if self.short.startswith("-") else "-" + self.short, long]
+        return _flag_names(self.key, self.long, self.short)
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         help_text = self.help
@@ -145,7 +154,8 @@ class Flag(Option):
         self.long = long
         self.short = short
 
-    flags = Parameter.flags
+    def flags(self) -> list[str]:
+        return _flag_names(self.key, self.long, self.short)
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(*self.flags(), dest=self.key, action="store_true", help=self.help)
@@ -174,6 +184,48 @@ class Argument(Option):
         parser.add_argument(self.key, **kwargs)
 
 
+def _terminal_width() -> int:
+    """Like ``shutil.get_terminal_size`` (COLUMNS, then the terminal, else 80) without
+    importing shutil, which argparse would otherwise do just for this."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(1).columns or 80
+    except (OSError, ValueError):
+        return 80
+
+
+def help_width() -> int:
+    """The width ``--help`` is wrapped to (as argparse does: the terminal's, less 2)."""
+    return _terminal_width() - 2
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the line breaks of the description and epilog, but wraps lines that are too long
+    (keeping their indentation), so that the help reads well on a narrow terminal."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         width if width is not None else help_width())
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap  # argparse imports it to render the help anyway
+
+        lines: list[str] = []
+        for line in text.splitlines():
+            if len(indent) + len(line) <= width:
+                lines.append(indent + line)
+                continue
+            lead = indent + line[:len(line) - len(line.lstrip())]
+            hanging = "  " if line.startswith(" ") else ""  # an indented item: "  name: ..."
+            lines += textwrap.wrap(line.strip(), width, initial_indent=lead,
+                                   subsequent_indent=lead + hanging, break_long_words=False,
+                                   break_on_hyphens=False)
+        return "\n".join(lines)
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are a single line naming where to get help."""
 
@@ -181,7 +233,13 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-class Options(dict[str, Any]):
+if TYPE_CHECKING:
+    _Mapping = dict[str, Any]
+else:  # the same class at run time, without importing typing for ``Any``
+    _Mapping = dict
+
+
+class Options(_Mapping):
     """Base class for declarative plugin options; an instance is the parsed mapping."""
 
     #: Shown under the usage line of ``--help``.
@@ -215,7 +273,7 @@ class Options(dict[str, Any]):
     def build_parser(cls, prog: str) -> argparse.ArgumentParser:
         parser = OneLineErrorParser(prog=prog, description=cls.description or None,
                                     epilog=cls.epilog,
-                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+                                    formatter_class=HelpFormatter)
         for option in cls.declared():
             option.add_to(parser)
         cls.extend_parser(parser)

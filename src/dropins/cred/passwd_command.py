@@ -10,7 +10,6 @@ every other line is kept as it was, the file keeps its mode, and a new file is c
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -32,13 +31,6 @@ class PasswdOptions(Options):
     file = Argument(metavar="FILE", help="The password file (created with mode 0600 if"
                                          " missing).")
     user = Argument(metavar="USER", help="The user name.")
-
-    @classmethod
-    def build_parser(cls, prog: str) -> argparse.ArgumentParser:
-        """The usual parser, but with the description wrapped to the terminal's width."""
-        parser = super().build_parser(prog)
-        parser.formatter_class = argparse.HelpFormatter
-        return parser
 
 
 class PasswdError(Exception):

@@ -16,9 +16,7 @@ otherwise; entry-point and namespace caches always live in the user cache direct
 
 from __future__ import annotations
 
-import itertools
 import os
-import zlib
 
 from dropins.plugin.diagnostics import debug
 from dropins.plugin.entries import LAYOUT
@@ -38,7 +36,6 @@ CACHE_FILENAME = "dropins.cache.json"
 
 _TRUE = {"1", "true", "yes", "on"}
 _user_cache_dir: str | None = None
-_serial = itertools.count()
 
 
 def caching_enabled() -> bool:
@@ -88,15 +85,27 @@ def private_cache_path(kind: str, identity: str, hint: str | None = None) -> str
     """The cache file for ``identity`` (a directory path, a group and environment, ...) in
     ``DROPINS_CACHE_DIR`` or the user cache directory.
 
-    The file name holds a readable hint and a CRC of the identity; the identity itself is also
-    stored inside the file and checked on read, so a CRC collision is only a cache miss.
+    The file name holds a readable hint and a checksum of the identity; the identity itself is
+    also stored inside the file and checked on read, so a collision is only a cache miss.
     """
     if hint is None:
         hint = os.path.basename(identity.rstrip("/\\"))
     hint = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in hint)[:40]
-    checksum = zlib.crc32(identity.encode("utf-8", "surrogateescape"))
+    checksum = _fnv1a(identity.encode("utf-8", "surrogateescape"))
     folder = override_directory() or _user_directory()
     return os.path.join(folder, f"{kind}-{hint}-{checksum:08x}.json")
+
+
+def _fnv1a(data: bytes) -> int:
+    """The 32-bit FNV-1a hash of ``data``: stable across processes, unlike ``hash()``.
+
+    Not ``zlib.crc32``: loading the zlib extension costs more than this loop over an identity
+    of a few hundred bytes, on every listing.
+    """
+    value = 0x811C9DC5
+    for byte in data:
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value
 
 
 class _ScannerSettings:
@@ -171,8 +180,11 @@ def write_cache(path: str, identity: str, entries: dict[str, Any]) -> bool:
             os.makedirs(folder, exist_ok=True)
         # Not tempfile.mkstemp: its 0600 mode would hide a cache built by root (at install
         # time) from every user; 0644 under the umask keeps it readable, like the modules.
-        temporary = f"{path}.{os.getpid()}-{next(_serial)}.tmp"
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        # A random suffix (no itertools counter: not worth an import on every listing); two
+        # writers drawing the same one only make O_EXCL fail, which is a skipped write.
+        candidate = f"{path}.{os.getpid()}-{os.urandom(6).hex()}.tmp"
+        handle = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        temporary = candidate  # ours now: removed below if anything fails
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
         os.replace(temporary, path)

@@ -24,15 +24,15 @@ from dropins.plugin.cache import (
     write_cache,
 )
 from dropins.plugin.diagnostics import debug
-from dropins.plugin.entries import is_current
+from dropins.plugin.entries import KEY, MODULE, is_current
 from dropins.plugin.records import PluginInfo, records_from_entry
-from dropins.plugin.session import ScanSession
 
 # Not typing's TYPE_CHECKING: importing typing costs more than a whole warm listing.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from dropins.plugin.discovery import ScanSession
     from dropins.plugin.entries import Entry
 
 __all__ = ["scan_directory"]
@@ -42,51 +42,68 @@ __all__ = ["scan_directory"]
 _memory: dict[str, dict[str, Any]] = {}
 
 
-def _list_modules(directory: str, namespace: bool) -> dict[str, tuple[str, str, list[int]]]:
-    """``{entry name: (stem, file path, key)}``: ``x.py`` for modules, ``x/`` for extensions.
+def _list_modules(directory: str, namespace: bool) -> tuple[list[str], list[list[int]]]:
+    """``(names, keys)``, sorted by name: ``x.py`` for modules, ``x/`` for extensions.
 
-    The directory is listed through a file descriptor where the platform allows it, so each
-    ``stat`` resolves one name instead of the whole path: a thousand of them are most of a warm
-    listing.
+    ``os.listdir`` and one ``os.stat`` per file, relative to a descriptor of the directory where
+    the platform allows it: a thousand of these stats are most of a warm listing, and a name
+    resolved against a descriptor costs less than a whole path, as a plain string list costs
+    less than ``DirEntry`` objects.  A file that vanishes while listed is left out.
     """
-    found: dict[str, tuple[str, str, list[int]]] = {}
     handle = None
     try:
-        if os.scandir in os.supports_fd:
+        if os.stat in os.supports_dir_fd and os.listdir in os.supports_fd:
             handle = os.open(directory, os.O_RDONLY)
-            iterator = os.scandir(handle)
+            listed = os.listdir(handle)
         else:  # pragma: no cover - Windows
-            iterator = os.scandir(directory)
+            listed = os.listdir(directory)
     except OSError as error:
         if handle is not None:
             os.close(handle)
         debug(f"cannot list plugin directory {directory}: {error}")
-        return found
-    prefix = os.path.join(directory, "")
+        return [], []
     try:
-        with iterator:
-            for item in iterator:
-                name = item.name
-                if name[-3:] == ".py":
-                    stem = name[:-3]
-                    if stem == "__init__" or not stem.isidentifier():
-                        continue
-                    try:
-                        status = item.stat()
-                    except OSError:
-                        continue  # vanished while listing
-                    found[name] = (stem, prefix + name, [status.st_mtime_ns, status.st_size])
-                elif namespace and name.isidentifier() and item.is_dir():
-                    init = os.path.join(prefix + name, "__init__.py")
-                    try:
-                        status = os.stat(init)
-                    except OSError:
-                        continue  # a directory that is not a package
-                    found[name + "/"] = (name, init, [status.st_mtime_ns, status.st_size])
+        names = sorted([name for name in listed if name[-3:] == ".py" and name != "__init__.py"
+                        and name[:-3].isidentifier()])
+        relative = names
+        if namespace:  # a subpackage counts when it has an __init__.py
+            names = sorted(names + [name + "/" for name in listed if name.isidentifier()])
+            relative = [os.path.join(name, "__init__.py") if name[-1] == "/" else name
+                        for name in names]
+        if handle is None:  # pragma: no cover - Windows
+            relative = [os.path.join(directory, name) for name in relative]
+        return _stat_keys(names, relative, handle, some_missing=namespace)
     finally:
         if handle is not None:
             os.close(handle)
-    return found
+
+
+def _stat_keys(names: list[str], paths: list[str], handle: int | None, *,
+               some_missing: bool) -> tuple[list[str], list[list[int]]]:
+    """``(names, keys)``: the ``[st_mtime_ns, st_size]`` of each of ``paths``, leaving out (with
+    its name) any that cannot be stat'ed: vanished while listing, or not a package after all.
+
+    Unless failures are expected (``some_missing``: candidate ``x/__init__.py`` files of a
+    namespace package), one comprehension is tried first, freeing each ``stat_result`` at once:
+    that common case costs least.
+    """
+    stat = os.stat
+    if not some_missing:
+        try:
+            return names, [[(status := stat(path, dir_fd=handle)).st_mtime_ns, status.st_size]
+                           for path in paths]
+        except OSError:
+            pass
+    found: list[str] = []
+    keys: list[list[int]] = []
+    for name, path in zip(names, paths, strict=True):
+        try:
+            status = stat(path, dir_fd=handle)
+        except OSError:
+            continue
+        found.append(name)
+        keys.append([status.st_mtime_ns, status.st_size])
+    return found, keys
 
 
 class _DirectoryCache:
@@ -164,25 +181,91 @@ def scan_directory(directory: str, package: str, session: ScanSession, *, namesp
     import) are skipped, and the names found here are added to it.
     """
     directory = os.path.abspath(directory)
-    files = _list_modules(directory, namespace)
+    names, keys = _list_modules(directory, namespace)
     cache = _DirectoryCache(directory, namespace)
     memory = _memory.get(directory)
     if memory is None:
-        memory = dict(cache.first())
+        memory = cache.first()
+    dotted = package + "."
+    modules = [dotted + (name[:-1] if name[-1] == "/" else name[:-3]) for name in names]
+    if not session.rebuild and (skip_modules is None or skip_modules.isdisjoint(modules)):
+        found = _unchanged(directory, names, keys, modules, memory, package, session)
+        if found is not None:
+            if skip_modules is not None:
+                skip_modules.update(modules)
+            if len(memory) != len(names):  # modules were deleted
+                memory = {name: memory[name] for name in names}
+                cache.save(memory)
+            _memory[directory] = memory
+            return found
+    return _rescan_changed(directory, names, keys, modules, memory, cache, package, session,
+                           skip_modules)
+
+
+def _unchanged(directory: str, names: list[str], keys: list[list[int]], modules: list[str],
+               memory: dict[str, Any], package: str,
+               session: ScanSession) -> tuple[list[PluginInfo], list[PluginInfo]] | None:
+    """The records of every module when none changed since cached (the warm listing), else None.
+
+    This is the per-module check of ``_rescan_changed`` done in bulk: the keys and module names
+    of the cached entries are compared as whole lists, and the records of plain ``ok`` modules
+    are built inline.  Per module, a function call or two would cost as much as the stat that
+    ``_list_modules`` could not avoid.  Cached data of an unexpected shape gives None too, and
+    the per-module path then rescans just that module.
+    """
+    entries: list[Any] = [memory.get(name) for name in names]
+    prefix = os.path.join(directory, "")
+    make = PluginInfo._cached
+    plain: list[PluginInfo] = []
+    extensions: list[PluginInfo] = []
+    try:
+        if [entry[KEY] for entry in entries] != keys or \
+                [entry[MODULE] for entry in entries] != modules:
+            return None
+        for name, module, entry in zip(names, modules, entries, strict=True):
+            _key, _module, state, _reason, version, plugins = entry
+            if state == "ok" and name[-1] != "/":
+                path = prefix + name
+                for plugin_name, attribute, description, interfaces in plugins:
+                    plain.append(make(plugin_name, description, tuple(interfaces), module,
+                                      attribute, "directory", path, package, None, version,
+                                      "ok", None))
+            else:
+                stem, path, extension = _place(prefix, name)
+                records = _records(entry, package, path, stem, extension)
+                if session.strict:
+                    session.check_cached(entry, path)
+                (extensions if extension else plain).extend(records)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return plain, extensions
+
+
+def _place(prefix: str, name: str) -> tuple[str, str, bool]:
+    """``(stem, file path, is an extension)`` of the listed name ``x.py`` or ``x/``."""
+    if name[-1] == "/":
+        return name[:-1], os.path.join(prefix + name[:-1], "__init__.py"), True
+    return name[:-3], prefix + name, False
+
+
+def _rescan_changed(directory: str, names: list[str], keys: list[list[int]], modules: list[str],
+                    memory: dict[str, Any], cache: _DirectoryCache, package: str,
+                    session: ScanSession,
+                    skip_modules: set[str] | None) -> tuple[list[PluginInfo], list[PluginInfo]]:
+    """Module by module: the cached entry where current, else a rescan; saves on change."""
     entries: dict[str, Any] = {}
     changed = False
-    modules: list[PluginInfo] = []
+    plain: list[PluginInfo] = []
     extensions: list[PluginInfo] = []
-    for name in sorted(files):
-        stem, path, key = files[name]
-        module = f"{package}.{stem}"
+    prefix = os.path.join(directory, "")
+    for name, key, module in zip(names, keys, modules, strict=True):
+        stem, path, extension = _place(prefix, name)
         if skip_modules is not None:
             if module in skip_modules:
                 debug(f"skipping {path}: module {module} is already provided by an earlier"
                       " directory of the package")
                 continue
             skip_modules.add(module)
-        extension = name[-1] == "/"
         entry = memory.get(name)  # the common case first: unchanged since this process or
         if session.rebuild:       # the first cache file saw it
             entry = None
@@ -204,11 +287,11 @@ def scan_directory(directory: str, package: str, session: ScanSession, *, namesp
             records = _records(entry, package, path, stem, extension)
             changed = True
         entries[name] = entry
-        (extensions if extension else modules).extend(records)
+        (extensions if extension else plain).extend(records)
     _memory[directory] = entries
     if changed or not set(memory) <= set(entries):  # rescanned, or modules were deleted
         cache.save(entries)
-    return modules, extensions
+    return plain, extensions
 
 
 def _records(entry: Entry, package: str, path: str, stem: str,

@@ -9,18 +9,24 @@ broken module never hides a working plugin of the same name.
 
 Every call looks at the files again (a ``stat`` per module and per distribution), so a plugin
 file added or a distribution installed while the process runs is found by the next call.
+
+A call is one ``ScanSession``: the sources decide *what* to rescan, the session does the
+rescanning the same way for all of them, importing ``dropins.plugin.scan`` (and zope.interface
+with it) only when a rescan actually happens.  It lives here rather than in a module of its own
+because every listing imports it, and each module imported costs a listing about 0.1 ms.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import sys
 
 from dropins.plugin.diagnostics import describe_failure, strict_from_environment, warn
 from dropins.plugin.directories import scan_directory
+from dropins.plugin.entries import REASON, STATE, is_broken
 from dropins.plugin.entrypoints import scan_entry_points
 from dropins.plugin.records import PluginError, PluginInfo
-from dropins.plugin.session import ScanSession
 
 # Not typing's TYPE_CHECKING: importing typing costs more than a whole warm listing.
 TYPE_CHECKING = False
@@ -28,13 +34,54 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any
 
-__all__ = ["DEFAULT_PACKAGE", "get_plugins", "interface_identifier", "iter_plugin_info",
-           "rebuild_cache", "resolve_package"]
+    from dropins.plugin.entries import Entry
+    from dropins.plugin.scan import Importer
+
+__all__ = ["DEFAULT_PACKAGE", "ScanSession", "get_plugins", "interface_identifier",
+           "iter_plugin_info", "rebuild_cache", "resolve_package"]
 
 #: The plugin package used when none is given.
 DEFAULT_PACKAGE = "dropins.plugins"
 
 _warned: set[str] = set()
+
+
+class ScanSession:
+    """State shared by the sources during one ``iter_plugin_info``/``get_plugins`` call.
+
+    ``rebuild`` ignores every cached entry (``dropins plugins cache --rebuild``); ``strict``
+    raises ``PluginError`` for a broken module, cached or fresh, instead of listing it.
+    """
+
+    def __init__(self, *, rebuild: bool = False, strict: bool = False) -> None:
+        self.rebuild = rebuild
+        self.strict = strict
+        self.rescanned = 0
+        self._importer: Importer | None = None
+
+    def rescan(self, module_name: str, path: str, key: Any, **options: Any) -> Entry:
+        """Import and describe one module (see ``scan.scan_module``); report it if broken.
+
+        A broken module is reported here, when its file state is new to the cache, and never
+        when its broken entry is merely read back: that is "once per change of the file".
+        """
+        from dropins.plugin.scan import Importer, scan_module
+
+        if self._importer is None:
+            self._importer = Importer()
+        self.rescanned += 1
+        entry = scan_module(self._importer, module_name, path, key, **options)
+        if entry[STATE] == "broken":
+            message = f"plugin module {path} failed to import: {entry[REASON]}"
+            if self.strict:
+                raise PluginError(message)
+            warn(message)
+        return entry
+
+    def check_cached(self, entry: Entry, path: str) -> None:
+        """In strict mode, a broken module read from the cache raises as well."""
+        if self.strict and is_broken(entry):
+            raise PluginError(f"plugin module {path} failed to import: {entry[REASON]}")
 
 
 def _warn_once(message: str) -> None:
@@ -58,10 +105,11 @@ def resolve_package(name: str) -> tuple[list[str], bool]:
 
     Raises ``PluginError("no plugin package named 'x'")`` when it cannot be imported.
     """
-    import importlib
-
     try:
-        package = importlib.import_module(name)
+        # What importlib.import_module does for an absolute name, without importing importlib
+        # (and warnings with it) on the listing path.
+        __import__(name)
+        package = sys.modules[name]
     except ModuleNotFoundError as error:
         missing = error.name or ""
         if missing and (name == missing or name.startswith(missing + ".")):
@@ -86,6 +134,10 @@ def _disabled_names() -> set[str]:
 
 def _apply_policy(records: list[PluginInfo]) -> None:
     disabled = _disabled_names()
+    if not disabled:  # the usual case, checked in bulk: nothing disabled, no name twice
+        usable = [record.name for record in records if record.state == "ok"]
+        if len(set(usable)) == len(usable):
+            return
     winners: dict[str, PluginInfo] = {}
     for record in records:
         if record.name in disabled:
@@ -147,10 +199,10 @@ def iter_plugin_info(interface: Any = None, package: str | None = None, *,
     identifier = interface_identifier(interface)
     session = ScanSession(strict=strict_from_environment() if strict is None else strict)
     records = _discover(package or DEFAULT_PACKAGE, session)
-    for record in records:
-        if identifier is None or identifier in record.interfaces or (
-                record.state == "broken" and not record.interfaces):
-            yield record
+    if identifier is not None:
+        records = [record for record in records if identifier in record.interfaces
+                   or (record.state == "broken" and not record.interfaces)]
+    yield from records
 
 
 def get_plugins(interface: Any, package: str | None = None, *,

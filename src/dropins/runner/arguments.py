@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from dropins.options import HelpFormatter
 from dropins.runner.errors import UsageError
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per run
@@ -131,48 +132,6 @@ def _count(text: str) -> int:
     return value
 
 
-def _terminal_width() -> int:
-    """Like ``shutil.get_terminal_size`` (COLUMNS, then the terminal, else 80) without
-    importing shutil, which argparse would otherwise do just for this."""
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
-        return int(columns)
-    try:
-        return os.get_terminal_size(1).columns or 80
-    except (OSError, ValueError):
-        return 80
-
-
-def help_width() -> int:
-    """The width ``--help`` is wrapped to (as argparse does: the terminal's, less 2)."""
-    return _terminal_width() - 2
-
-
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the line breaks of the description and epilog, but wraps lines that are too long
-    (keeping their indentation), so that the help reads well on a narrow terminal."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
-        super().__init__(prog, indent_increment, max_help_position,
-                         width if width is not None else help_width())
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        import textwrap  # argparse imports it to render the help anyway
-
-        lines: list[str] = []
-        for line in text.splitlines():
-            if len(indent) + len(line) <= width:
-                lines.append(indent + line)
-                continue
-            lead = indent + line[:len(line) - len(line.lstrip())]
-            hanging = "  " if line.startswith(" ") else ""  # an indented item: "  name: ..."
-            lines += textwrap.wrap(line.strip(), width, initial_indent=lead,
-                                   subsequent_indent=lead + hanging, break_long_words=False,
-                                   break_on_hyphens=False)
-        return "\n".join(lines)
-
-
 class _RunnerParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see 'dropins --help')")
@@ -181,7 +140,7 @@ class _RunnerParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The parser of runner options (help is rendered by the CLI, with the command list)."""
     parser = _RunnerParser(prog="dropins", usage=USAGE, description=DESCRIPTION, add_help=False,
-                           allow_abbrev=False, formatter_class=_HelpFormatter)
+                           allow_abbrev=False, formatter_class=HelpFormatter)
     parser._optionals.title = "runner options"
     add = parser.add_argument
     add("-h", "--help", action="store_true", help="Show this help, with every command, and exit.")

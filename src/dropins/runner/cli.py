@@ -37,7 +37,8 @@ def run_builtin(name: str, argv: Sequence[str]) -> int:
 
 
 def print_help() -> None:
-    from dropins.runner.arguments import build_parser, help_width
+    from dropins.options import help_width
+    from dropins.runner.arguments import build_parser
     from dropins.runner.commands import render_commands, service_maker_records
 
     parser = build_parser()
