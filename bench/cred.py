@@ -57,7 +57,7 @@ def twisted_runner(checker, username: str, password: str):
 
     @implementer(IRealm)
     class Realm:
-        def requestAvatar(self, avatar_id, mind, *interfaces):  # noqa: N802
+        def requestAvatar(self, avatar_id, mind, *interfaces):
             return IAvatar, avatar_id, lambda: None
 
     portal = Portal(Realm(), [checker])

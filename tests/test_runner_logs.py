@@ -117,3 +117,16 @@ def test_failed_reopen_keeps_logging_to_the_old_file(tmp_path: Path,
     assert len(errors) == 1 and f"{path}: Is a directory" in errors[0]
     assert "still logging to the renamed file" in errors[0]
     assert "Logging error" not in capfd.readouterr().err
+
+
+def test_text_formatter_matches_the_stdlib_format_across_seconds() -> None:
+    import logging
+
+    from dropins.runner.logs import TEXT_FORMAT, TextFormatter
+
+    reference, fast = logging.Formatter(TEXT_FORMAT), TextFormatter(TEXT_FORMAT)
+    record = logging.LogRecord("dropins.web.access", logging.INFO, __file__, 0, "GET /", (), None)
+    for created in (1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.5, 1_700_000_000.25,
+                    1_700_086_400.001):
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert fast.format(record) == reference.format(record)

@@ -13,10 +13,13 @@ import logging
 import os
 import sys
 import time
-from typing import Any, TextIO
 
 from dropins.runner.arguments import RunnerOptions
 from dropins.runner.errors import RunnerError, one_line
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per start
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 #: The logger the runner writes its own lines to (the ready line, shutdown, errors).
 log = logging.getLogger("dropins.runner")
@@ -25,6 +28,28 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: syslog adds the time itself; it wants the program name and PID first.
 SYSLOG_FORMAT = "dropins[%(process)d]: %(levelname)s %(name)s: %(message)s"
 DEFAULT_DAEMON_LOGFILE = "dropins.log"
+
+
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT`` lines, with the date and time text made once per second.
+
+    A busy web server logs thousands of access lines a second, and ``strftime`` is a large part
+    of formatting each; within one second the text is the same, so it is reused.
+    """
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(fmt)
+        self._second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        whole = int(record.created)
+        second, text = self._second
+        if second != whole:
+            text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created))
+            self._second = (whole, text)
+        return f"{text},{int(record.msecs):03d}"
 
 
 class JSONFormatter(logging.Formatter):
@@ -118,7 +143,7 @@ def configure_logging(options: RunnerOptions, stream: TextIO | None = None) -> l
     if options.log_format == "json":
         handler.setFormatter(JSONFormatter())
     else:
-        handler.setFormatter(logging.Formatter(SYSLOG_FORMAT if options.syslog else TEXT_FORMAT))
+        handler.setFormatter(TextFormatter(SYSLOG_FORMAT if options.syslog else TEXT_FORMAT))
     level_name = options.log_level or ("debug" if options.debug else "info")
     root = logging.getLogger()
     for old in list(root.handlers):
