@@ -358,3 +358,24 @@ def test_module_names_that_cannot_be_imported_are_skipped(tmp_path: Path, cache_
     records, _ = list_records(path=[app, dev], env=cache_env)
     assert [r["name"] for r in records] == ["private"]
     assert os.path.exists(dev / "matsim/plugins/dropins.cache.json")
+
+
+def test_module_hidden_by_an_earlier_directory_is_reported_once(tmp_path: Path,
+                                                                cache_env) -> None:
+    # A development file named like a module of the package's own folder can never be
+    # imported (Python takes the first); its author hears it instead of losing it silently.
+    app, dev = make_matsim(tmp_path, {"matsim/plugins/metals.py": material_module("copper")})
+    write_tree(app, {"matsim/plugins/metals.py": material_module("steel")})
+    result = run_python('''
+        from dropins import get_plugins, iter_plugin_info
+        from matsim import IMaterial
+        for _ in range(3):
+            names = sorted(r.name for r in iter_plugin_info(package="matsim.plugins"))
+        print(names, len(list(get_plugins(IMaterial, "matsim.plugins"))))
+        ''', path=[app, dev], env=cache_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['steel'] 1"
+    warnings = [line for line in result.stderr.splitlines() if "is ignored" in line]
+    assert len(warnings) == 1, result.stderr
+    assert str(dev / "matsim/plugins/metals.py") in warnings[0]
+    assert "rename the file" in warnings[0]

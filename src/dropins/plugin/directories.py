@@ -23,7 +23,7 @@ from dropins.plugin.cache import (
     read_cache,
     write_cache,
 )
-from dropins.plugin.diagnostics import debug
+from dropins.plugin.diagnostics import debug, warn
 from dropins.plugin.entries import KEY, MODULE, is_current
 from dropins.plugin.records import PluginInfo, records_from_entry
 
@@ -248,6 +248,23 @@ def _place(prefix: str, name: str) -> tuple[str, str, bool]:
     return name[:-3], prefix + name, False
 
 
+#: module files already reported as hidden, so that repeated discovery in one process warns once
+_hidden_reported: set[str] = set()
+
+
+def _warn_hidden(path: str, module: str) -> None:
+    """Say that a module file can never load because an earlier directory has the same name.
+
+    Python imports ``package.name`` from the first directory of ``__path__`` that has it, so a
+    development file named like a built-in plugin module (``dropins/plugins/web.py``) would be
+    silently ignored; the author needs to hear it, once per process.
+    """
+    if path not in _hidden_reported:
+        _hidden_reported.add(path)
+        warn(f"plugin module {path} is ignored: {module} is already provided by an earlier"
+             " directory of the package; rename the file")
+
+
 def _rescan_changed(directory: str, names: list[str], keys: list[list[int]], modules: list[str],
                     memory: dict[str, Any], cache: _DirectoryCache, package: str,
                     session: ScanSession,
@@ -262,8 +279,7 @@ def _rescan_changed(directory: str, names: list[str], keys: list[list[int]], mod
         stem, path, extension = _place(prefix, name)
         if skip_modules is not None:
             if module in skip_modules:
-                debug(f"skipping {path}: module {module} is already provided by an earlier"
-                      " directory of the package")
+                _warn_hidden(path, module)
                 continue
             skip_modules.add(module)
         entry = memory.get(name)  # the common case first: unchanged since this process or
