@@ -8,11 +8,11 @@ plugin is actually loaded or run.
 
 from __future__ import annotations
 
+from dropins._lazy import lazy_exports
+
 # Not ``from typing import TYPE_CHECKING``: importing typing (and re with it) costs milliseconds
 # on every ``dropins --help``; type checkers treat this constant the same way.
 TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 __version__ = "0.1.0"
 
@@ -47,19 +47,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dropins' has no attribute {name!r}")
-    import importlib  # here, not at the top: it costs ~0.6 ms that listing plugins never needs
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
