@@ -71,6 +71,8 @@ class HttpConnection(asyncio.Protocol):
         self._url_parts: list[bytes] = []
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
+        self._in_head = False
+        self._head_fed = 0
         self._task: asyncio.Task[None] | None = None
         self._lost: asyncio.Future[None] | None = None
 
@@ -92,8 +94,17 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._ignore_input:
             return
+        if self._in_head and self._head_fed > self.limits.max_head_size + \
+                self.limits.max_target_size:
+            # httptools hands over a header only once it is complete, so the size limits in
+            # on_url/on_header cannot stop one endless header line: count what was fed while
+            # the head is incomplete, and refuse before buffering more than one read beyond.
+            self._reject(431, _Rejected(431))
+            return
         try:
             self._parser.feed_data(data)
+            if self._in_head:
+                self._head_fed += len(data)
         except httptools.HttpParserUpgrade:
             # Protocol upgrades (WebSocket, h2c) are not offered: answer what was asked over
             # HTTP/1.1, then close, ignoring the bytes that follow the request.
@@ -161,6 +172,8 @@ class HttpConnection(asyncio.Protocol):
     # -- httptools callbacks
     def on_message_begin(self) -> None:
         self._in_message = True
+        self._in_head = True
+        self._head_fed = 0
         self._url_parts = []
         self._headers = []
         self._head_size = 0
@@ -182,6 +195,7 @@ class HttpConnection(asyncio.Protocol):
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         if self._active is None and not self._queue and not self._write_paused:
             self._cancel_timer()
         parser = self._parser
@@ -194,7 +208,11 @@ class HttpConnection(asyncio.Protocol):
                            and has_body) if has_body else None
         exchange = Exchange(self, parser.get_method(), b"".join(self._url_parts),
                             parser.get_http_version(), headers,
-                            parser.should_keep_alive() and not self.server.closing, body)
+                            # An upgrade request (WebSocket, h2c) is answered over HTTP/1.1 and
+                            # the connection closed: decide that now, because a static answer
+                            # is sent before the parser reports the upgrade.
+                            parser.should_keep_alive() and not self.server.closing
+                            and not parser.should_upgrade(), body)
         if expect is not None and expect.lower() != b"100-continue":
             exchange.error_status = 417
         elif length is not None and length.isdigit() and int(length) > self.limits.max_body_size:

@@ -160,7 +160,9 @@ class StaticSite:
 
     def _directory(self, exchange: Exchange, path: bytes, folder: str) -> object:
         if not path.endswith(b"/"):
-            location = path + b"/" + (b"?" + exchange.query if exchange.query else b"")
+            # Leading slashes collapsed: "//sub/" would be a link to the host "sub".
+            location = (b"/" + path.lstrip(b"/") + b"/"
+                        + (b"?" + exchange.query if exchange.query else b""))
             exchange.respond(301, [(b"Location", location),
                                    (b"Content-Type", b"text/plain; charset=utf-8")],
                              b"Moved to " + location + b"\n")
