@@ -69,7 +69,7 @@ def test_plain_passwords_compare_exactly_including_non_ascii():
     ("$apr1$uFrkiCmI$dZ/hJnk5CFk0rzRM/DU200", "Apache MD5"),
     ("$6$salt$hash", "SHA512-crypt"),
     ("$1$salt$hash", "MD5-crypt"),
-    ("$pbkdf2$stuff", "'$pbkdf2$'"),
+    ("$pbkdf2$stuff", "unknown '$' scheme"),
     ("$2b$04$tooshort", "malformed bcrypt"),
     ("$argon2id$v=19$garbage", "malformed argon2"),
     ("$scrypt$ln=4,r=8,p=1$!!$??", "malformed scrypt"),
@@ -102,3 +102,13 @@ def test_username_password_hides_the_password():
     assert not credentials.check_password("hunter3")
     with pytest.raises(TypeError):
         UsernamePassword("alice", b"bytes")  # type: ignore[arg-type]
+
+
+def test_an_unknown_dollar_format_is_not_echoed_in_the_error() -> None:
+    # A plain password that happens to start with "$" must not leak through the message.
+    from dropins.cred.hashing import UnsupportedHash, identify
+
+    with pytest.raises(UnsupportedHash) as raised:
+        identify("$Sup3r$ecretpass")
+    assert "Sup3r" not in str(raised.value) and "ecret" not in str(raised.value)
+    assert "unknown '$' scheme" in str(raised.value)

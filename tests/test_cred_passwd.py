@@ -205,3 +205,24 @@ def test_falls_back_to_scrypt_without_argon2(tmp_path, monkeypatch, capsys):
     assert main([str(path), "bob", "--scheme", "argon2"]) == 1
     assert "pip install 'dropins[auth]'" in capsys.readouterr().err
     assert list(entries(path)) == ["alice"]
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085", "\x1b"])
+def test_user_names_that_would_split_or_garble_a_line_are_refused(tmp_path, separator):
+    path = tmp_path / "users.txt"
+    path.write_text("bob:$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaA\n")
+    before = path.read_bytes()
+    result = passwd(str(path), f"eve{separator}x", password="pw2")
+    assert result.returncode == 2, result.stderr
+    assert "control characters" in result.stderr and result.stderr.count("\n") == 1
+    assert path.read_bytes() == before
+
+
+def test_only_newlines_end_entries_of_a_password_file():
+    # A comment (or any text) holding a Unicode line separator is still one line to readers.
+    from dropins.cred.passwordfile import parse_password_text
+
+    parsed = parse_password_text("# ops\u2028team\nbob:$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaA\n",
+                                 "users.txt")
+    assert list(parsed.entries) == ["bob"]
+    assert parsed.entries["bob"].line == 2

@@ -94,7 +94,9 @@ def identify(stored: str) -> str:
     prefix = stored[: stored.find("$", 1) + 1] if stored.find("$", 1) > 0 else "$"
     names = {"$apr1$": "Apache MD5 ($apr1$)", "$1$": "MD5-crypt ($1$)",
              "$5$": "SHA256-crypt ($5$)", "$6$": "SHA512-crypt ($6$)"}
-    name = names.get(prefix, f"'{prefix}'" if len(prefix) <= 12 else "'$...'")
+    # Only a known scheme is named: anything else may be a plain password that starts with "$",
+    # and no part of a password may reach an error message or a log.
+    name = names.get(prefix, "of an unknown '$' scheme")
     raise UnsupportedHash(f"unsupported hash format {name}; supported: argon2, bcrypt, scrypt")
 
 

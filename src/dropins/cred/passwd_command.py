@@ -46,7 +46,9 @@ def check_user_name(user: str) -> None:
         raise PasswdError("empty user name", 2)
     if ":" in user:
         raise PasswdError("a user name cannot contain ':' (it separates user and hash)", 2)
-    if user != user.strip() or any(ord(char) < 32 or ord(char) == 127 for char in user):
+    # isprintable() also refuses the Unicode line and paragraph separators, which would split
+    # the entry in two for any reader that splits lines the way str.splitlines() does.
+    if user != user.strip() or not user.isprintable():
         raise PasswdError("a user name cannot contain spaces at its ends or control"
                           " characters", 2)
     if user.startswith("#"):
@@ -69,7 +71,13 @@ def read_lines(path: str) -> list[str] | None:
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise PasswdError(f"{path}, line {line}: not UTF-8 text; fix the file first") from None
-    return text.splitlines(keepends=True)
+    # Lines end at "\n" only (a "\r" before it stays with its line): unlike str.splitlines(),
+    # which also splits at Unicode separators that are not line ends in this file format.
+    pieces = text.split("\n")
+    lines = [piece + "\n" for piece in pieces[:-1]]
+    if pieces[-1]:
+        lines.append(pieces[-1])
+    return lines
 
 
 def user_of(line: str) -> str | None:

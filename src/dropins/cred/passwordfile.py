@@ -116,7 +116,10 @@ def parse_password_text(text: str, source: str, schemes: frozenset[str] = FILE_S
     """
     entries: dict[str, Entry] = {}
     refused: list[tuple[int, str, str]] = []
-    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+    # Lines end at "\n" (optionally "\r\n") only, as every tool writing these files means;
+    # str.splitlines() would also split at Unicode separators inside a user name.
+    lines = text.removeprefix("\ufeff").split("\n")
+    for number, line in enumerate((line.removesuffix("\r") for line in lines), start=1):
         try:
             fields = split_line(line)
             if fields is None:
