@@ -269,3 +269,33 @@ def test_stop_without_start_releases_a_bound_socket() -> None:
     run(service.stop())
     with socket.socket() as again:
         again.bind((host, port))  # free again
+
+
+def test_several_servers_share_one_shutdown_deadline() -> None:
+    # Stopped one after another, two servers with a stuck connection each must still be done
+    # within the application's shutdown timeout, not within twice that.
+    async def scenario() -> float:
+        started = asyncio.Semaphore(0)
+
+        async def stuck(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            started.release()
+            await asyncio.sleep(60)
+
+        application = Application(shutdown_timeout=0.6)
+        servers = [StreamServerService(LOOPBACK, stuck) for _ in range(2)]
+        for server in servers:
+            application.add_service(server)
+        await application.start()
+        clients = [await asyncio.open_connection(*host_port(server.addresses[0]))
+                   for server in servers]
+        for _ in servers:
+            await asyncio.wait_for(started.acquire(), 5)
+        began = time.monotonic()
+        await application.stop()
+        elapsed = time.monotonic() - began
+        for _, writer in clients:
+            writer.close()
+        return elapsed
+
+    elapsed = run(scenario())
+    assert 0.5 < elapsed < 1.0, elapsed

@@ -180,6 +180,23 @@ class Application(MultiService):
         self.uid = uid
         self.gid = gid
         self.shutdown_timeout = float(shutdown_timeout)
+        #: While the tree stops: the ``time.monotonic()`` by which every server must be done.
+        self.stop_deadline: float | None = None
+
+    async def stop(self) -> None:
+        """Stop the tree against one deadline, ``shutdown_timeout`` from now.
+
+        Children stop one after another; if each server could wait the whole timeout for its
+        connections, a tree with several servers would take a multiple of it.  Servers read
+        ``stop_deadline`` (through ``root_setting``) and wait only for what is left of it.
+        """
+        import time
+
+        self.stop_deadline = time.monotonic() + self.shutdown_timeout
+        try:
+            await super().stop()
+        finally:
+            self.stop_deadline = None
 
 
 def root_setting(service: Service, name: str, default: Any = None) -> Any:

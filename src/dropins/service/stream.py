@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -123,8 +124,13 @@ class StreamServerService(Service):
         self._release()
 
     def _timeout(self) -> float:
+        """How long open connections may still take: this service's own timeout if it has one,
+        else what is left of the stopping tree's deadline, else the root's timeout."""
         if self.shutdown_timeout is not None:
             return float(self.shutdown_timeout)
+        deadline = root_setting(self, "stop_deadline")
+        if deadline is not None:
+            return max(0.0, deadline - time.monotonic())
         return float(root_setting(self, "shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT))
 
     def _release(self) -> None:
