@@ -31,7 +31,8 @@ APPS = """
         body = environ["wsgi.input"].read()
         keys = ["REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE",
                 "CONTENT_LENGTH", "SERVER_PROTOCOL", "REMOTE_ADDR", "HTTP_X_CUSTOM",
-                "HTTP_X_TWICE", "wsgi.url_scheme", "wsgi.multithread", "REMOTE_USER"]
+                "HTTP_X_TWICE", "wsgi.url_scheme", "wsgi.multithread", "REMOTE_USER",
+                "HTTP_COOKIE"]
         data = {key: environ.get(key) for key in keys}
         data["body"] = body.decode("latin-1")
         data["version"] = list(environ["wsgi.version"])
@@ -105,7 +106,13 @@ APPS = """
         return [b"x" * int(actual)]
 
 
-    ROUTES = {"/hello": hello, "/echo": echo, "/stream": stream, "/fail": fail,
+    def bad_header_name(environ, start_response):
+        start_response("200 OK", [("X Spaced", "1")])
+        return [b"never sent"]
+
+
+    ROUTES = {"/bad-header-name": bad_header_name, "/hello": hello, "/echo": echo,
+              "/stream": stream, "/fail": fail,
               "/fail-late": fail_late, "/slow": slow, "/no-start": no_start,
               "/write": write_callable, "/flood": flood, "/wrong-length": wrong_length}
 
@@ -166,6 +173,19 @@ def test_environ(server: WebProcess) -> None:
     assert data["wsgi.url_scheme"] == "http" and data["version"] == [1, 0]
     assert data["wsgi.multithread"] is True and data["REMOTE_USER"] is None
     assert data["thread"].startswith("dropins-web")  # not the event loop's thread
+
+
+def test_absolute_form_target_and_repeated_cookies(server: WebProcess) -> None:
+    answer = server.raw(b"GET http://example.com/echo?x=1 HTTP/1.1\r\nHost: example.com\r\n"
+                        b"Cookie: a=1\r\nCookie: b=2\r\nConnection: close\r\n\r\n")
+    data = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert data["PATH_INFO"] == "/echo" and data["QUERY_STRING"] == "x=1"
+    assert data["HTTP_COOKIE"] == "a=1; b=2"  # cookies join with "; " (RFC 6265), not ","
+
+
+def test_invalid_response_header_name_gives_500(server: WebProcess) -> None:
+    response = server.get("/bad-header-name")
+    assert response.status == 500 and b"never sent" not in response.body
 
 
 def test_percent_decoded_path_info(server: WebProcess) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from dropins.web.exchange import BodyError, ClientDisconnected, Exchange
+from dropins.web.httputil import is_header_name
 from dropins.web.paths import percent_decode
 
 __all__ = ["AsgiHandler"]
@@ -155,8 +156,10 @@ class _AsgiCall:
                 lowered = bytes(name).lower()
                 if lowered in (b"connection", b"transfer-encoding", b"keep-alive"):
                     continue
-                if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name:
+                if b"\r" in value or b"\n" in value:
                     raise ValueError(f"ASGI header {name!r}: control characters not allowed")
+                if not is_header_name(bytes(name)):
+                    raise ValueError(f"ASGI header name {name!r} is not a valid HTTP token")
                 headers.append((bytes(name), bytes(value)))
             self.headers = headers
         elif kind == "http.response.body":

@@ -157,6 +157,10 @@ class Exchange:
         self.method = method
         self.target = target
         path, _, query = target.partition(b"?")
+        if not path.startswith(b"/") and b"://" in path:
+            # Absolute form ("GET http://host/x"): what every handler and gateway means by the
+            # path is the origin form ("/x"), as RFC 9112 asks servers to accept.
+            path = b"/" + path.split(b"://", 1)[1].partition(b"/")[2]
         self.path = path
         self.query = query
         self.version = version

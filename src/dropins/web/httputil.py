@@ -9,12 +9,16 @@ from __future__ import annotations
 import time
 from http import HTTPStatus
 
-__all__ = ["HeaderList", "find_header", "http_date", "parse_http_date", "status_line"]
+__all__ = ["HeaderList", "find_header", "http_date", "is_header_name", "parse_http_date",
+           "status_line"]
 
 #: Request headers as the parser gives them: (lower-cased name, raw value) pairs, in order.
 HeaderList = list[tuple[bytes, bytes]]
 
 _STATUS_LINES: dict[int, bytes] = {}
+#: The characters of an HTTP token (RFC 9110, 5.6.2), which is what a header name must be.
+_TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789"
+                         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _date_cache: tuple[int, bytes] = (0, b"")
 
 
@@ -75,3 +79,8 @@ def find_header(headers: HeaderList, name: bytes) -> bytes | None:
         if key == name:
             return value
     return None
+
+
+def is_header_name(name: bytes) -> bool:
+    """Whether ``name`` is a valid header name: a spaced or empty one would corrupt the head."""
+    return bool(name) and all(byte in _TOKEN_CHARS for byte in name)

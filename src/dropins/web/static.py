@@ -138,10 +138,8 @@ class StaticSite:
             return None
         path = exchange.path
         if not path.startswith(b"/"):
-            if b"://" not in path:
-                exchange.respond_error(400, "Bad request target")
-                return None
-            path = b"/" + path.split(b"://", 1)[1].partition(b"/")[2]  # absolute-form target
+            exchange.respond_error(400, "Bad request target")
+            return None
         try:
             file_path, info = resolve_request_path(self.root, path,
                                                    follow_symlinks=self.follow_symlinks)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from dropins.web.exchange import ClientDisconnected, Exchange
+from dropins.web.httputil import is_header_name
 from dropins.web.paths import percent_decode
 from dropins.web.threads import DaemonThreadPool
 
@@ -99,8 +100,10 @@ class _WsgiCall:
         for name, value in headers:
             if not isinstance(name, str) or not isinstance(value, str):
                 raise TypeError(f"WSGI header {name!r}: names and values must be str")
-            if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+            if "\r" in value or "\n" in value:
                 raise ValueError(f"WSGI header {name!r}: control characters are not allowed")
+            if not is_header_name(name.encode("latin-1", "replace")):
+                raise ValueError(f"WSGI header name {name!r} is not a valid HTTP token")
             lowered = name.lower()
             if lowered in ("connection", "transfer-encoding", "keep-alive"):
                 continue  # hop-by-hop: the server decides these
@@ -221,7 +224,9 @@ def _environ(exchange: Exchange, body: bytes) -> dict[str, Any]:
             environ["CONTENT_LENGTH"] = text
         else:
             key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
-            environ[key] = f"{environ[key]},{text}" if key in environ else text
+            if key in environ:  # a repeated header: cookies join with "; ", others with ","
+                text = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + text
+            environ[key] = text
     if exchange.body is not None and "CONTENT_LENGTH" not in environ:
         environ["CONTENT_LENGTH"] = str(len(body))
     return environ
