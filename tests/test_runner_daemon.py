@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,6 +151,9 @@ def test_privileged_bind_then_drop_to_nobody(rundir: Path) -> None:
     gids = re.search(r"^Gid:\s+(\d+)\s+(\d+)\s+(\d+)", status, re.MULTILINE)
     assert uids and set(uids.groups()) == {str(nobody.pw_uid)}
     assert gids and set(gids.groups()) == {str(nobody.pw_gid)}
+    groups = re.search(r"^Groups:(.*)$", status, re.MULTILINE)
+    assert groups and set(groups.group(1).split()) == {
+        str(gid) for gid in os.getgrouplist("nobody", nobody.pw_gid)}, status
     with connect(f"tcp:127.0.0.1:{port}") as sock:
         sock.sendall(b"low\n")
         assert recv_exactly(sock, 4) == b"low\n"
@@ -162,6 +166,31 @@ def test_unknown_user_is_a_usage_error(rundir: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("dropins: error: unknown user 'no-such-user-dropins'")
     assert not (rundir / "run.pid").exists()
+
+
+def test_numeric_uid_without_passwd_entry_needs_gid(rundir: Path) -> None:
+    """Without a group the switch would keep root's group 0 and supplementary groups."""
+    result = start_daemon(rundir, "--uid", "54321")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "--gid" in result.stderr
+    assert result.stderr.startswith("dropins: error: --uid 54321 has no passwd entry")
+    assert not (rundir / "run.pid").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root")
+def test_numeric_uid_and_gid_leave_no_root_group(rundir: Path) -> None:
+    from _runner_helpers import Dropins
+
+    with Dropins("--uid", "54321", "--gid", "54321", "echo", "--listen", LOOPBACK_ANY,
+                 cwd=rundir) as dropins:
+        dropins.ready()
+        status = Path(f"/proc/{dropins.process.pid}/status").read_text()
+        assert dropins.stop() == 0
+    for field in ("Uid", "Gid"):
+        ids = re.search(rf"^{field}:\s+(\d+)\s+(\d+)\s+(\d+)", status, re.MULTILINE)
+        assert ids and set(ids.groups()) == {"54321"}, status
+    groups = re.search(r"^Groups:(.*)$", status, re.MULTILINE)
+    assert groups and groups.group(1).split() == ["54321"], status
 
 
 def test_stop_waits_within_its_timeout(rundir: Path) -> None:
@@ -314,3 +343,49 @@ def test_stop_refuses_a_path_that_is_not_a_pidfile(rundir: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith(f"dropins stop: error: cannot read pidfile "
                                     f"{rundir / 'file' / 'run.pid'}: Not a directory")
+
+
+LOGS_A_LOT = """
+    import logging
+
+    from dropins import Application, Service
+
+
+    class Chatty(Service):
+        async def start(self):
+            await super().start()
+            for index in range(300):
+                logging.getLogger("app").info("line %03d %s", index, "x" * 60)
+
+
+    application = Application()
+    Chatty().set_parent(application)
+    """
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to drop "
+                    "privileges to nobody")
+def test_size_rotation_refused_after_privilege_drop_loses_no_line(rundir: Path) -> None:
+    """The log folder is root's: once running as nobody, rotation cannot rename the log.  Every
+    line must still reach the log, with one line saying rotation is off and how to fix it."""
+    from _runner_helpers import Dropins
+
+    os.chmod(rundir, 0o755)  # root-owned, not writable by nobody
+    (rundir / "app.py").write_text(textwrap.dedent(LOGS_A_LOT))
+    log = rundir / "x.log"
+    with Dropins("--uid", "nobody", "--logfile", str(log), "--log-max-bytes", "2k", "--app",
+                 "app.py", cwd=rundir) as dropins:
+        deadline = time.monotonic() + 20
+        while "ready: " not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline and dropins.process.poll() is None, dropins.stderr
+            time.sleep(0.05)
+        assert dropins.stop() == 0
+    assert dropins.stderr == "", "a logging error reached standard error"
+    assert sorted(item.name for item in rundir.iterdir()) == ["app.py", "x.log"]
+    text = log.read_text()
+    assert all(f"line {index:03d} " in text for index in range(300)), text
+    errors = [line for line in text.splitlines() if "log rotation is off" in line]
+    assert len(errors) == 1, text
+    assert f"cannot rotate {log}: Permission denied" in errors[0]
+    assert "runs as user nobody" in errors[0] and "logrotate" in errors[0]
+    assert "received SIGTERM; stopping" in text and text.rstrip().endswith("stopped")

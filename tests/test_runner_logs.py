@@ -130,3 +130,35 @@ def test_text_formatter_matches_the_stdlib_format_across_seconds() -> None:
                     1_700_086_400.001):
         record.created, record.msecs = created, (created - int(created)) * 1000
         assert fast.format(record) == reference.format(record)
+
+
+def test_symlink_at_the_log_path_is_refused(tmp_path: Path) -> None:
+    """A link planted in a log folder the service user owns must not make root append to the
+    file it points to."""
+    victim = tmp_path / "victim.conf"
+    victim.write_text("precious\n")
+    (tmp_path / "app.log").symlink_to(victim)
+    options = parse_runner_options(["--logfile", str(tmp_path / "app.log")], platform="posix")
+    with pytest.raises(RunnerError, match=r"cannot open log file .*app\.log: Too many levels"):
+        configure_logging(options)
+    assert victim.read_text() == "precious\n"
+
+
+def test_failed_rotation_keeps_logging_to_the_current_file(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """The folder is writable but the rotation still fails (the backup's name is taken by a
+    folder): the current file stays open, every line lands in it, one line says why."""
+    path = tmp_path / "app.log"
+    (tmp_path / "app.log.1").mkdir()
+    (tmp_path / "app.log.1" / "keep").write_text("")
+    configure_logging(parse_runner_options(["--logfile", str(path), "--log-max-bytes", "1k",
+                                            "--log-backups", "1"], platform="posix"))
+    for index in range(100):
+        logging.getLogger("dropins.test").info("line %03d %s", index, "x" * 60)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    text = path.read_text()
+    assert all(f"line {index:03d} " in text for index in range(100))
+    errors = [line for line in text.splitlines() if "log rotation is off" in line]
+    assert len(errors) == 1 and f"cannot rotate {path}: " in errors[0]
+    assert "Logging error" not in capfd.readouterr().err

@@ -82,3 +82,30 @@ def test_live_holder_refuses_second_acquire(tmp_path: Path) -> None:
 def test_unwritable_location_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(RunnerError, match=r"cannot open pidfile .*missing"):
         PidFile(tmp_path / "missing" / "run.pid").acquire()
+
+
+def test_symlink_at_the_pidfile_path_is_refused_and_its_target_untouched(
+        tmp_path: Path) -> None:
+    """The pidfile folder often belongs to the service user: a link planted there must not make
+    a runner started as root truncate and overwrite the file it points to."""
+    from conftest import run_dropins
+
+    victim = tmp_path / "victim.conf"
+    victim.write_text("precious\n")
+    (tmp_path / "run.pid").symlink_to(victim)
+    result = run_dropins("--pidfile", "run.pid", "echo", "--listen",
+                         "tcp:0:interface=127.0.0.1", cwd=tmp_path, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"dropins: error: refusing pidfile {tmp_path / 'run.pid'}: "
+                                    "it is a symbolic link")
+    assert victim.read_text() == "precious\n"
+    assert (tmp_path / "run.pid").is_symlink()
+
+
+def test_fifo_at_the_pidfile_path_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "run.pid"
+    os.mkfifo(path)
+    with pytest.raises(RunnerError, match=r"refusing pidfile .*: it is not a regular file"):
+        PidFile(path).acquire()
+    assert path.exists()

@@ -12,6 +12,10 @@ from __future__ import annotations
 USAGE = 2
 #: Exit status for a failure at run time (a port in use, a broken plugin).
 FAILURE = 1
+#: Exit status after SIGINT (Ctrl-C) cut a start short, or a second SIGINT: 128 + SIGINT.
+INTERRUPTED = 130
+#: Exit status after SIGTERM cut a start short: 128 + SIGTERM, as a shell reports it.
+TERMINATED = 143
 
 
 class RunnerError(Exception):

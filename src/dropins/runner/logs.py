@@ -19,6 +19,7 @@ from dropins.runner.errors import RunnerError, one_line
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per start
 if TYPE_CHECKING:
+    from io import TextIOWrapper
     from typing import Any, TextIO
 
 #: The logger the runner writes its own lines to (the ready line, shutdown, errors).
@@ -69,8 +70,25 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def _open_no_follow(handler: logging.FileHandler) -> TextIOWrapper:
+    """Open ``handler``'s file for appending, refusing a symbolic link at its path.
+
+    The log folder may belong to the service user; a link planted there must not make a runner
+    started as root append to (and so corrupt) the file it points to.
+    """
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(handler.baseFilename, flags, 0o666)
+    try:
+        return open(fd, "a", encoding=handler.encoding, errors=handler.errors)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class ReopenableFileHandler(logging.FileHandler):
     """A log file that ``reopen()`` opens again by name (for logrotate's SIGHUP)."""
+
+    _open = _open_no_follow
 
     def reopen(self) -> None:
         """Switch to a freshly opened file of the same name, then close the old stream.
@@ -90,13 +108,75 @@ class ReopenableFileHandler(logging.FileHandler):
             self.release()
 
 
+def rotation_failure(path: str, error: OSError) -> str:
+    """The one line logged when size rotation cannot rename the log: why, and how to fix it."""
+    reason = error.strerror or one_line(error)
+    folder = os.path.dirname(path) or "."
+    user, _group = _current_owner()
+    return (f"log rotation is off: cannot rotate {path}: {reason}; still logging to it without "
+            f"rotating (this process runs as user {user}: give it a log folder it may write to "
+            f"instead of {folder}, or leave out --log-max-bytes and rotate with logrotate)")
+
+
 def _rotating_handler(path: str, max_bytes: int, backups: int) -> logging.Handler:
     from logging.handlers import RotatingFileHandler
 
     class ReopenableRotatingFileHandler(RotatingFileHandler):
-        """Rotates at ``max_bytes`` keeping ``backups`` old files; reopenable like the above."""
+        """Rotates at ``max_bytes`` keeping ``backups`` old files; reopenable like the above.
 
+        Rotation renames files in the log folder, which after ``--uid`` the service user may not
+        be allowed to do.  The stdlib closes the stream before renaming, so a refused rename
+        would lose every later line; here a rotation that cannot happen leaves the current
+        stream open, switches rotation off and says so once.
+        """
+
+        _open = _open_no_follow
         reopen = ReopenableFileHandler.reopen
+        _rotation_off = False
+
+        def shouldRollover(self, record: logging.LogRecord) -> int:
+            if self._rotation_off:
+                return False
+            return super().shouldRollover(record)
+
+        def doRollover(self) -> None:
+            folder = os.path.dirname(self.baseFilename) or "."
+            if not os.access(folder, os.W_OK):
+                self._turn_rotation_off(PermissionError(13, "Permission denied", folder))
+                return
+            if os.name == "nt":  # pragma: no cover - an open file cannot be renamed there
+                self._roll_over_closed_first()
+                return
+            current, self.stream = self.stream, None  # the stdlib must not close it (yet)
+            try:
+                super().doRollover()  # renames the files, then opens a fresh stream
+            except OSError as error:
+                if self.stream is not None:
+                    self.stream.close()
+                self.stream = current
+                self._turn_rotation_off(error)
+                return
+            if current is not None:
+                current.close()
+
+        def _roll_over_closed_first(self) -> None:
+            try:
+                super().doRollover()
+            except OSError as error:
+                if self.stream is None:
+                    try:
+                        self.stream = self._open()
+                    except OSError:
+                        pass
+                self._turn_rotation_off(error)
+
+        def _turn_rotation_off(self, error: OSError) -> None:
+            self._rotation_off = True
+            if self.stream is None:
+                return
+            record = logging.LogRecord(log.name, logging.ERROR, __file__, 0,
+                                       rotation_failure(self.baseFilename, error), None, None)
+            logging.FileHandler.emit(self, record)  # here, not via ``log``: we are in emit()
 
     return ReopenableRotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
                                          encoding="utf-8")

@@ -8,11 +8,16 @@ kernel drops the lock when the process dies, however it dies.
 
 POSIX uses ``fcntl.flock``; Windows ``msvcrt.locking`` on a byte far past the PID text (so
 readers are never blocked).  Both modules are imported lazily.
+
+The file is opened with ``O_NOFOLLOW`` and must be a regular file: the pidfile folder usually
+belongs to the service user, and a symbolic link planted there must not make root truncate and
+overwrite the file it points to.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -87,10 +92,16 @@ class PidFile:
 
     def _open_locked(self) -> int | None:
         """Open and lock the file; None if it was unlinked by its previous owner meanwhile."""
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, flags, 0o644)
         except OSError as error:
+            if os.path.islink(self.path):  # O_NOFOLLOW refused it (ELOOP)
+                raise RunnerError(self._not_regular("a symbolic link"))
             raise RunnerError(f"cannot open pidfile {self.path}: {error.strerror or error}")
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device: never write into it
+            os.close(fd)
+            raise RunnerError(self._not_regular("not a regular file"))
         if not self._lock_soon(fd):
             os.close(fd)
             holder = read_pid(self.path)
@@ -105,6 +116,10 @@ class PidFile:
             os.close(fd)
             return None
         return fd
+
+    def _not_regular(self, what: str) -> str:
+        return (f"refusing pidfile {self.path}: it is {what}; remove it or choose another "
+                "--pidfile (a pidfile must be a regular file, never a link)")
 
     @staticmethod
     def _lock_soon(fd: int) -> bool:

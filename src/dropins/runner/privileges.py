@@ -1,10 +1,11 @@
 """Switching to an unprivileged user and group once the privileged start (binding) is done.
 
 Names are resolved before anything starts (``resolve_user``/``resolve_group``) so that a typo is
-a usage error at once, not a failure after the ports are bound.  ``drop_privileges`` sets the
-supplementary groups first, then the group, then the user: in the other order the process would
-no longer be allowed to change its groups.  ``pwd`` and ``grp`` are POSIX-only and imported here
-lazily.
+a usage error at once, not a failure after the ports are bound.  A numeric ``--uid`` without
+a passwd entry needs ``--gid``: the user alone would keep root's groups.  ``drop_privileges``
+sets the supplementary groups first, then the group, then the user: in the other order the
+process would no longer be allowed to change its groups.  ``pwd`` and ``grp`` are POSIX-only
+and imported here lazily.
 """
 
 from __future__ import annotations
@@ -67,12 +68,18 @@ def resolve_identity(uid: str | int | None, gid: str | int | None) -> Identity:
     if uid is not None:
         user_id, user_name, primary_gid = resolve_user(str(uid))
     group_id = resolve_group(str(gid)) if gid is not None else primary_gid
+    if user_id is not None and group_id is None:
+        # Switching the user alone would keep root's group 0 and supplementary groups.
+        raise UsageError(f"--uid {uid} has no passwd entry, so its group is unknown: give "
+                         "--gid GROUP as well")
     return Identity(user_id, group_id, user_name)
 
 
 def drop_privileges(identity: Identity) -> None:
     """Become ``identity``; raise ``RunnerError`` naming what was refused."""
     getuid = os.getuid  # type: ignore[attr-defined,unused-ignore]
+    if identity.uid is not None and identity.gid is None and getuid() == 0:
+        raise UsageError(f"--uid {identity.uid}: its group is unknown; give --gid GROUP as well")
     if identity.gid is not None:
         try:
             if getuid() == 0:  # only root has supplementary groups worth replacing

@@ -2,14 +2,17 @@
 
 The order matters and is the point of this module:
 
-1. ``prepare()``: change to ``--rundir``, set ``--umask``, check the event loop, open the log
-   and resolve ``--uid/--gid``, so that mistakes are usage errors before anything starts.  The
-   command's options are parsed and its service built after this (relative paths in its options
-   are relative to the run directory, and what parsing them logs goes to the configured log).
+1. ``prepare()``: ignore SIGHUP until the handlers are installed, change to ``--rundir``, set
+   ``--umask``, check the event loop, open the log and resolve ``--uid/--gid``, so that
+   mistakes are usage errors before anything starts.  The command's options are parsed and its
+   service built after this (relative paths in its options are relative to the run directory,
+   and what parsing them logs goes to the configured log).
 2. ``run()``: detach if ``--daemon`` (the launcher then waits on the status pipe),
    take the pidfile lock, ``privileged_start()`` (bind ports), drop privileges, then on the
    event loop ``start()``, log the ready line, report success through the status pipe and wait
-   for SIGTERM/SIGINT; then ``stop()`` within ``--shutdown-timeout`` and return 0.
+   for SIGTERM/SIGINT; then ``stop()`` within ``--shutdown-timeout`` and return 0.  A stop
+   asked for during ``start()`` cancels it (exit 130 or 143, never "ready"); a ``stop()`` that
+   overruns the timeout ends the process with ``os._exit`` so no leftover thread can hold it.
 
 Every foreseeable failure becomes a ``RunnerError`` with a one-line message; in a daemon it is
 also logged and sent through the status pipe so that the launcher prints it.
@@ -19,12 +22,20 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from dropins.runner.arguments import RunnerOptions
 from dropins.runner.daemon import NO_STATUS, StatusPipe
-from dropins.runner.errors import FAILURE, RunnerError, UsageError, one_line
+from dropins.runner.errors import (
+    FAILURE,
+    INTERRUPTED,
+    TERMINATED,
+    RunnerError,
+    UsageError,
+    one_line,
+)
 from dropins.runner.privileges import Identity
 
 if TYPE_CHECKING:
@@ -38,8 +49,26 @@ log = logging.getLogger("dropins.runner")
 SHUTDOWN_GRACE = 2.0
 
 
+def ignore_sighup() -> None:
+    """Ignore SIGHUP until ``SignalHandlers.install`` takes it over (no-op where it is absent).
+
+    Its default action terminates the process: a logrotate ``postrotate`` that signals the
+    pidfile's PID while the services are still starting would otherwise kill them.  Here, not in
+    ``signals`` (which imports asyncio), because ``prepare`` also serves ``COMMAND --help``.
+    """
+    import signal
+
+    sighup = getattr(signal, "SIGHUP", None)
+    if sighup is not None:
+        try:
+            signal.signal(sighup, signal.SIG_IGN)
+        except (OSError, ValueError):  # not the main thread (dropins used as a library)
+            pass
+
+
 def prepare(options: RunnerOptions) -> Identity:
     """Apply the process settings that must precede building the service; resolve the identity."""
+    ignore_sighup()  # a SIGHUP before the handlers are installed must not kill the process
     if options.rundir:
         try:
             os.chdir(options.rundir)
@@ -154,6 +183,11 @@ class Runner:
         self.status: StatusPipe = NO_STATUS
         self._pidfile: Any = None
         self._stop_event: asyncio.Event | None = None
+        self._stop_signal: int | None = None
+        #: Set when services did not stop in time: threads they left in the default executor
+        #: would block both ``asyncio.Runner.close`` and the interpreter's exit, so the process
+        #: leaves with ``os._exit`` once the log is flushed and the pidfile released.
+        self._exit_now = False
 
     def run(self) -> int:
         """The whole life of the process after the service was built; returns the exit status.
@@ -166,7 +200,15 @@ class Runner:
 
             self.status = daemonize(self.options.logfile or DEFAULT_DAEMON_LOGFILE)
         try:
-            return self._run_and_report()
+            try:
+                status = self._run_and_report()
+            except RunnerError as error:
+                if not self._exit_now:
+                    raise
+                self._exit_at_once(error.status, error.message)
+            if self._exit_now:
+                self._exit_at_once(status)
+            return status
         finally:
             if self._pidfile is not None:
                 self._pidfile.release()
@@ -201,14 +243,18 @@ class Runner:
             self.application.privileged_start()
         except Exception as error:
             raise RunnerError(startup_message(error)) from error
+        import asyncio  # before dropping privileges: the new user may not read the stdlib
+
         if self.identity.uid is not None or self.identity.gid is not None:
             from dropins.runner.privileges import drop_privileges
 
             drop_privileges(self.identity)
-        import asyncio
-
-        with asyncio.Runner(loop_factory=loop_factory(self.options.loop)) as runner:
+        runner = asyncio.Runner(loop_factory=loop_factory(self.options.loop))
+        try:
             return runner.run(self._serve())
+        finally:
+            if not self._exit_now:  # closing would wait for the executor's stuck threads
+                runner.close()
 
     async def _serve(self) -> int:
         import asyncio
@@ -217,20 +263,58 @@ class Runner:
         from dropins.runner.signals import SignalHandlers
 
         self._stop_event = asyncio.Event()
-        handlers = SignalHandlers(asyncio.get_running_loop(), on_stop=self._stop_event.set,
+        handlers = SignalHandlers(asyncio.get_running_loop(), on_stop=self._stop_requested,
                                   on_force=self._force_exit, on_reopen=reopen_log_files)
         handlers.install()
         try:
-            try:
-                await self.application.start()
-            except Exception as error:
-                raise RunnerError(startup_message(error)) from error
+            await self._start()
             log.info("%s", ready_line(self.label, self.application))
             self.status.ready()
             await self._stop_event.wait()
             return await self._stop()
         finally:
             handlers.uninstall()
+
+    def _stop_requested(self, signum: int) -> None:
+        self._stop_signal = signum
+        assert self._stop_event is not None
+        self._stop_event.set()
+
+    async def _start(self) -> None:
+        """``application.start()`` as a task, cancelled if a stop is asked for meanwhile.
+
+        A stop during the start raises ``RunnerError`` with ``INTERRUPTED`` (SIGINT) or
+        ``TERMINATED`` (SIGTERM): the services never were ready, so neither is the exit a
+        success nor may a daemon's launcher report one.
+        """
+        import asyncio
+
+        assert self._stop_event is not None
+        starting = asyncio.ensure_future(self.application.start())
+        stop_asked = asyncio.ensure_future(self._stop_event.wait())
+        try:
+            await asyncio.wait({starting, stop_asked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop_asked.cancel()
+        if starting.done():
+            try:
+                starting.result()
+            except Exception as error:
+                raise RunnerError(startup_message(error)) from error
+            return
+        starting.cancel()  # the services already started are stopped by the cancelled start()
+        limit = self.application.shutdown_timeout + SHUTDOWN_GRACE
+        done, _pending = await asyncio.wait({starting}, timeout=limit)
+        if not done:
+            log.error("services did not stop within %g seconds; exiting anyway", limit)
+            self._exit_now = True
+        elif not starting.cancelled() and (failure := starting.exception()) is not None:
+            log.error("while cancelling the start: %s", one_line(failure))
+        import signal
+
+        name = signal.Signals(self._stop_signal).name if self._stop_signal else "a signal"
+        status = INTERRUPTED if self._stop_signal == signal.SIGINT else TERMINATED
+        raise RunnerError(f"stopped by {name} before the services had started", status)
 
     async def _stop(self) -> int:
         import asyncio
@@ -240,17 +324,33 @@ class Runner:
             await asyncio.wait_for(self.application.stop(), timeout=limit)
         except TimeoutError:
             log.error("services did not stop within %g seconds; exiting anyway", limit)
+            self._exit_now = True
             return FAILURE
         log.info("stopped")
         return 0
 
     def _force_exit(self) -> None:
         """A second SIGINT: leave now, with the pidfile removed and the log flushed."""
+        self._exit_at_once(INTERRUPTED)
+
+    def _exit_at_once(self, status: int, message: str | None = None) -> NoReturn:
+        """Release the pidfile, flush the log, print ``message`` if any, and ``os._exit``.
+
+        No interpreter shutdown: it would join the threads that services left behind.
+        """
         if self._pidfile is not None:
             self._pidfile.release()
+            self._pidfile = None
         for handler in logging.getLogger().handlers:
             try:
                 handler.flush()
             except Exception:
                 pass
-        os._exit(130)
+        if message is not None:
+            sys.stderr.write(f"dropins: error: {message}\n")
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(status)

@@ -1,9 +1,11 @@
 """Process signals while services run: stop gracefully, force on a second Ctrl-C, reopen logs.
 
-- SIGTERM or SIGINT: ask for a graceful stop (``on_stop``); the runner then stops the service
-  tree within ``--shutdown-timeout``.
+- SIGTERM or SIGINT: ask for a graceful stop (``on_stop(signum)``); the runner then stops the
+  service tree within ``--shutdown-timeout``, or cancels ``start()`` if it has not finished.
 - A second SIGINT while stopping: ``on_force`` (the operator insists; exit at once).
-- SIGHUP: ``on_reopen`` (logrotate renamed the log file; open it again).
+- SIGHUP: ``on_reopen`` (logrotate renamed the log file; open it again).  Before these handlers
+  are installed the runner ignores SIGHUP (``run.ignore_sighup``), so that a logrotate run during a
+  slow start does not kill the process.
 
 Handlers run in the event loop (``loop.add_signal_handler``), never inside arbitrary code.  On
 Windows, where that is not available, SIGINT (and SIGBREAK) fall back to ``signal.signal`` with a
@@ -23,7 +25,8 @@ log = logging.getLogger("dropins.runner")
 class SignalHandlers:
     """Installs the runner's handlers on ``loop``; ``uninstall()`` restores the defaults."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_stop: Callable[[], None],
+    def __init__(self, loop: asyncio.AbstractEventLoop,
+                 on_stop: Callable[[signal.Signals], None],
                  on_force: Callable[[], None], on_reopen: Callable[[], None]) -> None:
         self._loop = loop
         self._on_stop = on_stop
@@ -37,7 +40,7 @@ class SignalHandlers:
         if not self._stopping:
             self._stopping = True
             log.info("received %s; stopping", signum.name)
-            self._on_stop()
+            self._on_stop(signum)
         elif signum == signal.SIGINT:
             log.warning("received SIGINT again; exiting without waiting for services")
             self._on_force()

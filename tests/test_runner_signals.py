@@ -1,0 +1,161 @@
+"""Signals at awkward moments: during a slow start, during privileged_start, and a stop that
+leaves a thread behind.  Every run is a real `dropins --app` process, bounded in time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from _runner_helpers import Dropins, assert_no_traceback, process_gone
+from conftest import clean_env, write_tree
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+SLOW_START = """
+    import asyncio
+    import logging
+
+    from dropins import Application, Service
+
+    log = logging.getLogger("app")
+
+
+    class First(Service):
+        async def start(self):
+            await super().start()
+            log.info("first started")
+
+        async def stop(self):
+            await super().stop()
+            log.info("first stopped")
+
+
+    class Slow(Service):
+        async def start(self):
+            log.info("slow starting")
+            await asyncio.sleep(30)
+            await super().start()
+
+
+    application = Application()
+    First().set_parent(application)
+    Slow().set_parent(application)
+    """
+
+SLOW_PRIVILEGED_START = """
+    import pathlib
+    import time
+
+    from dropins import Application, Service
+
+
+    class SlowBind(Service):
+        def privileged_start(self):
+            pathlib.Path("binding").write_text("")
+            time.sleep(2)
+
+
+    application = Application()
+    SlowBind().set_parent(application)
+    """
+
+STOP_LEAVES_A_THREAD = """
+    import asyncio
+    import time
+
+    from dropins import Application, Service
+
+
+    class Stuck(Service):
+        async def stop(self):
+            await super().stop()
+            await asyncio.get_running_loop().run_in_executor(None, time.sleep, 30)
+
+
+    application = Application()
+    Stuck().set_parent(application)
+    """
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_stop_signal_during_start_cancels_it(tmp_path: Path, signum: signal.Signals,
+                                             status: int) -> None:
+    write_tree(tmp_path, {"app.py": SLOW_START})
+    with Dropins("--pidfile", "run.pid", "--app", "app.py", cwd=tmp_path) as dropins:
+        dropins.wait_for_line("slow starting")
+        dropins.signal(signum)
+        assert dropins.wait(timeout=15) == status
+    assert "ready:" not in dropins.stderr
+    assert "first stopped" in dropins.stderr  # what had started was stopped again
+    assert dropins.stderr.splitlines()[-1] == (
+        f"dropins: error: stopped by {signum.name} before the services had started")
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)
+
+
+def test_sigterm_during_start_is_a_failure_for_the_daemon_launcher(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"app.py": SLOW_START})
+    log, pidfile = tmp_path / "run.log", tmp_path / "run.pid"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "dropins", "--daemon", "--pidfile", "run.pid", "--logfile",
+         "run.log", "--app", "app.py"], cwd=tmp_path, env=clean_env(None),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid = None
+    try:
+        wait_for(lambda: "slow starting" in (log.read_text() if log.exists() else ""),
+                 "'slow starting' in the log")
+        pid = int(pidfile.read_text())
+        os.kill(pid, signal.SIGTERM)
+        _out, err = launcher.communicate(timeout=20)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.communicate(timeout=20)
+        if pid is not None and not process_gone(pid, timeout=10):
+            os.kill(pid, signal.SIGKILL)
+    assert launcher.returncode == 1
+    assert err == "dropins: error: stopped by SIGTERM before the services had started\n"
+    assert process_gone(pid)
+    text = log.read_text()
+    assert "ready:" not in text and "first stopped" in text
+    assert not pidfile.exists()
+
+
+def test_sighup_during_privileged_start_does_not_kill(tmp_path: Path) -> None:
+    """logrotate may signal the pidfile's PID while the services are still binding."""
+    write_tree(tmp_path, {"app.py": SLOW_PRIVILEGED_START})
+    with Dropins("--pidfile", "run.pid", "--app", "app.py", cwd=tmp_path) as dropins:
+        wait_for(lambda: (tmp_path / "binding").exists() or dropins.process.poll() is not None,
+                 "privileged_start")
+        dropins.signal(signal.SIGHUP)
+        dropins.ready()
+        assert dropins.stop() == 0
+    assert_no_traceback(dropins.stderr)
+
+
+def test_stop_timeout_bounds_the_exit_despite_a_stuck_thread(tmp_path: Path) -> None:
+    """A stop() stuck in a default-executor thread: asyncio would wait for the thread when
+    closing, and the interpreter again at exit; the runner leaves after the timeout instead."""
+    write_tree(tmp_path, {"app.py": STOP_LEAVES_A_THREAD})
+    with Dropins("--shutdown-timeout", "1", "--pidfile", "run.pid", "--app", "app.py",
+                 cwd=tmp_path) as dropins:
+        dropins.ready()
+        dropins.signal(signal.SIGTERM)
+        assert dropins.wait(timeout=12) == 1  # 1 s + the 2 s grace, far below the 30 s sleep
+    assert "services did not stop within 3 seconds; exiting anyway" in dropins.stderr
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)
