@@ -78,3 +78,24 @@ def test_a_directory_redirect_never_points_at_another_host(server: WebProcess) -
                     if line.lower().startswith(b"location:"))
     target = location.split(b":", 1)[1].strip()
     assert target.startswith(b"/") and not target.startswith(b"//"), target
+
+
+def test_a_stalled_download_is_aborted_cleanly_at_the_shutdown_timeout(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    root = tmp_path_factory.mktemp("big")
+    (root / "big.bin").write_bytes(b"\0" * (32 * 1024 * 1024))  # sent with sendfile
+    web = WebProcess(["--path", str(root)], runner_args=["--shutdown-timeout", "1"])
+    with web, socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", web.port))
+        sock.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")  # then never reads again
+        time.sleep(0.5)  # the server is now blocked in the middle of sending the file
+        began = time.monotonic()
+        status = web.stop()
+        elapsed = time.monotonic() - began
+    assert status == 0, web.stderr
+    assert elapsed < 5
+    assert "aborting 1 connection" in web.stderr
+    assert "Exception in callback" not in web.stderr and "Traceback" not in web.stderr, web.stderr

@@ -5,7 +5,9 @@ Stopping is graceful: the listener closes at once, open connections get the shut
 and whatever is left is then aborted, so ``stop()`` always returns within that timeout plus a
 small margin.  A protocol may define ``graceful_shutdown()``: it is called once when the
 server begins to stop, which lets it close idle connections (an HTTP keep-alive, say) at once
-instead of waiting for the timeout.
+instead of waiting for the timeout.  A protocol may also define ``abort_connection()``, called
+instead of ``transport.abort()`` when the timeout is over: a protocol in the middle of an
+operation that must not be cut under it (asyncio's ``loop.sendfile``) cancels that first.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class StreamServerService(Service):
         self.shutdown_timeout = shutdown_timeout
         self.server: asyncio.AbstractServer | None = None
         self._sockets: list[socket.socket] | None = None
-        self._transports: set[asyncio.Transport] = set()
+        self._transports: dict[asyncio.Transport, Any] = {}  # open transport -> its protocol
         self._protocols: set[Any] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._idle: asyncio.Event | None = None
@@ -148,8 +150,8 @@ class StreamServerService(Service):
             logger.exception("%s: error while releasing the listening sockets", self.description)
 
     async def _abort_all(self) -> None:
-        for transport in list(self._transports):
-            transport.abort()
+        for transport, protocol in list(self._transports.items()):
+            _abort_connection(protocol, transport)
         for task in list(self._handlers):
             task.cancel()
         if not self._is_idle():
@@ -219,7 +221,7 @@ class StreamServerService(Service):
 
         def connection_made(transport: asyncio.Transport) -> None:
             holder["transport"] = transport
-            self._transports.add(transport)
+            self._transports[transport] = protocol
             self._protocols.add(protocol)
             self._check_idle()
             made(transport)
@@ -230,7 +232,7 @@ class StreamServerService(Service):
             finally:
                 transport = holder.pop("transport", None)
                 if transport is not None:
-                    self._transports.discard(transport)
+                    self._transports.pop(transport, None)
                 self._protocols.discard(protocol)
                 self._check_idle()
 
@@ -246,6 +248,17 @@ def _is_coroutine_function(factory: Any) -> bool:
         return True
     call = getattr(factory, "__call__", None)  # noqa: B004 - an async __call__ method
     return not inspect.isclass(factory) and inspect.iscoroutinefunction(call)
+
+
+def _abort_connection(protocol: Any, transport: asyncio.Transport) -> None:
+    hook = getattr(protocol, "abort_connection", None)
+    if callable(hook):
+        try:
+            hook()
+            return
+        except Exception:
+            logger.exception("error in %r.abort_connection()", protocol)
+    transport.abort()
 
 
 def _call_graceful_shutdown(protocol: Any) -> None:

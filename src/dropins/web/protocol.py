@@ -429,6 +429,17 @@ class HttpConnection(asyncio.Protocol):
             self._closing = True
             self.transport.close()
 
+    def abort_connection(self) -> None:
+        """Called by StreamServerService when the shutdown timeout is over: abort, but cancel a
+        response in progress first, since aborting under asyncio's sendfile corrupts the loop's
+        state for the socket (see ``sendfile``)."""
+        task = self._task
+        if task is not None and not task.done():
+            task.add_done_callback(lambda _: self.abort())
+            task.cancel()
+        else:
+            self.abort()
+
     def abort(self) -> None:
         self._cancel_timer()
         if self.transport is not None and not self.closed:
