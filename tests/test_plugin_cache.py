@@ -330,12 +330,15 @@ def test_cache_is_json_readable_by_everyone(matsim, cache_env) -> None:
     list_records(path=[app, dev], env=cache_env)
     path = cache_file(dev)
     data = assert_valid_cache(path, {"metals.py"})
-    assert data["layout"] == {"entry": ["key", "module", "state", "reason", "version", "plugins"],
+    assert data["layout"] == {"entry": ["key", "module", "state", "reason", "version", "plugins",
+                                        "environment"],
                               "plugin": ["name", "attribute", "description", "interfaces"]}
-    key, module, state, reason, version, plugins = data["entries"]["metals.py"]  # type: ignore
+    key, module, state, reason, version, plugins, environment = (  # type: ignore
+        data["entries"]["metals.py"])
     metals = dev / "matsim/plugins/metals.py"
     assert key == [metals.stat().st_mtime_ns, metals.stat().st_size]
-    assert (module, state, reason, version) == ("matsim.plugins.metals", "ok", None, None)
+    assert (module, state, reason, version, environment) == (
+        "matsim.plugins.metals", "ok", None, None, None)
     assert plugins == [
         ["steel_plate", "steel_plate", "Steel plate",
          ["dropins.plugin.interfaces.IPlugin", "matsim.IMaterial"]],

@@ -86,6 +86,8 @@ def test_why_explains_each_state(project) -> None:
     assert "  distribution: matsim-gold 2.1" in ok.stdout
     broken = plugins("why", "cracked", "-p", "matsim.plugins", env=project)
     assert broken.stdout.splitlines()[0].endswith("cracked.py:2: ImportError: needs nickel")
+    assert "run 'dropins plugins cache --rebuild --package matsim.plugins'" in broken.stdout
+    assert "hint:" not in ok.stdout
     disabled = plugins("why", "brass_plate", "-p", "matsim.plugins", env=project)
     assert disabled.stdout.splitlines()[0] == (
         "brass_plate: disabled: disabled by DROPINS_DISABLE")

@@ -10,7 +10,8 @@ and readers see either the old or the new cache.
 
 Locations: ``DROPINS_CACHE_DIR`` overrides every location; ``DROPINS_NO_CACHE=1`` turns reading
 and writing off.  Otherwise a plugin directory's cache sits beside its modules when that
-directory is writable, and in the user cache directory (platformdirs, imported only then)
+directory is writable and not part of an installation (``in_installed_tree``: site-packages,
+the Python prefixes), and in the user cache directory (platformdirs, imported only then)
 otherwise; entry-point and namespace caches always live in the user cache directory.
 """
 
@@ -26,8 +27,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["CACHE_FILENAME", "FORMAT", "VERSION", "caching_enabled", "private_cache_path",
-           "read_cache", "write_cache"]
+__all__ = ["CACHE_FILENAME", "FORMAT", "VERSION", "caching_enabled", "in_installed_tree",
+           "private_cache_path", "read_cache", "write_cache"]
 
 FORMAT = "dropins-plugin-cache"
 VERSION = 1
@@ -79,6 +80,47 @@ def _known_user_directory() -> str | None:
         base = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(home, ".cache")
         return os.path.join(base, "dropins")
     return None
+
+
+def in_installed_tree(directory: str) -> bool:
+    """Whether ``directory`` belongs to an installation of Python packages: it lies inside
+    ``sys.prefix``, ``sys.base_prefix`` (or the exec prefixes), a site-packages directory of
+    ``site`` (system or user) or the ``purelib`` / ``platlib`` paths of ``sysconfig``.
+
+    A cache file written beside such a folder's modules is unknown to the installer, so it would
+    outlive ``pip uninstall`` and leave the folder behind as an importable, empty namespace
+    package.  Those caches go to the user cache directory instead.  Asked only when a cache is
+    about to be written: ``sysconfig`` is not worth importing on a warm listing.
+    """
+    import site
+    import sys
+    import sysconfig
+
+    roots = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    try:
+        roots += site.getsitepackages()
+    except AttributeError:  # pragma: no cover - an old virtualenv's site module
+        pass
+    try:
+        roots.append(site.getusersitepackages())
+    except AttributeError:  # pragma: no cover
+        pass
+    paths = sysconfig.get_paths()
+    roots += [paths.get("purelib", ""), paths.get("platlib", "")]
+    candidates = {os.path.normcase(os.path.abspath(directory)),
+                  os.path.normcase(os.path.realpath(directory))}
+    for root in roots:
+        if not isinstance(root, str) or not root:
+            continue
+        for form in (os.path.abspath(root), os.path.realpath(root)):
+            form = os.path.normcase(form)
+            if os.path.dirname(form) == form:
+                continue  # a prefix of "/" would claim every folder
+            inside = os.path.join(form, "")
+            if any(candidate == form or candidate.startswith(inside)
+                   for candidate in candidates):
+                return True
+    return False
 
 
 def private_cache_path(kind: str, identity: str, hint: str | None = None) -> str:

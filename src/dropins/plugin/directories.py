@@ -6,9 +6,10 @@ a namespace extension (dripline style).  Every module has one cache entry, keyed
 ``(st_mtime_ns, st_size)``: any difference, including a replacement with an *older* mtime
 (``cp -p``), is a miss, and only that module is imported again.
 
-Cache location per directory: beside the modules (``dropins.cache.json``) when writable, else
-in the user cache directory; for namespace packages always the user cache directory, so that
-uninstalling the last extension leaves nothing behind in site-packages.
+Cache location per directory: beside the modules (``dropins.cache.json``) when writable and not
+inside an installation (site-packages, the Python prefixes), else in the user cache directory;
+for namespace packages always the user cache directory.  Either way, uninstalling a
+distribution leaves nothing behind in site-packages.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import os
 from dropins.plugin.cache import (
     CACHE_FILENAME,
     caching_enabled,
+    in_installed_tree,
     override_directory,
     private_cache_path,
     read_cache,
     write_cache,
 )
 from dropins.plugin.diagnostics import debug, warn
-from dropins.plugin.entries import KEY, MODULE, is_current
+from dropins.plugin.entries import KEY, MODULE, is_broken, is_current
 from dropins.plugin.records import PluginInfo, records_from_entry
 
 # Not typing's TYPE_CHECKING: importing typing costs more than a whole warm listing.
@@ -128,8 +130,14 @@ class _DirectoryCache:
         return private_cache_path(self._kind, self.identity)
 
     def _locations(self) -> list[str]:
-        """Where this directory's cache may be written, in order of preference."""
-        beside = self.enabled and self._kind == "dir" and not override_directory()
+        """Where this directory's cache may be written, in order of preference.
+
+        Never beside the modules of an installed distribution: the installer does not know
+        the file, so it would survive ``pip uninstall``.  Readers still look beside first
+        (a cache an application ships), then in the user cache directory, where this writes.
+        """
+        beside = (self.enabled and self._kind == "dir" and not override_directory()
+                  and not in_installed_tree(self.identity))
         return [self._path(which) for which in (["beside"] if beside else []) + ["private"]]
 
     def _more(self) -> bool:
@@ -223,7 +231,7 @@ def _unchanged(directory: str, names: list[str], keys: list[list[int]], modules:
                 [entry[MODULE] for entry in entries] != modules:
             return None
         for name, module, entry in zip(names, modules, entries, strict=True):
-            _key, _module, state, _reason, version, plugins = entry
+            _key, _module, state, _reason, version, plugins, _environment = entry
             if state == "ok" and name[-1] != "/":
                 path = prefix + name
                 for plugin_name, attribute, description, interfaces in plugins:
@@ -231,6 +239,8 @@ def _unchanged(directory: str, names: list[str], keys: list[list[int]], modules:
                                       attribute, "directory", path, package, None, version,
                                       "ok", None))
             else:
+                if state != "ok" and not session.still_broken(entry):
+                    return None  # broken, but something may have been installed since
                 stem, path, extension = _place(prefix, name)
                 records = _records(entry, package, path, stem, extension)
                 if session.strict:
@@ -287,6 +297,8 @@ def _rescan_changed(directory: str, names: list[str], keys: list[list[int]], mod
             entry = None
         elif not is_current(entry, key, module):
             entry = cache.lookup(name, key, module, memory)
+        if entry is not None and is_broken(entry) and not session.still_broken(entry):
+            entry = None  # retried: the import environment changed since it failed
         records = None
         if entry is not None:
             try:

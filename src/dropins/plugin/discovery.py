@@ -24,7 +24,7 @@ import sys
 
 from dropins.plugin.diagnostics import describe_failure, strict_from_environment, warn
 from dropins.plugin.directories import scan_directory
-from dropins.plugin.entries import REASON, STATE, is_broken
+from dropins.plugin.entries import ENVIRONMENT, KEY, REASON, STATE, import_environment, is_broken
 from dropins.plugin.entrypoints import scan_entry_points
 from dropins.plugin.records import PluginError, PluginInfo
 
@@ -58,25 +58,47 @@ class ScanSession:
         self.strict = strict
         self.rescanned = 0
         self._importer: Importer | None = None
+        self._environment: list[list[Any]] | None = None
 
     def rescan(self, module_name: str, path: str, key: Any, **options: Any) -> Entry:
         """Import and describe one module (see ``scan.scan_module``); report it if broken.
 
-        A broken module is reported here, when its file state is new to the cache, and never
-        when its broken entry is merely read back: that is "once per change of the file".
+        A broken module is reported here, once per (file state, failure): not when its broken
+        entry is merely read back, nor when it is retried because the import environment
+        changed (see ``still_broken``) and fails again the same way.  A broken entry records
+        the import environment as it is *after* the attempt, which may itself have added a
+        ``__pycache__`` folder to a ``sys.path`` directory.
         """
         from dropins.plugin.scan import Importer, scan_module
 
         if self._importer is None:
             self._importer = Importer()
         self.rescanned += 1
+        previous = options.get("previous")
         entry = scan_module(self._importer, module_name, path, key, **options)
         if entry[STATE] == "broken":
+            self._environment = import_environment()
+            entry[ENVIRONMENT] = self._environment
             message = f"plugin module {path} failed to import: {entry[REASON]}"
             if self.strict:
                 raise PluginError(message)
-            warn(message)
+            if self.rebuild or not (isinstance(previous, list) and is_broken(previous)
+                                    and previous[KEY] == key
+                                    and previous[REASON] == entry[REASON]):
+                warn(message)
         return entry
+
+    def still_broken(self, entry: Entry) -> bool:
+        """Whether a cached broken ``entry`` is still worth believing: the import environment
+        (``sys.path`` and its directories' mtimes) is the one it failed in.
+
+        Otherwise a dependency may have been installed since, and the module is retried even
+        though its own file did not change.  The fingerprint is taken once per session, and
+        only when a broken entry is met, so a listing of healthy plugins never pays for it.
+        """
+        if self._environment is None:
+            self._environment = import_environment()
+        return bool(entry[ENVIRONMENT] == self._environment)
 
     def check_cached(self, entry: Entry, path: str) -> None:
         """In strict mode, a broken module read from the cache raises as well."""

@@ -4,13 +4,19 @@ Entries are JSON arrays rather than objects: a cache of a thousand modules parse
 time, and parsing is most of a warm listing.  The layout is written into every cache file
 (``LAYOUT``) and checked on read, so a file with another layout is simply a miss.
 
-An entry: ``[key, module, state, reason, version, plugins]`` where ``key`` is the file's
-``[st_mtime_ns, st_size]`` when scanned, ``state`` is ``"ok"`` or ``"broken"``, ``reason`` the
-one-line failure or null, ``version`` a namespace extension's version or null, and each plugin
-is ``[name, attribute, description, [interface identifiers]]``.
+An entry: ``[key, module, state, reason, version, plugins, environment]`` where ``key`` is the
+file's ``[st_mtime_ns, st_size]`` when scanned, ``state`` is ``"ok"`` or ``"broken"``, ``reason``
+the one-line failure or null, ``version`` a namespace extension's version or null, each plugin
+is ``[name, attribute, description, [interface identifiers]]``, and ``environment`` is null for
+an ``ok`` entry and, for a broken one, the import environment it failed in (see
+``import_environment``): a module broken by a missing dependency is tried again once something
+may have been installed, although its own file did not change.
 """
 
 from __future__ import annotations
+
+import os
+import sys
 
 TYPE_CHECKING = False  # not typing's: importing typing costs more than a warm listing
 if TYPE_CHECKING:
@@ -18,25 +24,47 @@ if TYPE_CHECKING:
 
     Entry = list[Any]
 
-__all__ = ["LAYOUT", "Entry", "is_current", "new_entry"]
+__all__ = ["LAYOUT", "Entry", "import_environment", "is_current", "new_entry"]
 
-KEY, MODULE, STATE, REASON, VERSION, PLUGINS = range(6)
+KEY, MODULE, STATE, REASON, VERSION, PLUGINS, ENVIRONMENT = range(7)
 NAME, ATTRIBUTE, DESCRIPTION, INTERFACES = range(4)
 
-LAYOUT = {"entry": ["key", "module", "state", "reason", "version", "plugins"],
+LAYOUT = {"entry": ["key", "module", "state", "reason", "version", "plugins", "environment"],
           "plugin": ["name", "attribute", "description", "interfaces"]}
 
 
 def new_entry(key: Any, module: str) -> Entry:
     """A fresh ``ok`` entry with no plugins, for a module scanned in file state ``key``."""
-    return [key, module, "ok", None, None, []]
+    return [key, module, "ok", None, None, [], None]
 
 
 def is_current(entry: Any, key: Any, module: str) -> bool:
     """Whether ``entry`` is a well-formed entry for ``module`` scanned in file state ``key``."""
-    return (isinstance(entry, list) and len(entry) == 6 and entry[KEY] == key
+    return (isinstance(entry, list) and len(entry) == 7 and entry[KEY] == key
             and entry[MODULE] == module)
 
 
 def is_broken(entry: Any) -> bool:
-    return isinstance(entry, list) and len(entry) == 6 and entry[STATE] == "broken"
+    return isinstance(entry, list) and len(entry) == 7 and entry[STATE] == "broken"
+
+
+def import_environment() -> list[list[Any]]:
+    """A cheap fingerprint of where imports are looked up: ``[[directory, st_mtime_ns]]`` for
+    each ``sys.path`` entry, in order (null when it cannot be stat'ed: missing, or a zip file's
+    member).
+
+    Installing a distribution, adding a module or a ``.pth`` file creates an entry in one of
+    these directories, which changes its mtime; a new ``sys.path`` entry changes the list.  It
+    costs one ``stat`` per ``sys.path`` entry and is computed only when a broken entry is met.
+    """
+    fingerprint: list[list[Any]] = []
+    for entry in sys.path:
+        if not isinstance(entry, str):
+            continue
+        directory = os.path.abspath(entry or os.curdir)
+        try:
+            mtime: int | None = os.stat(directory).st_mtime_ns
+        except OSError:
+            mtime = None
+        fingerprint.append([directory, mtime])
+    return fingerprint

@@ -179,14 +179,18 @@ def _scan_entry_point(session: ScanSession, name: str, value: str,
     return [name, value, path, entry]
 
 
-def _entry_point_current(point: list[Any], site: str) -> bool:
+def _entry_point_current(point: list[Any], site: str, session: ScanSession) -> bool:
     """Whether a cached entry point's module is in the state it was scanned in.
 
     A module installed beside the metadata (in ``site``) changes only when the distribution is
     reinstalled, which rewrites entry_points.txt too, so it is not stat'ed: that halves the
     cost of a warm listing.  A module elsewhere (an editable install's checkout) is checked.
+    A broken module is also retried when the import environment changed since it failed (a
+    missing dependency may have been installed).
     """
     _name, value, path, entry = point
+    if is_broken(entry) and not session.still_broken(entry):
+        return False
     if path is None:  # its module could not be found then: is it there now?
         return is_broken(entry) and _module_origin(value.partition(":")[0].strip()) is None
     if path.startswith(site) and not is_broken(entry):
@@ -257,14 +261,14 @@ def _cached_records(dist: list[Any], folder: str, group: str,
     for point in points:
         path, entry = point[2], point[3]
         if not (path.__class__ is str and path.startswith(site) and entry[STATE] == "ok") \
-                and not _entry_point_current(point, site):
+                and not _entry_point_current(point, site, session):
             return None
     if len(points) > 1:
         points = sorted(points, key=_point_name)
     make = PluginInfo._cached
     records: list[PluginInfo] = []
     for ep_name, _value, path, entry in points:
-        _key, module, state, _reason, entry_version, plugins = entry
+        _key, module, state, _reason, entry_version, plugins, _environment = entry
         if state != "ok":
             records += records_from_entry(
                 entry, package=group, source="entry-point", path=path or folder,

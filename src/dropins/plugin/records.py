@@ -146,7 +146,7 @@ def records_from_entry(entry: list[Any], *, package: str, source: str, path: str
     yields a single broken record named ``fallback_name``.  Malformed cached data raises
     (KeyError, IndexError, TypeError, ValueError) and the caller rescans the module.
     """
-    _key, module, state, reason, entry_version, plugins = entry
+    _key, module, state, reason, entry_version, plugins, _environment = entry
     if state == "ok":
         reason = None
     elif state != "broken":

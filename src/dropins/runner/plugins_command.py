@@ -166,6 +166,9 @@ def _why(prog: str, package: str, name: str) -> int:
             lines.append(f"  interfaces:   {', '.join(record.interfaces)}")
         if record.description:
             lines.append(f"  description:  {record.description}")
+        if record.state == "broken":
+            lines.append("  hint:         fixed it, and still listed as broken? run"
+                         f" 'dropins plugins cache --rebuild --package {record.package}'")
         sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
