@@ -162,3 +162,36 @@ def test_failed_rotation_keeps_logging_to_the_current_file(
     errors = [line for line in text.splitlines() if "log rotation is off" in line]
     assert len(errors) == 1 and f"cannot rotate {path}: " in errors[0]
     assert "Logging error" not in capfd.readouterr().err
+
+
+def test_log_file_flushes_once_per_loop_iteration_and_at_once_outside(tmp_path) -> None:
+    import asyncio
+    import logging
+
+    from dropins.runner.logs import ReopenableFileHandler
+
+    path = tmp_path / "batched.log"
+    handler = ReopenableFileHandler(str(path), encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+
+    def log(message: str) -> None:
+        handler.handle(logging.makeLogRecord({"msg": message, "levelno": logging.INFO}))
+
+    async def scenario() -> list[str]:
+        seen = []
+        log("one")
+        log("two")
+        seen.append(path.read_text())  # same iteration: still buffered
+        await asyncio.sleep(0)
+        seen.append(path.read_text())  # the next iteration flushed both
+        log("three")
+        handler.flush_now()
+        seen.append(path.read_text())  # flush_now does not wait for the loop
+        return seen
+
+    try:
+        assert asyncio.run(scenario()) == ["", "one\ntwo\n", "one\ntwo\nthree\n"]
+        log("four")  # no running loop: written through at once
+        assert path.read_text() == "one\ntwo\nthree\nfour\n"
+    finally:
+        handler.close()

@@ -85,7 +85,36 @@ def _open_no_follow(handler: logging.FileHandler) -> TextIOWrapper:
         raise
 
 
-class ReopenableFileHandler(logging.FileHandler):
+class LoopBatchedFlush:
+    """Mixin for log-file handlers: within a running event loop, flush once per loop iteration.
+
+    A busy server writes an access line per request, and flushing each is one write system call
+    per line (about 8% of a small static response here).  Lines logged during one iteration of
+    the event loop are flushed together by a callback right after it, so they still reach the
+    file within microseconds; outside a running loop (threads, start-up, interpreter exit) every
+    flush is immediate.  ``flush_now()`` is for leaving with ``os._exit`` from inside the loop.
+    """
+
+    _flush_loop: object = None  # the loop a flush is scheduled on, if any
+
+    def flush(self) -> None:
+        asyncio = sys.modules.get("asyncio")
+        loop = asyncio._get_running_loop() if asyncio is not None else None
+        if loop is None:
+            self.flush_now()
+        elif self._flush_loop is not loop:
+            self._flush_loop = loop
+            loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_loop = None
+        self.flush_now()
+
+    def flush_now(self) -> None:
+        super().flush()  # type: ignore[misc]  # the handler class this is mixed into
+
+
+class ReopenableFileHandler(LoopBatchedFlush, logging.FileHandler):
     """A log file that ``reopen()`` opens again by name (for logrotate's SIGHUP)."""
 
     _open = _open_no_follow
@@ -121,7 +150,7 @@ def rotation_failure(path: str, error: OSError) -> str:
 def _rotating_handler(path: str, max_bytes: int, backups: int) -> logging.Handler:
     from logging.handlers import RotatingFileHandler
 
-    class ReopenableRotatingFileHandler(RotatingFileHandler):
+    class ReopenableRotatingFileHandler(LoopBatchedFlush, RotatingFileHandler):
         """Rotates at ``max_bytes`` keeping ``backups`` old files; reopenable like the above.
 
         Rotation renames files in the log folder, which after ``--uid`` the service user may not

@@ -343,7 +343,7 @@ class Runner:
             self._pidfile = None
         for handler in logging.getLogger().handlers:
             try:
-                handler.flush()
+                getattr(handler, "flush_now", handler.flush)()  # not deferred: no loop after
             except Exception:
                 pass
         if message is not None:
