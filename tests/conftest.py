@@ -7,17 +7,21 @@ plugin distributions there, under names no other test uses.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: Runs a coroutine to completion on a fresh event loop (the ``run`` fixture's value).
+LoopRunner = Callable[[Coroutine[object, object, None]], None]
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -122,3 +126,12 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
 @pytest.fixture
 def wheelhouse(tmp_path: Path) -> Path:
     return tmp_path / "wheels"
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request: pytest.FixtureRequest) -> LoopRunner:
+    """Run a coroutine on the standard loop, and again on uvloop (whose transports differ)."""
+    if request.param == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        return uvloop.run  # type: ignore[no-any-return]
+    return asyncio.run

@@ -13,18 +13,8 @@ import pytest
 
 from _cred_helpers import avatar_id, cheap_argon2, cheap_bcrypt, cheap_scrypt
 from dropins.cred import ANONYMOUS, Anonymous, UnauthorizedLogin, UsernamePassword
-from dropins.cred.factories import (
-    AnonymousCheckerFactory,
-    FileCheckerFactory,
-    HtpasswdCheckerFactory,
-    MemoryCheckerFactory,
-)
 from dropins.options import UsageError
-
-memory = MemoryCheckerFactory()
-file = FileCheckerFactory()
-htpasswd = HtpasswdCheckerFactory()
-anonymous = AnonymousCheckerFactory()
+from dropins.plugins.checkers import anonymous, file, htpasswd, memory  # the real plugins
 
 
 def write(path, text):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
+from conftest import LoopRunner
 from dropins.services.inetd import (
     Chargen,
     Daytime,
@@ -22,16 +23,7 @@ from dropins.services.inetd import (
 )
 
 TIMEOUT = 10
-LoopRunner = Callable[[Coroutine[Any, Any, None]], None]
 
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request: pytest.FixtureRequest) -> LoopRunner:
-    """Run a coroutine on the standard loop, and again on uvloop (whose transports differ)."""
-    if request.param == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
-        return uvloop.run  # type: ignore[no-any-return]
-    return asyncio.run
 
 
 async def serving(factory: Callable[[], asyncio.Protocol],

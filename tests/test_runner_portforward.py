@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import pytest
 
+from conftest import LoopRunner
 from dropins.options import UsageError
 from dropins.services.inetd import Echo
 from dropins.services.portforward import ClientSide, Options, parse_target
 
 TIMEOUT = 10
-LoopRunner = Callable[[Coroutine[Any, Any, None]], None]
 
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request: pytest.FixtureRequest) -> LoopRunner:
-    """Run a coroutine on the standard loop, and again on uvloop (whose transports differ)."""
-    if request.param == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
-        return uvloop.run  # type: ignore[no-any-return]
-    return asyncio.run
 
 
 async def relaying(upstream_port: int, body: Callable[[int], Awaitable[None]],

@@ -77,14 +77,7 @@ class _AsgiCall:
             self._fail()
 
     def _fail(self) -> None:
-        exchange = self.exchange
-        if exchange.finished:
-            return
-        if exchange.head_sent:
-            exchange.abort()
-        else:
-            exchange.keep_alive = False
-            exchange.respond_error(500)
+        self.exchange.fail()
 
     def _scope(self) -> dict[str, Any]:
         exchange = self.exchange

@@ -288,6 +288,17 @@ class Exchange:
         await self.connection.sendfile(file, offset, count)
         self.bytes_sent += count
 
+    def fail(self) -> None:
+        """End an unfinished response after a handler error: a 500 if nothing was sent yet,
+        else an abort (half a response cannot be turned into an error)."""
+        if self.finished:
+            return
+        if self.head_sent:
+            self.abort()
+        else:
+            self.keep_alive = False
+            self.respond_error(500)
+
     def abort(self) -> None:
         """Give up on this response: the client cannot get a well-formed one any more."""
         self.keep_alive = False

@@ -298,13 +298,7 @@ class HttpConnection(asyncio.Protocol):
         if log:
             logger.exception("error while answering %s %s", exchange.method.decode("latin-1"),
                              exchange.target.decode("latin-1"))
-        if exchange.finished:
-            return
-        if exchange.head_sent:
-            exchange.abort()
-        else:
-            exchange.keep_alive = False
-            exchange.respond_error(500)
+        exchange.fail()
 
     def exchange_done(self, exchange: Exchange) -> None:
         """Called by ``Exchange.end()``: log it and move on to the next request (or close)."""
