@@ -73,8 +73,8 @@ def cache_file(dev: Path) -> Path:
 
 def assert_valid_cache(path: Path, modules: set[str]) -> dict[str, object]:
     data = json.loads(path.read_text())
-    assert data["format"] == "dropins-plugin-cache" and data["version"] == 1
-    assert set(data["entries"]) == modules
+    assert data["format"] == "dropins-plugin-cache" and data["version"] == 2
+    assert set(data["files"]) == modules
     return data
 
 
@@ -153,7 +153,7 @@ def _foreign_format(data: bytes) -> bytes:
 
 def _malformed_entry(data: bytes) -> bytes:
     parsed = json.loads(data)
-    parsed["entries"]["metals.py"][5] = 5   # the right file key, nonsense plugins
+    parsed["plugins"]["name"] = 5   # the right file keys, nonsense plugins
     return json.dumps(parsed).encode()
 
 
@@ -330,20 +330,19 @@ def test_cache_is_json_readable_by_everyone(matsim, cache_env) -> None:
     list_records(path=[app, dev], env=cache_env)
     path = cache_file(dev)
     data = assert_valid_cache(path, {"metals.py"})
-    assert data["layout"] == {"entry": ["key", "module", "state", "reason", "version", "plugins",
-                                        "environment"],
-                              "plugin": ["name", "attribute", "description", "interfaces"]}
-    key, module, state, reason, version, plugins, environment = (  # type: ignore
-        data["entries"]["metals.py"])
+    assert data["layout"] == {
+        "table": ["package", "files", "mtimes", "sizes", "interfaces", "plugins", "special"],
+        "plugin": ["file", "name", "attribute", "description", "interfaces"],
+        "special": ["state", "reason", "version", "environment"]}
     metals = dev / "matsim/plugins/metals.py"
-    assert key == [metals.stat().st_mtime_ns, metals.stat().st_size]
-    assert (module, state, reason, version, environment) == (
-        "matsim.plugins.metals", "ok", None, None, None)
-    assert plugins == [
-        ["steel_plate", "steel_plate", "Steel plate",
-         ["dropins.plugin.interfaces.IPlugin", "matsim.IMaterial"]],
-        ["brass_plate", "brass_plate", "Brass plate",
-         ["dropins.plugin.interfaces.IPlugin", "matsim.IMaterial"]]]
+    assert (data["package"], data["files"], data["mtimes"], data["sizes"]) == (
+        "matsim.plugins", ["metals.py"], [metals.stat().st_mtime_ns], [metals.stat().st_size])
+    assert data["interfaces"] == [["dropins.plugin.interfaces.IPlugin", "matsim.IMaterial"]]
+    assert data["plugins"] == {"file": [0, 0], "name": ["steel_plate", "brass_plate"],
+                               "attribute": [None, None],
+                               "description": ["Steel plate", "Brass plate"],
+                               "interfaces": [0, 0]}
+    assert data["special"] == {}
     assert path.stat().st_mode & 0o044 == 0o044   # not mkstemp's 0600: users read root's cache
 
 

@@ -20,7 +20,11 @@ from __future__ import annotations
 import os
 
 from dropins.plugin.diagnostics import debug
-from dropins.plugin.entries import LAYOUT
+
+try:  # loaded with this module: every listing reads a cache
+    from _json import make_scanner as _make_scanner
+except ImportError:  # pragma: no cover - not CPython
+    _make_scanner = None  # type: ignore[misc, assignment]
 
 # Not typing's TYPE_CHECKING: importing typing costs more than a whole warm listing.
 TYPE_CHECKING = False
@@ -31,7 +35,7 @@ __all__ = ["CACHE_FILENAME", "FORMAT", "VERSION", "caching_enabled", "in_install
            "private_cache_path", "read_cache", "write_cache"]
 
 FORMAT = "dropins-plugin-cache"
-VERSION = 1
+VERSION = 2
 #: The file name used beside the modules of a plugin directory.
 CACHE_FILENAME = "dropins.cache.json"
 
@@ -171,15 +175,13 @@ def _parse_json(text: str) -> object:
     CPython's C scanner (``_json``) needs neither.  Other interpreters use ``json``.  Errors are
     ``ValueError`` (or ``StopIteration`` for an empty document, turned into one) either way.
     """
-    try:
-        from _json import make_scanner
-    except ImportError:  # pragma: no cover - not CPython
+    if _make_scanner is None:  # pragma: no cover - not CPython
         import json
 
         return json.loads(text)
     stripped = text.strip()
     try:
-        value, end = make_scanner(_ScannerSettings())(stripped, 0)  # type: ignore[arg-type]
+        value, end = _make_scanner(_ScannerSettings())(stripped, 0)  # type: ignore[arg-type]
     except StopIteration:
         raise ValueError("not a JSON document") from None
     if end != len(stripped):
@@ -187,9 +189,10 @@ def _parse_json(text: str) -> object:
     return value
 
 
-def read_cache(path: str, identity: str) -> dict[str, Any] | None:
-    """Return the ``entries`` mapping of the cache at ``path`` if it is a valid cache of this
-    format describing ``identity``; otherwise ``None`` (with a DEBUG line unless just absent)."""
+def read_cache(path: str, identity: str, layout: dict[str, Any]) -> dict[str, Any] | None:
+    """The cache document at ``path`` if it is a valid cache of this format and version,
+    describing ``identity`` in ``layout`` (what its reader expects); otherwise ``None``, with a
+    DEBUG line unless the file is just absent.  The caller reads its own fields defensively."""
     try:
         with open(path, "rb") as stream:
             data = _parse_json(stream.read().decode("utf-8"))
@@ -200,18 +203,17 @@ def read_cache(path: str, identity: str) -> dict[str, Any] | None:
         return None
     if (not isinstance(data, dict) or data.get("format") != FORMAT
             or data.get("version") != VERSION or data.get("identity") != identity
-            or data.get("layout") != LAYOUT
-            or not isinstance(data.get("entries"), dict)):
+            or data.get("layout") != layout):
         debug(f"ignoring plugin cache {path}: not a version {VERSION} cache of {identity}")
         return None
-    entries: dict[str, Any] = data["entries"]
-    return entries
+    return data
 
 
-def write_cache(path: str, identity: str, entries: dict[str, Any]) -> bool:
-    """Atomically write ``entries`` to ``path``; return False (DEBUG line only) if impossible."""
-    payload = {"format": FORMAT, "version": VERSION, "layout": LAYOUT, "identity": identity,
-               "entries": entries}
+def write_cache(path: str, identity: str, layout: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Atomically write ``body`` (the fields of ``layout``) to ``path``; return False (DEBUG
+    line only) if impossible."""
+    payload = {"format": FORMAT, "version": VERSION, "layout": layout, "identity": identity,
+               **body}
     folder = os.path.dirname(path) or os.curdir
     temporary = None
     try:

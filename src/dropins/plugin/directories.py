@@ -26,8 +26,9 @@ from dropins.plugin.cache import (
     write_cache,
 )
 from dropins.plugin.diagnostics import debug, warn
-from dropins.plugin.entries import KEY, MODULE, is_broken, is_current
+from dropins.plugin.entries import is_broken, is_current
 from dropins.plugin.records import PluginInfo, records_from_entry
+from dropins.plugin.table import TABLE_LAYOUT, pack, plain_records, unpack
 
 # Not typing's TYPE_CHECKING: importing typing costs more than a whole warm listing.
 TYPE_CHECKING = False
@@ -39,12 +40,12 @@ if TYPE_CHECKING:
 
 __all__ = ["scan_directory"]
 
-#: cache identity -> entries, as last read or written by this process: repeated discovery calls
-#: neither re-read the JSON nor report a broken module twice.
+#: directory -> table (``dropins.plugin.table``), as last read or written by this process:
+#: repeated discovery calls neither re-read the JSON nor report a broken module twice.
 _memory: dict[str, dict[str, Any]] = {}
 
 
-def _list_modules(directory: str, namespace: bool) -> tuple[list[str], list[list[int]]]:
+def _list_modules(directory: str, namespace: bool) -> tuple[list[str], list[tuple[int, int]]]:
     """``(names, keys)``, sorted by name: ``x.py`` for modules, ``x/`` for extensions.
 
     ``os.listdir`` and one ``os.stat`` per file, relative to a descriptor of the directory where
@@ -81,8 +82,8 @@ def _list_modules(directory: str, namespace: bool) -> tuple[list[str], list[list
 
 
 def _stat_keys(names: list[str], paths: list[str], handle: int | None, *,
-               some_missing: bool) -> tuple[list[str], list[list[int]]]:
-    """``(names, keys)``: the ``[st_mtime_ns, st_size]`` of each of ``paths``, leaving out (with
+               some_missing: bool) -> tuple[list[str], list[tuple[int, int]]]:
+    """``(names, keys)``: the ``(st_mtime_ns, st_size)`` of each of ``paths``, leaving out (with
     its name) any that cannot be stat'ed: vanished while listing, or not a package after all.
 
     Unless failures are expected (``some_missing``: candidate ``x/__init__.py`` files of a
@@ -92,19 +93,19 @@ def _stat_keys(names: list[str], paths: list[str], handle: int | None, *,
     stat = os.stat
     if not some_missing:
         try:
-            return names, [[(status := stat(path, dir_fd=handle)).st_mtime_ns, status.st_size]
+            return names, [((status := stat(path, dir_fd=handle)).st_mtime_ns, status.st_size)
                            for path in paths]
         except OSError:
             pass
     found: list[str] = []
-    keys: list[list[int]] = []
+    keys: list[tuple[int, int]] = []
     for name, path in zip(names, paths, strict=True):
         try:
             status = stat(path, dir_fd=handle)
         except OSError:
             continue
         found.append(name)
-        keys.append([status.st_mtime_ns, status.st_size])
+        keys.append((status.st_mtime_ns, status.st_size))
     return found, keys
 
 
@@ -122,7 +123,8 @@ class _DirectoryCache:
         beside = self.enabled and not namespace and not override_directory()
         # Paths are resolved only when read: the private one needs platformdirs.
         self._unread = (["beside"] if beside else []) + (["private"] if self.enabled else [])
-        self._layers: list[dict[str, Any]] = []
+        self._tables: list[dict[str, Any]] = []
+        self._entries: list[dict[str, Any]] = []
 
     def _path(self, which: str) -> str:
         if which == "beside":
@@ -143,112 +145,81 @@ class _DirectoryCache:
     def _more(self) -> bool:
         """Read the next existing, valid cache file; False when none is left."""
         while self._unread:
-            entries = read_cache(self._path(self._unread.pop(0)), self.identity)
-            if entries is not None:
-                self._layers.append(entries)
+            table = read_cache(self._path(self._unread.pop(0)), self.identity, TABLE_LAYOUT)
+            if table is not None:
+                self._tables.append(table)
                 return True
         return False
 
-    def first(self) -> dict[str, Any]:
-        """The entries of the first readable cache file (or none)."""
-        if not self._layers:
+    def first(self) -> dict[str, Any] | None:
+        """The table of the first readable cache file, if any."""
+        if not self._tables:
             self._more()
-        return self._layers[0] if self._layers else {}
+        return self._tables[0] if self._tables else None
 
-    def lookup(self, name: str, key: list[int], module: str,
-               memory: dict[str, Any]) -> Entry | None:
-        """The cached entry for file ``name`` matching ``key`` and ``module``, if any."""
-        entry = memory.get(name)
-        if is_current(entry, key, module):
-            return entry
+    def layer(self, index: int) -> dict[str, Any]:
+        """The entries of the ``index``-th cache file read (none if there is no such file)."""
+        while len(self._entries) <= index < len(self._tables):
+            self._entries.append(entries_of(self._tables[len(self._entries)]))
+        return self._entries[index] if index < len(self._entries) else {}
+
+    def lookup(self, name: str, key: list[int], module: str) -> Entry | None:
+        """The cached entry for file ``name`` matching ``key`` and ``module`` in any layer."""
         index = 0
         while True:
-            while index < len(self._layers):
-                entry = self._layers[index].get(name)
+            while index < len(self._tables):
+                entry = self.layer(index).get(name)
                 index += 1
                 if is_current(entry, key, module):
                     return entry
             if not self._more():
                 return None
 
-    def save(self, entries: dict[str, Any]) -> None:
+    def save(self, table: dict[str, Any]) -> None:
         if not self.enabled:
             return
         for path in self._locations():
-            if write_cache(path, self.identity, entries):
+            if write_cache(path, self.identity, TABLE_LAYOUT, table):
                 return
 
 
+def entries_of(table: dict[str, Any] | None) -> dict[str, Any]:
+    """The entries of a cached ``table``; none when it is absent or malformed."""
+    if table is None:
+        return {}
+    try:
+        return unpack(table)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        debug("ignoring a malformed plugin cache table")
+        return {}
+
+
 def scan_directory(directory: str, package: str, session: ScanSession, *, namespace: bool = False,
-                   skip_modules: set[str] | None = None) -> tuple[list[PluginInfo],
-                                                                  list[PluginInfo]]:
+                   claimed: set[str] | None = None) -> tuple[list[PluginInfo], list[PluginInfo]]:
     """Records of the plugin modules and (for a namespace package) extensions in ``directory``.
 
-    Returns ``(module records, extension records)``, each sorted by module name.  Module names in
-    ``skip_modules`` (already found in an earlier directory of ``__path__``, so unreachable by
-    import) are skipped, and the names found here are added to it.
+    Returns ``(module records, extension records)``, each sorted by module name.  ``claimed``
+    holds the module names (``x``) found in earlier directories of ``__path__``: those are
+    unreachable by import here, so skipped with a warning; the names found here are added.
     """
     directory = os.path.abspath(directory)
     names, keys = _list_modules(directory, namespace)
+    stems = [name[:-1] if name[-1] == "/" else name[:-3] for name in names]
     cache = _DirectoryCache(directory, namespace)
-    memory = _memory.get(directory)
-    if memory is None:
-        memory = cache.first()
-    dotted = package + "."
-    modules = [dotted + (name[:-1] if name[-1] == "/" else name[:-3]) for name in names]
-    if not session.rebuild and (skip_modules is None or skip_modules.isdisjoint(modules)):
-        found = _unchanged(directory, names, keys, modules, memory, package, session)
-        if found is not None:
-            if skip_modules is not None:
-                skip_modules.update(modules)
-            if len(memory) != len(names):  # modules were deleted
-                memory = {name: memory[name] for name in names}
-                cache.save(memory)
-            _memory[directory] = memory
-            return found
-    return _rescan_changed(directory, names, keys, modules, memory, cache, package, session,
-                           skip_modules)
-
-
-def _unchanged(directory: str, names: list[str], keys: list[list[int]], modules: list[str],
-               memory: dict[str, Any], package: str,
-               session: ScanSession) -> tuple[list[PluginInfo], list[PluginInfo]] | None:
-    """The records of every module when none changed since cached (the warm listing), else None.
-
-    This is the per-module check of ``_rescan_changed`` done in bulk: the keys and module names
-    of the cached entries are compared as whole lists, and the records of plain ``ok`` modules
-    are built inline.  Per module, a function call or two would cost as much as the stat that
-    ``_list_modules`` could not avoid.  Cached data of an unexpected shape gives None too, and
-    the per-module path then rescans just that module.
-    """
-    entries: list[Any] = [memory.get(name) for name in names]
+    remembered = _memory.get(directory)
+    table = remembered if remembered is not None else cache.first()
     prefix = os.path.join(directory, "")
-    make = PluginInfo._cached
-    plain: list[PluginInfo] = []
-    extensions: list[PluginInfo] = []
-    try:
-        if [entry[KEY] for entry in entries] != keys or \
-                [entry[MODULE] for entry in entries] != modules:
-            return None
-        for name, module, entry in zip(names, modules, entries, strict=True):
-            _key, _module, state, _reason, version, plugins, _environment = entry
-            if state == "ok" and name[-1] != "/":
-                path = prefix + name
-                for plugin_name, attribute, description, interfaces in plugins:
-                    plain.append(make(plugin_name, description, tuple(interfaces), module,
-                                      attribute, "directory", path, package, None, version,
-                                      "ok", None))
-            else:
-                if state != "ok" and not session.still_broken(entry):
-                    return None  # broken, but something may have been installed since
-                stem, path, extension = _place(prefix, name)
-                records = _records(entry, package, path, stem, extension)
-                if session.strict:
-                    session.check_cached(entry, path)
-                (extensions if extension else plain).extend(records)
-    except (KeyError, IndexError, TypeError, ValueError):
-        return None
-    return plain, extensions
+    if (table is not None and not session.rebuild and not namespace
+            and (not claimed or claimed.isdisjoint(stems))):
+        records = plain_records(table, package, names, keys, prefix)
+        if records is not None:  # the warm listing: nothing changed, nothing broken
+            if claimed is not None:
+                claimed.update(stems)
+            _memory[directory] = table
+            return records, []
+    memory = entries_of(remembered) if remembered is not None else cache.layer(0)
+    return _rescan_changed(directory, names, keys, stems, memory, cache, package, session,
+                           claimed)
 
 
 def _place(prefix: str, name: str) -> tuple[str, str, bool]:
@@ -275,28 +246,34 @@ def _warn_hidden(path: str, module: str) -> None:
              " directory of the package; rename the file")
 
 
-def _rescan_changed(directory: str, names: list[str], keys: list[list[int]], modules: list[str],
-                    memory: dict[str, Any], cache: _DirectoryCache, package: str,
-                    session: ScanSession,
-                    skip_modules: set[str] | None) -> tuple[list[PluginInfo], list[PluginInfo]]:
-    """Module by module: the cached entry where current, else a rescan; saves on change."""
+def _rescan_changed(directory: str, names: list[str], keys: list[tuple[int, int]],
+                    stems: list[str], memory: dict[str, Any], cache: _DirectoryCache,
+                    package: str, session: ScanSession,
+                    claimed: set[str] | None) -> tuple[list[PluginInfo], list[PluginInfo]]:
+    """Module by module: the cached entry where current, else a rescan; saves on change.
+
+    ``memory`` holds the entries this process last saw (or the first cache file's): the common
+    case; other cache layers are looked up only for a module that is not current there.
+    """
     entries: dict[str, Any] = {}
     changed = False
     plain: list[PluginInfo] = []
     extensions: list[PluginInfo] = []
     prefix = os.path.join(directory, "")
-    for name, key, module in zip(names, keys, modules, strict=True):
-        stem, path, extension = _place(prefix, name)
-        if skip_modules is not None:
-            if module in skip_modules:
+    for name, state, stem in zip(names, keys, stems, strict=True):
+        key = list(state)  # entries keep JSON's lists
+        module = f"{package}.{stem}"
+        _stem, path, extension = _place(prefix, name)
+        if claimed is not None:
+            if stem in claimed:
                 _warn_hidden(path, module)
                 continue
-            skip_modules.add(module)
-        entry = memory.get(name)  # the common case first: unchanged since this process or
-        if session.rebuild:       # the first cache file saw it
+            claimed.add(stem)
+        entry = memory.get(name)
+        if session.rebuild:
             entry = None
         elif not is_current(entry, key, module):
-            entry = cache.lookup(name, key, module, memory)
+            entry = cache.lookup(name, key, module)
         if entry is not None and is_broken(entry) and not session.still_broken(entry):
             entry = None  # retried: the import environment changed since it failed
         records = None
@@ -316,9 +293,10 @@ def _rescan_changed(directory: str, names: list[str], keys: list[list[int]], mod
             changed = True
         entries[name] = entry
         (extensions if extension else plain).extend(records)
-    _memory[directory] = entries
+    table = pack(package, entries)
+    _memory[directory] = table
     if changed or not set(memory) <= set(entries):  # rescanned, or modules were deleted
-        cache.save(entries)
+        cache.save(table)
     return plain, extensions
 
 

@@ -200,7 +200,7 @@ def _discover_records(package: str, session: ScanSession) -> list[PluginInfo]:
     seen: set[str] = set()
     for directory in directories:
         found, extended = scan_directory(directory, package, session, namespace=namespace,
-                                         skip_modules=seen)
+                                         claimed=seen)
         modules += found
         extensions += extended
     records = modules + scan_entry_points(package, session) + extensions

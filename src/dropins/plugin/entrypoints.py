@@ -19,7 +19,7 @@ import os
 import sys
 
 from dropins.plugin.cache import caching_enabled, private_cache_path, read_cache, write_cache
-from dropins.plugin.entries import KEY, STATE, is_broken
+from dropins.plugin.entries import KEY, LAYOUT, STATE, is_broken
 from dropins.plugin.records import PluginInfo, records_from_entry
 
 # Not typing's TYPE_CHECKING: importing typing costs more than a whole warm listing.
@@ -218,8 +218,10 @@ def scan_entry_points(group: str, session: ScanSession) -> list[PluginInfo]:
     if memory is None:
         memory = {}
         if caching_enabled():
-            memory = read_cache(private_cache_path("entry-points", identity, hint=group),
-                                identity) or {}
+            document = read_cache(private_cache_path("entry-points", identity, hint=group),
+                                  identity, LAYOUT)
+            if document is not None and isinstance(document.get("entries"), dict):
+                memory = document["entries"]
     entries: dict[str, Any] = {}
     listed: list[tuple[str, str, list[PluginInfo]]] = []
     changed = False
@@ -240,7 +242,8 @@ def scan_entry_points(group: str, session: ScanSession) -> list[PluginInfo]:
             listed.append((normalized, folder, records))
     _memory[identity] = entries
     if caching_enabled() and (changed or set(memory) != set(entries)):
-        write_cache(private_cache_path("entry-points", identity, hint=group), identity, entries)
+        write_cache(private_cache_path("entry-points", identity, hint=group), identity, LAYOUT,
+                    {"entries": entries})
     listed.sort()  # normalized names are unique: the records lists are never compared
     return [record for _name, _folder, records in listed for record in records]
 

@@ -1,0 +1,149 @@
+"""The cache layout of one plugin directory: its entries as parallel columns.
+
+A warm listing parses this file on every call, and parsing costs per JSON value.  Rows of
+nested arrays (one per module, one per plugin) made a thousand-module cache 15 values a module
+and its parse the largest cost of a listing; as columns, a module costs about six values (the
+derived module name, the state ``"ok"`` and the interface lists are not repeated), and the
+common case -- nothing changed, every module ``ok`` -- becomes one comparison of the file keys
+and one pass over zipped columns (``plain_records``).
+
+A table (``TABLE_LAYOUT``)::
+
+    package      the plugin package the modules were scanned as ("matsim.plugins")
+    files        the listed names, sorted: "x.py" for a module, "x/" for a namespace extension
+    mtimes       st_mtime_ns of each file when scanned (for "x/": of x/__init__.py)
+    sizes        st_size of each file when scanned
+    interfaces   the distinct lists of interface identifiers, referenced by index
+    plugins      {"file": [index into files], "name": [...], "attribute": [null when equal to
+                 the name], "description": [...], "interfaces": [index into interfaces]},
+                 grouped by file in file order, each file's plugins in discovery order
+    special      {file: [state, reason, version, environment]} for the entries that are not
+                 plain ok ones: broken modules, extensions with a version
+
+Other code sees entries (``dropins.plugin.entries``): ``pack`` and ``unpack`` convert, and only
+the warm path reads columns directly.
+"""
+
+from __future__ import annotations
+
+from dropins.plugin.entries import (
+    ATTRIBUTE,
+    DESCRIPTION,
+    ENVIRONMENT,
+    INTERFACES,
+    KEY,
+    NAME,
+    PLUGINS,
+    REASON,
+    STATE,
+    VERSION,
+)
+from dropins.plugin.records import PluginInfo
+
+# Not typing's TYPE_CHECKING: importing typing costs more than a whole warm listing.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from dropins.plugin.entries import Entry
+
+__all__ = ["TABLE_LAYOUT", "module_name", "pack", "plain_records", "unpack"]
+
+TABLE_LAYOUT = {"table": ["package", "files", "mtimes", "sizes", "interfaces", "plugins",
+                          "special"],
+                "plugin": ["file", "name", "attribute", "description", "interfaces"],
+                "special": ["state", "reason", "version", "environment"]}
+
+
+def module_name(package: str, name: str) -> str:
+    """The dotted module of listed name ``name`` (``x.py`` or ``x/``) in ``package``."""
+    return f"{package}.{name[:-1] if name[-1] == '/' else name[:-3]}"
+
+
+def pack(package: str, entries: dict[str, Entry]) -> dict[str, Any]:
+    """The table of ``entries`` (listed name -> entry, every module of ``package``)."""
+    files = sorted(entries)
+    interfaces: list[list[str]] = []
+    where: dict[tuple[str, ...], int] = {}
+    columns: dict[str, list[Any]] = {field: [] for field in TABLE_LAYOUT["plugin"]}
+    special: dict[str, list[Any]] = {}
+    for index, name in enumerate(files):
+        entry = entries[name]
+        if (entry[STATE], entry[REASON], entry[VERSION], entry[ENVIRONMENT]) != \
+                ("ok", None, None, None):
+            special[name] = [entry[STATE], entry[REASON], entry[VERSION], entry[ENVIRONMENT]]
+        for plugin in entry[PLUGINS]:
+            identifiers = tuple(plugin[INTERFACES])
+            if identifiers not in where:
+                where[identifiers] = len(interfaces)
+                interfaces.append(list(identifiers))
+            columns["file"].append(index)
+            columns["name"].append(plugin[NAME])
+            columns["attribute"].append(None if plugin[ATTRIBUTE] == plugin[NAME]
+                                        else plugin[ATTRIBUTE])
+            columns["description"].append(plugin[DESCRIPTION])
+            columns["interfaces"].append(where[identifiers])
+    return {"package": package, "files": files,
+            "mtimes": [entries[name][KEY][0] for name in files],
+            "sizes": [entries[name][KEY][1] for name in files],
+            "interfaces": interfaces, "plugins": columns, "special": special}
+
+
+def unpack(table: dict[str, Any]) -> dict[str, Entry]:
+    """The entries of ``table``, by listed name.
+
+    Malformed data raises KeyError, IndexError, TypeError or ValueError; the caller then
+    treats the table as empty.
+    """
+    package = table["package"]
+    files = table["files"]
+    if not isinstance(package, str) or not all(isinstance(name, str) and name
+                                                for name in files):
+        raise TypeError("malformed plugin table")
+    special = table["special"]
+    entries: dict[str, Entry] = {}
+    for name, mtime, size in zip(files, table["mtimes"], table["sizes"], strict=True):
+        state, reason, version, environment = special.get(name, ("ok", None, None, None))
+        entries[name] = [[mtime, size], module_name(package, name), state, reason, version, [],
+                         environment]
+    plugins = table["plugins"]
+    interfaces = table["interfaces"]
+    for file, name, attribute, description, index in zip(
+            plugins["file"], plugins["name"], plugins["attribute"], plugins["description"],
+            plugins["interfaces"], strict=True):
+        if not isinstance(file, int) or file < 0:
+            raise IndexError("plugin row with a bad file index")
+        entries[files[file]][PLUGINS].append(
+            [name, name if attribute is None else attribute, description,
+             list(interfaces[index])])
+    return entries
+
+
+def plain_records(table: dict[str, Any], package: str, files: list[str],
+                  keys: list[tuple[int, int]], prefix: str) -> list[PluginInfo] | None:
+    """The records of every module, when ``table`` describes exactly ``files`` in the states
+    ``keys`` (``(st_mtime_ns, st_size)`` each) and every module is a plain ``ok`` one
+    (directory ``prefix``, with its separator); otherwise None.
+
+    This is the warm listing.  Everything per module is done by comparisons of whole lists and
+    one comprehension: with a thousand modules, each extra function call per module would cost
+    as much as the ``stat`` that could not be avoided.  Malformed columns also give None (via
+    the exceptions of a strict ``zip`` or a bad index), and the caller goes module by module.
+    """
+    try:
+        if table["special"] or table["package"] != package or table["files"] != files \
+                or list(zip(table["mtimes"], table["sizes"], strict=True)) != keys:
+            return None
+        plugins = table["plugins"]
+        interfaces = [tuple(identifiers) for identifiers in table["interfaces"]]
+        dotted = package + "."
+        modules = [dotted + name[:-3] for name in files]
+        make = PluginInfo._cached
+        return [make(name, description, interfaces[index], modules[file],
+                     name if attribute is None else attribute, "directory",
+                     prefix + files[file], package, None, None, "ok", None)
+                for file, name, attribute, description, index in zip(
+                    plugins["file"], plugins["name"], plugins["attribute"],
+                    plugins["description"], plugins["interfaces"], strict=True)]
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None
