@@ -338,10 +338,11 @@ def test_cache_is_json_readable_by_everyone(matsim, cache_env) -> None:
     assert (data["package"], data["files"], data["mtimes"], data["sizes"]) == (
         "matsim.plugins", ["metals.py"], [metals.stat().st_mtime_ns], [metals.stat().st_size])
     assert data["interfaces"] == [["dropins.plugin.interfaces.IPlugin", "matsim.IMaterial"]]
+    # Columns that hold one value in every row are stored as that value.
     assert data["plugins"] == {"file": [0, 0], "name": ["steel_plate", "brass_plate"],
-                               "attribute": [None, None],
+                               "attribute": None,
                                "description": ["Steel plate", "Brass plate"],
-                               "interfaces": [0, 0]}
+                               "interfaces": 0}
     assert data["special"] == {}
     assert path.stat().st_mode & 0o044 == 0o044   # not mkstemp's 0600: users read root's cache
 

@@ -15,6 +15,7 @@ distribution leaves nothing behind in site-packages.
 from __future__ import annotations
 
 import os
+from time import time_ns
 
 from dropins.plugin.cache import (
     CACHE_FILENAME,
@@ -27,6 +28,7 @@ from dropins.plugin.cache import (
 )
 from dropins.plugin.diagnostics import debug, warn
 from dropins.plugin.entries import is_broken, is_current
+from dropins.plugin.listings import Listings
 from dropins.plugin.records import PluginInfo, records_from_entry
 from dropins.plugin.table import TABLE_LAYOUT, pack, plain_records, unpack
 
@@ -48,37 +50,72 @@ _memory: dict[str, dict[str, Any]] = {}
 def _list_modules(directory: str, namespace: bool) -> tuple[list[str], list[tuple[int, int]]]:
     """``(names, keys)``, sorted by name: ``x.py`` for modules, ``x/`` for extensions.
 
-    ``os.listdir`` and one ``os.stat`` per file, relative to a descriptor of the directory where
-    the platform allows it: a thousand of these stats are most of a warm listing, and a name
-    resolved against a descriptor costs less than a whole path, as a plain string list costs
-    less than ``DirEntry`` objects.  A file that vanishes while listed is left out.
+    The names come from ``os.listdir``, or from the listing remembered while the directory's
+    status is unchanged (``dropins.plugin.listings``; not for a namespace package, whose
+    extension folders can gain an ``__init__.py`` without changing it).  Then one ``os.stat``
+    per file, relative to a descriptor of the directory where the platform allows it: a
+    thousand of these stats are most of a warm listing, and a name resolved against a
+    descriptor costs less than a whole path.  A file that vanishes while listed is left out.
     """
-    handle = None
+    if not (os.stat in os.supports_dir_fd and os.listdir in os.supports_fd):
+        return _list_by_path(directory, namespace)  # pragma: no cover - Windows
     try:
-        if os.stat in os.supports_dir_fd and os.listdir in os.supports_fd:
-            handle = os.open(directory, os.O_RDONLY)
-            listed = os.listdir(handle)
-        else:  # pragma: no cover - Windows
-            listed = os.listdir(directory)
+        handle = os.open(directory, os.O_RDONLY)
     except OSError as error:
-        if handle is not None:
-            os.close(handle)
         debug(f"cannot list plugin directory {directory}: {error}")
         return [], []
     try:
-        names = sorted([name for name in listed if name[-3:] == ".py" and name != "__init__.py"
-                        and name[:-3].isidentifier()])
-        relative = names
-        if namespace:  # a subpackage counts when it has an __init__.py
-            names = sorted(names + [name + "/" for name in listed if name.isidentifier()])
-            relative = [os.path.join(name, "__init__.py") if name[-1] == "/" else name
-                        for name in names]
-        if handle is None:  # pragma: no cover - Windows
-            relative = [os.path.join(directory, name) for name in relative]
-        return _stat_keys(names, relative, handle, some_missing=namespace)
+        if not namespace:
+            return _list_plain(directory, handle)
+        listed = os.listdir(handle)
+        names = sorted(_module_files(listed) + _extension_folders(listed))
+        relative = [os.path.join(name, "__init__.py") if name[-1] == "/" else name
+                    for name in names]
+        return _stat_keys(names, relative, handle, some_missing=True)
+    except OSError as error:
+        debug(f"cannot list plugin directory {directory}: {error}")
+        return [], []
     finally:
-        if handle is not None:
-            os.close(handle)
+        os.close(handle)
+
+
+def _list_by_path(directory: str,
+                  namespace: bool) -> tuple[list[str], list[tuple[int, int]]]:  # pragma: no cover
+    """``_list_modules`` where directory descriptors cannot be used (Windows)."""
+    try:
+        listed = os.listdir(directory)
+    except OSError as error:
+        debug(f"cannot list plugin directory {directory}: {error}")
+        return [], []
+    names = sorted(_module_files(listed) + (_extension_folders(listed) if namespace else []))
+    relative = [os.path.join(directory, name, "__init__.py") if name[-1] == "/"
+                else os.path.join(directory, name) for name in names]
+    return _stat_keys(names, relative, None, some_missing=namespace)
+
+
+def _extension_folders(listed: list[str]) -> list[str]:
+    """Candidate namespace extensions (``x/``) among ``listed``: they count if the stat of
+    their ``__init__.py`` succeeds."""
+    return [name + "/" for name in listed if name.isidentifier()]
+
+
+def _module_files(listed: list[str]) -> list[str]:
+    """The plugin module files among directory entries ``listed``, sorted."""
+    return sorted([name for name in listed if name[-3:] == ".py" and name != "__init__.py"
+                   and name[:-3].isidentifier()])
+
+
+def _list_plain(directory: str, handle: int) -> tuple[list[str], list[tuple[int, int]]]:
+    """``_list_modules`` for a directory of plugin modules open as ``handle``."""
+    listings = Listings("listing", directory)
+    before = time_ns()
+    status = os.fstat(handle)
+    names = listings.recall(directory, status)
+    if names is None:
+        names = _module_files(os.listdir(handle))
+        listings.remember(directory, status, names, before)
+        listings.save()
+    return _stat_keys(names, names, handle, some_missing=False)
 
 
 def _stat_keys(names: list[str], paths: list[str], handle: int | None, *,
@@ -199,26 +236,29 @@ def scan_directory(directory: str, package: str, session: ScanSession, *, namesp
     """Records of the plugin modules and (for a namespace package) extensions in ``directory``.
 
     Returns ``(module records, extension records)``, each sorted by module name.  ``claimed``
-    holds the module names (``x``) found in earlier directories of ``__path__``: those are
-    unreachable by import here, so skipped with a warning; the names found here are added.
+    holds the modules found in earlier directories of ``__path__``: those are unreachable by
+    import here, so skipped with a warning; the modules found here are added.
     """
     directory = os.path.abspath(directory)
     names, keys = _list_modules(directory, namespace)
-    stems = [name[:-1] if name[-1] == "/" else name[:-3] for name in names]
+    # What a file claims: its name, or in a namespace package (where "x.py" and "x/" are the
+    # same module) its stem; a package's directories are all namespace ones or none.
+    claims = [name[:-1] if name[-1] == "/" else name[:-3] for name in names] if namespace \
+        else names
     cache = _DirectoryCache(directory, namespace)
     remembered = _memory.get(directory)
     table = remembered if remembered is not None else cache.first()
     prefix = os.path.join(directory, "")
     if (table is not None and not session.rebuild and not namespace
-            and (not claimed or claimed.isdisjoint(stems))):
+            and (not claimed or claimed.isdisjoint(claims))):
         records = plain_records(table, package, names, keys, prefix)
         if records is not None:  # the warm listing: nothing changed, nothing broken
             if claimed is not None:
-                claimed.update(stems)
+                claimed.update(claims)
             _memory[directory] = table
             return records, []
     memory = entries_of(remembered) if remembered is not None else cache.layer(0)
-    return _rescan_changed(directory, names, keys, stems, memory, cache, package, session,
+    return _rescan_changed(directory, names, keys, claims, memory, cache, package, session,
                            claimed)
 
 
@@ -247,7 +287,7 @@ def _warn_hidden(path: str, module: str) -> None:
 
 
 def _rescan_changed(directory: str, names: list[str], keys: list[tuple[int, int]],
-                    stems: list[str], memory: dict[str, Any], cache: _DirectoryCache,
+                    claims: list[str], memory: dict[str, Any], cache: _DirectoryCache,
                     package: str, session: ScanSession,
                     claimed: set[str] | None) -> tuple[list[PluginInfo], list[PluginInfo]]:
     """Module by module: the cached entry where current, else a rescan; saves on change.
@@ -260,15 +300,15 @@ def _rescan_changed(directory: str, names: list[str], keys: list[tuple[int, int]
     plain: list[PluginInfo] = []
     extensions: list[PluginInfo] = []
     prefix = os.path.join(directory, "")
-    for name, state, stem in zip(names, keys, stems, strict=True):
+    for name, state, claim in zip(names, keys, claims, strict=True):
         key = list(state)  # entries keep JSON's lists
+        stem, path, extension = _place(prefix, name)
         module = f"{package}.{stem}"
-        _stem, path, extension = _place(prefix, name)
         if claimed is not None:
-            if stem in claimed:
+            if claim in claimed:
                 _warn_hidden(path, module)
                 continue
-            claimed.add(stem)
+            claimed.add(claim)
         entry = memory.get(name)
         if session.rebuild:
             entry = None

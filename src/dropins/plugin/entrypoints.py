@@ -1,11 +1,11 @@
 """Plugins from the entry points of installed distributions (group = the plugin package name).
 
 ``importlib.metadata.entry_points()`` reads every distribution's metadata on every call; a warm
-listing here does not use it at all.  It lists each ``sys.path`` directory with ``os.listdir``
-for ``*.dist-info`` / ``*.egg-info`` folders and stats one file per distribution,
-``entry_points.txt``; only a distribution whose file changed (or is new) has its metadata read
-again.  Each entry point in the group also remembers the state of its module file, because an
-editable install changes the module and not the metadata.
+listing here does not use it at all.  It finds the ``*.dist-info`` / ``*.egg-info`` folders of
+each ``sys.path`` directory (listing it only when it changed: ``dropins.plugin.listings``) and
+stats one file per distribution, ``entry_points.txt``; only a distribution whose file changed
+(or is new) has its metadata read again.  Each entry point in the group also remembers the
+state of its module file, because an editable install changes the module and not the metadata.
 
 Distributions are taken in ``sys.path`` order and the first one of a (normalized) name wins, as
 the import system would: an editable install shadowing a regular one is not listed twice.  The
@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import os
 import sys
+from time import time_ns
 
 from dropins.plugin.cache import caching_enabled, private_cache_path, read_cache, write_cache
 from dropins.plugin.entries import KEY, LAYOUT, STATE, is_broken
+from dropins.plugin.listings import Listings
 from dropins.plugin.records import PluginInfo, records_from_entry
 
 # Not typing's TYPE_CHECKING: importing typing costs more than a whole warm listing.
@@ -43,13 +45,16 @@ def normalize_name(name: str) -> str:
     return name
 
 
-def find_distributions() -> tuple[list[tuple[str, str, list[int] | None]], list[str]]:
+def find_distributions(listings: Listings | None = None) -> tuple[
+        list[tuple[str, str, list[int] | None]], list[str]]:
     """``([(metadata folder, normalized name, entry_points.txt key)], [sys.path directories
     holding them])``; the key is ``None`` when the distribution has no entry_points.txt.
 
-    The first distribution of each normalized name on ``sys.path`` wins.  Each directory is
-    listed with ``os.listdir`` and its distributions' files are stat'ed relative to a descriptor
-    of it: cheaper than ``DirEntry`` objects and whole paths, with a thousand distributions.
+    The first distribution of each normalized name on ``sys.path`` wins.  Each directory's
+    metadata folders come from ``listings`` while the directory is unchanged, else from
+    ``os.listdir`` (and are remembered there); their files are stat'ed relative to a descriptor
+    of the directory: cheaper than ``DirEntry`` objects and whole paths, with a thousand
+    distributions.
     """
     seen: set[str] = set()
     found: list[tuple[str, str, list[int] | None]] = []
@@ -63,15 +68,15 @@ def find_distributions() -> tuple[list[tuple[str, str, list[int] | None]], list[
         try:
             if by_descriptor:
                 handle = os.open(directory, os.O_RDONLY)
-                listed = os.listdir(handle)
+                names = _metadata_folders(directory, handle, listings)
             else:  # pragma: no cover - Windows
-                listed = os.listdir(directory)
+                names = sorted([name for name in os.listdir(directory)
+                                if name.endswith(_SUFFIXES)])
         except OSError:  # missing, a zip file, unreadable
             if handle is not None:
                 os.close(handle)
             continue
         try:
-            names = sorted([name for name in listed if name.endswith(_SUFFIXES)])
             if not names:
                 continue
             prefix = directory if directory.endswith(os.sep) else directory + os.sep
@@ -92,6 +97,19 @@ def find_distributions() -> tuple[list[tuple[str, str, list[int] | None]], list[
             if handle is not None:
                 os.close(handle)
     return found, places
+
+
+def _metadata_folders(directory: str, handle: int, listings: Listings | None) -> list[str]:
+    """The sorted ``*.dist-info`` / ``*.egg-info`` names in ``directory`` (open as ``handle``)."""
+    if listings is None:
+        return sorted([name for name in os.listdir(handle) if name.endswith(_SUFFIXES)])
+    before = time_ns()
+    status = os.fstat(handle)
+    names = listings.recall(directory, status)
+    if names is None:
+        names = sorted([name for name in os.listdir(handle) if name.endswith(_SUFFIXES)])
+        listings.remember(directory, status, names, before)
+    return names
 
 
 def _stat_key(path: str | None, handle: int | None = None) -> list[int] | None:
@@ -212,7 +230,9 @@ def _scan_distribution(session: ScanSession, folder: str, group: str, key: list[
 
 def scan_entry_points(group: str, session: ScanSession) -> list[PluginInfo]:
     """Records of the entry points in ``group``, by distribution name then entry-point name."""
-    distributions, places = find_distributions()
+    listings = Listings("path-listings", sys.prefix)
+    distributions, places = find_distributions(listings)
+    listings.save()
     identity = "\0".join([group, sys.prefix, *places])
     memory = _memory.get(identity)
     if memory is None:

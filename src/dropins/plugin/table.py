@@ -16,7 +16,10 @@ A table (``TABLE_LAYOUT``)::
     interfaces   the distinct lists of interface identifiers, referenced by index
     plugins      {"file": [index into files], "name": [...], "attribute": [null when equal to
                  the name], "description": [...], "interfaces": [index into interfaces]},
-                 grouped by file in file order, each file's plugins in discovery order
+                 grouped by file in file order, each file's plugins in discovery order;
+                 "attribute" and "interfaces" may be one value that every row holds, and
+                 "file" null when row i is the one plugin of file i: the common case of one
+                 plugin per module with the same interfaces then costs two values a plugin
     special      {file: [state, reason, version, environment]} for the entries that are not
                  plain ok ones: broken modules, extensions with a version
 
@@ -83,10 +86,29 @@ def pack(package: str, entries: dict[str, Entry]) -> dict[str, Any]:
                                         else plugin[ATTRIBUTE])
             columns["description"].append(plugin[DESCRIPTION])
             columns["interfaces"].append(where[identifiers])
+    if columns["file"] == list(range(len(files))):
+        columns["file"] = None  # type: ignore[assignment]
+    for field in ("attribute", "interfaces"):
+        values = columns[field]
+        if values and values.count(values[0]) == len(values):
+            columns[field] = values[0]
     return {"package": package, "files": files,
             "mtimes": [entries[name][KEY][0] for name in files],
             "sizes": [entries[name][KEY][1] for name in files],
             "interfaces": interfaces, "plugins": columns, "special": special}
+
+
+def _columns(plugins: dict[str, Any]) -> zip[tuple[Any, ...]]:
+    """The rows of a ``plugins`` table as ``(file, name, attribute, description, interfaces)``,
+    expanding the columns stored as one value (see the module docstring)."""
+    names = plugins["name"]
+    count = len(names)
+    file, attribute, interfaces = plugins["file"], plugins["attribute"], plugins["interfaces"]
+    return zip(range(count) if file is None else file, names,
+               attribute if attribute.__class__ is list else [attribute] * count,
+               plugins["description"],
+               interfaces if interfaces.__class__ is list else [interfaces] * count,
+               strict=True)
 
 
 def unpack(table: dict[str, Any]) -> dict[str, Entry]:
@@ -108,9 +130,7 @@ def unpack(table: dict[str, Any]) -> dict[str, Entry]:
                          environment]
     plugins = table["plugins"]
     interfaces = table["interfaces"]
-    for file, name, attribute, description, index in zip(
-            plugins["file"], plugins["name"], plugins["attribute"], plugins["description"],
-            plugins["interfaces"], strict=True):
+    for file, name, attribute, description, index in _columns(plugins):
         if not isinstance(file, int) or file < 0:
             raise IndexError("plugin row with a bad file index")
         entries[files[file]][PLUGINS].append(
@@ -134,7 +154,6 @@ def plain_records(table: dict[str, Any], package: str, files: list[str],
         if table["special"] or table["package"] != package or table["files"] != files \
                 or list(zip(table["mtimes"], table["sizes"], strict=True)) != keys:
             return None
-        plugins = table["plugins"]
         interfaces = [tuple(identifiers) for identifiers in table["interfaces"]]
         dotted = package + "."
         modules = [dotted + name[:-3] for name in files]
@@ -142,8 +161,6 @@ def plain_records(table: dict[str, Any], package: str, files: list[str],
         return [make(name, description, interfaces[index], modules[file],
                      name if attribute is None else attribute, "directory",
                      prefix + files[file], package, None, None, "ok", None)
-                for file, name, attribute, description, index in zip(
-                    plugins["file"], plugins["name"], plugins["attribute"],
-                    plugins["description"], plugins["interfaces"], strict=True)]
+                for file, name, attribute, description, index in _columns(table["plugins"])]
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         return None

@@ -1,0 +1,112 @@
+"""Remembered directory listings: a directory that did not change is not listed again.
+
+Listing a plugin directory of a thousand modules (``os.listdir``, then keeping and sorting the
+module names) is a sixth of a warm listing of its plugins, and listing every ``sys.path``
+directory for distributions is most of an entry-point listing.  A directory's own status says
+whether its entries changed: creating, removing or renaming an entry sets the directory's
+mtime and ctime to the current time.  So the selected names are remembered in the user cache
+directory under the directory's ``(st_dev, st_ino, st_mtime_ns, st_ctime_ns)`` and recalled
+while that status is the same: the rule importlib's path finder applies within a process, kept
+across processes.
+
+The trap is clock granularity ("racy" timestamps, as git calls them): an entry created in the
+same clock tick as the status was read leaves the status unchanged.  So a listing is remembered
+only when the directory is *settled*: its ctime and mtime at least ``SETTLED_NS`` older than the
+moment before the status was read (two seconds: more than a kernel clock tick and than the
+one- or two-second timestamps of some file systems).  A recently changed directory is listed.
+
+A file edited in place changes no directory status; that is what the plugin cache's key per
+module is for.  This only answers "which entries are there".  Windows (no directory
+descriptors, a creation time in ``st_ctime``) always lists.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dropins.plugin.cache import caching_enabled, private_cache_path, read_cache, write_cache
+
+# Not typing's TYPE_CHECKING: importing typing costs more than a whole warm listing.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["SETTLED_NS", "Listings"]
+
+#: How much older than a listing a directory's status must be for the listing to be remembered.
+SETTLED_NS = 2_000_000_000
+
+#: ``directories`` maps a directory to ``[status, names]``, the names joined by "/": no file
+#: name contains one, and a single JSON string parses ten times faster than a list of them.
+LISTINGS_LAYOUT = {"listings": ["directories"], "directory": ["status", "names"]}
+
+
+def _status_key(status: os.stat_result) -> list[int]:
+    return [status.st_dev, status.st_ino, status.st_mtime_ns, status.st_ctime_ns]
+
+
+class Listings:
+    """The remembered listings of some directories, kept in one file of the user cache folder.
+
+    ``kind`` and ``identity`` name the file: one plugin directory, or the ``sys.path``
+    directories of one environment.  ``recall`` reads the file on first use; ``remember``
+    collects new listings and ``save`` writes them, keeping what the file held about other
+    directories that still exist (another process may use other ``sys.path`` entries).
+    """
+
+    def __init__(self, kind: str, identity: str) -> None:
+        self._identity = identity
+        self._path = private_cache_path(kind, identity) if caching_enabled() else None
+        self._known: dict[str, Any] | None = None
+        self._new: dict[str, list[Any]] = {}
+
+    def _load(self) -> dict[str, Any]:
+        if self._known is None:
+            document = read_cache(self._path, self._identity, LISTINGS_LAYOUT) \
+                if self._path is not None else None
+            known = document.get("directories") if document is not None else None
+            self._known = known if isinstance(known, dict) else {}
+        return self._known
+
+    def recall(self, directory: str, status: os.stat_result) -> list[str] | None:
+        """The names remembered for ``directory`` in exactly this ``status``, else None."""
+        if self._path is None:
+            return None
+        remembered = self._load().get(directory)
+        if remembered.__class__ is not list or len(remembered) != 2 \
+                or remembered[1].__class__ is not str or remembered[0] != _status_key(status):
+            return None
+        names: str = remembered[1]
+        return names.split("/") if names else []
+
+    def remember(self, directory: str, status: os.stat_result, names: list[str],
+                 before_ns: int) -> None:
+        """Keep ``names``, listed after ``status`` was read at ``before_ns`` (``time_ns()``),
+        if the directory was settled then (see the module docstring)."""
+        if self._path is not None and status.st_ctime_ns <= before_ns - SETTLED_NS \
+                and status.st_mtime_ns <= before_ns - SETTLED_NS:
+            self._new[directory] = [_status_key(status), "/".join(names)]
+
+    def save(self) -> None:
+        """Write the listings remembered since loading, if any and if the folder is writable.
+
+        Checking the folder first keeps an unwritable cache (a service user without a home)
+        from costing every listing the import of ``json`` and a failed write.
+        """
+        if not self._new or self._path is None or not _writable(os.path.dirname(self._path)):
+            return
+        known = {directory: value for directory, value in self._load().items()
+                 if directory not in self._new and os.path.isdir(directory)}
+        known.update(self._new)
+        if write_cache(self._path, self._identity, LISTINGS_LAYOUT, {"directories": known}):
+            self._known, self._new = known, {}
+
+
+def _writable(folder: str) -> bool:
+    """Whether ``folder``, or the nearest existing folder above it, is writable by us."""
+    while not os.path.isdir(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return False
+        folder = parent
+    return os.access(folder, os.W_OK)
