@@ -82,11 +82,15 @@ def names(records: list[dict[str, object]]) -> list[object]:
     return [r["name"] for r in records]
 
 
+# json is imported only after the listing, as in a program that never uses it: the C scanner
+# that reads caches depends on json.decoder to report errors.
 LIST_WITH_DEBUG = '''
-import json, logging
+import logging
 logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(message)s")
 from dropins.plugin import iter_plugin_info
-print(json.dumps([[r.name, r.state] for r in iter_plugin_info(package="matsim.plugins")]))
+records = [[r.name, r.state] for r in iter_plugin_info(package="matsim.plugins")]
+import json
+print(json.dumps(records))
 '''
 
 

@@ -172,8 +172,9 @@ def _parse_json(text: str) -> object:
     """``json.loads`` without importing ``json.decoder``, which imports ``re``.
 
     On a warm listing, the regular-expression engine would cost more than reading the cache;
-    CPython's C scanner (``_json``) needs neither.  Other interpreters use ``json``.  Errors are
-    ``ValueError`` (or ``StopIteration`` for an empty document, turned into one) either way.
+    CPython's C scanner (``_json``) needs neither.  Other interpreters, and any document the
+    scanner fails on, go through ``json``.  Errors are ``ValueError`` (``RecursionError`` for
+    absurd nesting) either way.
     """
     if _make_scanner is None:  # pragma: no cover - not CPython
         import json
@@ -184,6 +185,12 @@ def _parse_json(text: str) -> object:
         value, end = _make_scanner(_ScannerSettings())(stripped, 0)  # type: ignore[arg-type]
     except StopIteration:
         raise ValueError("not a JSON document") from None
+    except Exception:
+        # The C scanner builds its errors with json.decoder's JSONDecodeError, and without that
+        # module loaded it fails with a SystemError instead: let json say what is wrong.
+        import json
+
+        return json.loads(text)
     if end != len(stripped):
         raise ValueError(f"extra data at offset {end}")
     return value
