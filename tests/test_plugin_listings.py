@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from _plugin_helpers import make_matsim, material_module, run_python
+from _plugin_helpers import METALS, make_matsim, material_module, run_python
 
 CHILD_PRELUDE = '''
 import os, pathlib, sys, time
@@ -189,3 +189,32 @@ def test_unsettled_status_is_not_remembered(tmp_path: Path, monkeypatch) -> None
 def _status(folder: Path) -> tuple[int, int, int, int]:
     status = os.stat(folder)
     return status.st_dev, status.st_ino, status.st_mtime_ns, status.st_ctime_ns
+
+
+def test_rebuild_lists_every_folder_again(tmp_path: Path) -> None:
+    app, dev = make_matsim(tmp_path, {**METALS, "matsim/plugins/gold.py": material_module("gold")})
+    plugins = dev / "matsim/plugins"
+    # Every cache file in one folder, none beside the modules: nothing here changes the
+    # plugin folder, whose remembered listing is doctored below.
+    cache = tmp_path / "caches"
+    env = {"DROPINS_CACHE_DIR": str(cache)}
+    settle = run_python(CHILD_PRELUDE + "names(); time.sleep(0.3); print(names())",
+                        path=[app, dev], env=env)
+    assert settle.stdout == "['brass_plate', 'gold', 'steel_plate']\n", settle.stderr
+    # A listing is believed while the folder's status is unchanged: doctor it to show that ...
+    memo = memo_of(cache, plugins)
+    assert memo is not None
+    data = json.loads(memo.read_text())
+    assert data["directories"][str(plugins)][1] == "gold.py/metals.py"
+    data["directories"][str(plugins)][1] = "metals.py"
+    memo.write_text(json.dumps(data))
+    believed = run_python(CHILD_PRELUDE + "print(names())", path=[app, dev], env=env)
+    assert believed.stdout == "['brass_plate', 'steel_plate']\n", believed.stderr
+    # ... and that a rebuild does not believe it, and puts it right.
+    rebuilt = run_python(CHILD_PRELUDE + '''
+from dropins.plugin import rebuild_cache
+print(sorted(r.name for r in rebuild_cache("matsim.plugins")))
+print(names())
+''', path=[app, dev], env=env)
+    assert rebuilt.stdout.splitlines() == ["['brass_plate', 'gold', 'steel_plate']"] * 2, \
+        rebuilt.stderr

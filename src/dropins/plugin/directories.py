@@ -47,12 +47,14 @@ __all__ = ["scan_directory"]
 _memory: dict[str, dict[str, Any]] = {}
 
 
-def _list_modules(directory: str, namespace: bool) -> tuple[list[str], list[tuple[int, int]]]:
+def _list_modules(directory: str, namespace: bool,
+                  relist: bool = False) -> tuple[list[str], list[tuple[int, int]]]:
     """``(names, keys)``, sorted by name: ``x.py`` for modules, ``x/`` for extensions.
 
     The names come from ``os.listdir``, or from the listing remembered while the directory's
     status is unchanged (``dropins.plugin.listings``; not for a namespace package, whose
-    extension folders can gain an ``__init__.py`` without changing it).  Then one ``os.stat``
+    extension folders can gain an ``__init__.py`` without changing it; nor with ``relist``).
+    Then one ``os.stat``
     per file, relative to a descriptor of the directory where the platform allows it: a
     thousand of these stats are most of a warm listing, and a name resolved against a
     descriptor costs less than a whole path.  A file that vanishes while listed is left out.
@@ -66,7 +68,7 @@ def _list_modules(directory: str, namespace: bool) -> tuple[list[str], list[tupl
         return [], []
     try:
         if not namespace:
-            return _list_plain(directory, handle)
+            return _list_plain(directory, handle, relist)
         listed = os.listdir(handle)
         names = sorted(_module_files(listed) + _extension_folders(listed))
         relative = [os.path.join(name, "__init__.py") if name[-1] == "/" else name
@@ -105,9 +107,10 @@ def _module_files(listed: list[str]) -> list[str]:
                    and name[:-3].isidentifier()])
 
 
-def _list_plain(directory: str, handle: int) -> tuple[list[str], list[tuple[int, int]]]:
+def _list_plain(directory: str, handle: int,
+                relist: bool) -> tuple[list[str], list[tuple[int, int]]]:
     """``_list_modules`` for a directory of plugin modules open as ``handle``."""
-    listings = Listings("listing", directory)
+    listings = Listings("listing", directory, trusted=not relist)
     before = time_ns()
     status = os.fstat(handle)
     names = listings.recall(directory, status)
@@ -240,7 +243,7 @@ def scan_directory(directory: str, package: str, session: ScanSession, *, namesp
     import here, so skipped with a warning; the modules found here are added.
     """
     directory = os.path.abspath(directory)
-    names, keys = _list_modules(directory, namespace)
+    names, keys = _list_modules(directory, namespace, relist=session.rebuild)
     # What a file claims: its name, or in a namespace package (where "x.py" and "x/" are the
     # same module) its stem; a package's directories are all namespace ones or none.
     claims = [name[:-1] if name[-1] == "/" else name[:-3] for name in names] if namespace \

@@ -230,7 +230,7 @@ def _scan_distribution(session: ScanSession, folder: str, group: str, key: list[
 
 def scan_entry_points(group: str, session: ScanSession) -> list[PluginInfo]:
     """Records of the entry points in ``group``, by distribution name then entry-point name."""
-    listings = Listings("path-listings", sys.prefix)
+    listings = Listings("path-listings", sys.prefix, trusted=not session.rebuild)
     distributions, places = find_distributions(listings)
     listings.save()
     identity = "\0".join([group, sys.prefix, *places])

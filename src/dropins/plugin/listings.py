@@ -52,10 +52,13 @@ class Listings:
     directories of one environment.  ``recall`` reads the file on first use; ``remember``
     collects new listings and ``save`` writes them, keeping what the file held about other
     directories that still exist (another process may use other ``sys.path`` entries).
+    With ``trusted=False`` (``dropins plugins cache --rebuild``) nothing is recalled, so every
+    directory is listed, and the listings are remembered afresh.
     """
 
-    def __init__(self, kind: str, identity: str) -> None:
+    def __init__(self, kind: str, identity: str, *, trusted: bool = True) -> None:
         self._identity = identity
+        self._trusted = trusted
         self._path = private_cache_path(kind, identity) if caching_enabled() else None
         self._known: dict[str, Any] | None = None
         self._new: dict[str, list[Any]] = {}
@@ -70,7 +73,7 @@ class Listings:
 
     def recall(self, directory: str, status: os.stat_result) -> list[str] | None:
         """The names remembered for ``directory`` in exactly this ``status``, else None."""
-        if self._path is None:
+        if self._path is None or not self._trusted:
             return None
         remembered = self._load().get(directory)
         if remembered.__class__ is not list or len(remembered) != 2 \
