@@ -78,6 +78,9 @@ def assert_valid_cache(path: Path, modules: set[str]) -> dict[str, object]:
     return data
 
 
+METAL_INTERFACES = ["dropins.plugin.interfaces.IPlugin", "matsim.IMaterial"]
+
+
 def names(records: list[dict[str, object]]) -> list[object]:
     return [r["name"] for r in records]
 
@@ -88,7 +91,8 @@ LIST_WITH_DEBUG = '''
 import logging
 logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(message)s")
 from dropins.plugin import iter_plugin_info
-records = [[r.name, r.state] for r in iter_plugin_info(package="matsim.plugins")]
+records = [[r.name, r.state, r.description, list(r.interfaces)]
+           for r in iter_plugin_info(package="matsim.plugins")]
 import json
 print(json.dumps(records))
 '''
@@ -167,8 +171,38 @@ def _other_directory(data: bytes) -> bytes:
     return json.dumps(parsed).encode()
 
 
+def _edited(**changes: object):
+    """A damage that sets ``plugins`` columns (``plugins_name=...``) or other table fields."""
+    def damage(data: bytes) -> bytes:
+        parsed = json.loads(data)
+        for field, value in changes.items():
+            if field.startswith("plugins_"):
+                parsed["plugins"][field.removeprefix("plugins_")] = value
+            else:
+                parsed[field] = value
+        return json.dumps(parsed).encode()
+    damage.__name__ = "_" + "_and_".join(changes)
+    return damage
+
+
+# Values of the wrong type in the right places, on the warm path and (with a stale file key)
+# on the module-by-module one: none may raise out of discovery or come out as a record.
+TYPE_DAMAGE = [
+    _edited(plugins_name=[["steel_plate"], "brass_plate"]),
+    _edited(plugins_description=[{"no": 1}, "Brass plate"]),
+    _edited(plugins_file=[-1, 0]),
+    _edited(plugins_interfaces=True),
+    _edited(plugins_attribute=[None, 7]),
+    _edited(interfaces=[[["matsim.IMaterial"]]]),
+    _edited(interfaces=[[["matsim.IMaterial"]]], mtimes=[0]),
+    _edited(interfaces=["matsim.IMaterial"], mtimes=[0]),
+    _edited(special={"metals.py": ["broken", {"reason": 1}, None, None]}),
+    _edited(special={"metals.py": "broken"}, mtimes=[0]),
+]
+
+
 @pytest.mark.parametrize("damage", [_garbage, _truncated, _foreign_version, _foreign_format,
-                                    _malformed_entry, _other_directory])
+                                    _malformed_entry, _other_directory, *TYPE_DAMAGE])
 def test_damaged_cache_is_rebuilt_quietly(matsim, cache_env, damage) -> None:
     app, dev = matsim
     list_records(path=[app, dev], env=cache_env)
@@ -176,7 +210,8 @@ def test_damaged_cache_is_rebuilt_quietly(matsim, cache_env, damage) -> None:
     path.write_bytes(damage(path.read_bytes()))
     result = run_python(LIST_WITH_DEBUG, path=[app, dev], env=cache_env)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [["steel_plate", "ok"], ["brass_plate", "ok"]]
+    assert json.loads(result.stdout) == [["steel_plate", "ok", "Steel plate", METAL_INTERFACES],
+                                         ["brass_plate", "ok", "Brass plate", METAL_INTERFACES]]
     assert "WARNING" not in result.stderr and "Traceback" not in result.stderr
     cache_lines = [line for line in result.stderr.splitlines() if "cache" in line]
     assert len(cache_lines) <= 1, result.stderr
@@ -184,6 +219,24 @@ def test_damaged_cache_is_rebuilt_quietly(matsim, cache_env, damage) -> None:
     # and without DEBUG logging nothing at all is printed
     records, stderr = list_records(path=[app, dev], env=cache_env)
     assert names(records) == ["steel_plate", "brass_plate"] and stderr == ""
+
+
+def test_damaged_entry_of_a_module_that_did_not_change(matsim, cache_env) -> None:
+    # Another module changed, so the directory is rescanned module by module, and the damaged
+    # entry of metals.py is current: it must be dropped, not carried into the new cache.
+    app, dev = matsim
+    list_records(path=[app, dev], env=cache_env)
+    path = cache_file(dev)
+    parsed = json.loads(path.read_text())
+    parsed["interfaces"] = [[["matsim.IMaterial"]]]
+    path.write_text(json.dumps(parsed))
+    (dev / "matsim/plugins/gold.py").write_text(material_module("gold"))
+    result = run_python(LIST_WITH_DEBUG, path=[app, dev], env=cache_env)
+    assert result.returncode == 0, result.stderr
+    assert [record[:2] for record in json.loads(result.stdout)] == [
+        ["gold", "ok"], ["steel_plate", "ok"], ["brass_plate", "ok"]]
+    assert "WARNING" not in result.stderr and "Traceback" not in result.stderr
+    assert_valid_cache(path, {"gold.py", "metals.py"})
 
 
 def _read_only_prefix(directory: Path) -> list[str] | None:
@@ -215,8 +268,8 @@ def test_read_only_plugin_directory_uses_user_cache_without_warning(matsim, cach
             result = run_python(LIST_WITH_DEBUG.replace("DEBUG", "WARNING"), path=[app, dev],
                                 env=cache_env, prefix=prefix)
             assert result.returncode == 0, result.stderr
-            assert json.loads(result.stdout) == [["marked", "ok"], ["steel_plate", "ok"],
-                                                 ["brass_plate", "ok"]]
+            assert [record[:2] for record in json.loads(result.stdout)] == [
+                ["marked", "ok"], ["steel_plate", "ok"], ["brass_plate", "ok"]]
             assert result.stderr == ""
     finally:
         plugins.chmod(0o755)

@@ -148,47 +148,59 @@ def test_saving_keeps_other_folders_that_still_exist(tmp_path: Path, monkeypatch
     from dropins.plugin import listings
 
     monkeypatch.setenv("DROPINS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(listings, "SETTLED_NS", 0)
     folders = [tmp_path / name for name in ("one", "two", "gone")]
     for folder in folders:
         folder.mkdir()
-    now = 2 * os.stat(folders[0]).st_ctime_ns  # any moment after the folders were made
+    now = os.stat(folders[-1]).st_ctime_ns + listings.SETTLED_NS  # all of them settled
     for folder in folders:
         memo = listings.Listings("path-listings", "env")
         memo.remember(str(folder), os.stat(folder), [folder.name + ".dist-info"], now)
         memo.save()
     folders[2].rmdir()
     memo = listings.Listings("path-listings", "env")
-    assert memo.recall(str(folders[0]), os.stat(folders[0])) == ["one.dist-info"]
-    assert memo.recall(str(folders[1]), os.stat(folders[1])) == ["two.dist-info"]
+    assert memo.recall(str(folders[0]), os.stat(folders[0]), now) == ["one.dist-info"]
+    assert memo.recall(str(folders[1]), os.stat(folders[1]), now) == ["two.dist-info"]
     (folders[1] / "new").mkdir()
-    assert memo.recall(str(folders[1]), os.stat(folders[1])) is None  # the folder changed
-    memo.remember(str(folders[1]), os.stat(folders[1]), [], now)
+    assert memo.recall(str(folders[1]), os.stat(folders[1]), now) is None  # it changed
+    later = os.stat(folders[1]).st_ctime_ns + listings.SETTLED_NS
+    memo.remember(str(folders[1]), os.stat(folders[1]), [], later)
     memo.save()
     data = json.loads(next((tmp_path / "cache").glob("path-listings-*.json")).read_text())
     assert data["directories"] == {
-        str(folders[0]): [list(_status(folders[0])), "one.dist-info"],
-        str(folders[1]): [list(_status(folders[1])), ""],
+        str(folders[0]): [_status(folders[0]), "one.dist-info", now],
+        str(folders[1]): [_status(folders[1]), "", later],
     }
 
 
-def test_unsettled_status_is_not_remembered(tmp_path: Path, monkeypatch) -> None:
+def test_listing_is_remembered_once_settled_and_for_a_minute(tmp_path: Path,
+                                                             monkeypatch) -> None:
     from dropins.plugin import listings
 
     monkeypatch.setenv("DROPINS_CACHE_DIR", str(tmp_path / "cache"))
     status = os.stat(tmp_path)
-    memo = listings.Listings("listing", str(tmp_path))
-    memo.remember(str(tmp_path), status, ["a.py"], status.st_ctime_ns + listings.SETTLED_NS - 1)
-    memo.save()
+    settled = status.st_ctime_ns + listings.SETTLED_NS
+
+    def remembered_at(when: int) -> None:
+        memo = listings.Listings("listing", str(tmp_path))
+        memo.remember(str(tmp_path), status, ["a.py"], when)
+        memo.save()
+
+    remembered_at(settled - 1)  # changed too recently: not remembered
     assert not (tmp_path / "cache").exists()
-    memo.remember(str(tmp_path), status, ["a.py"], status.st_ctime_ns + listings.SETTLED_NS)
-    memo.save()
-    assert listings.Listings("listing", str(tmp_path)).recall(str(tmp_path), status) == ["a.py"]
+    remembered_at(settled)
+    memo = listings.Listings("listing", str(tmp_path))
+    assert memo.recall(str(tmp_path), status, settled) == ["a.py"]
+    assert memo.recall(str(tmp_path), status, settled + listings.MAX_AGE_NS - 1) == ["a.py"]
+    assert memo.recall(str(tmp_path), status, settled + listings.MAX_AGE_NS) is None
+    assert memo.recall(str(tmp_path), status, settled - 1) is None  # the clock went back
+    assert listings.Listings("listing", str(tmp_path), trusted=False).recall(
+        str(tmp_path), status, settled) is None
 
 
-def _status(folder: Path) -> tuple[int, int, int, int]:
+def _status(folder: Path) -> list[int]:
     status = os.stat(folder)
-    return status.st_dev, status.st_ino, status.st_mtime_ns, status.st_ctime_ns
+    return [status.st_dev, status.st_ino, status.st_mtime_ns, status.st_ctime_ns,
+            status.st_size, status.st_nlink]
 
 
 def test_rebuild_lists_every_folder_again(tmp_path: Path) -> None:

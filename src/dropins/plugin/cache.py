@@ -21,10 +21,12 @@ import os
 
 from dropins.plugin.diagnostics import debug
 
-try:  # loaded with this module: every listing reads a cache
+try:  # CPython's C parts of json, loaded with this module: every listing reads a cache
+    from _json import encode_basestring as _encode_string
+    from _json import make_encoder as _make_encoder
     from _json import make_scanner as _make_scanner
 except ImportError:  # pragma: no cover - not CPython
-    _make_scanner = None  # type: ignore[misc, assignment]
+    _make_scanner = _make_encoder = _encode_string = None  # type: ignore[misc, assignment]
 
 # Not typing's TYPE_CHECKING: importing typing costs more than a whole warm listing.
 TYPE_CHECKING = False
@@ -185,6 +187,8 @@ def _parse_json(text: str) -> object:
         value, end = _make_scanner(_ScannerSettings())(stripped, 0)  # type: ignore[arg-type]
     except StopIteration:
         raise ValueError("not a JSON document") from None
+    except (ValueError, RecursionError):
+        raise
     except Exception:
         # The C scanner builds its errors with json.decoder's JSONDecodeError, and without that
         # module loaded it fails with a SystemError instead: let json say what is wrong.
@@ -194,6 +198,27 @@ def _parse_json(text: str) -> object:
     if end != len(stripped):
         raise ValueError(f"extra data at offset {end}")
     return value
+
+
+def _refuse(value: object) -> object:
+    raise TypeError(f"{type(value).__name__} cannot be written to a plugin cache")
+
+
+def _dump_json(value: object) -> str:
+    """Compact JSON text of ``value``, without importing ``json``.
+
+    ``json`` costs about 9 ms to import (``re`` with it), more than a warm listing, and caches
+    are also written on warm listings (a folder's listing, once it settled).  CPython's C encoder
+    does the same work as ``json.dumps(value, separators=(",", ":"), ensure_ascii=False,
+    allow_nan=False)``; other interpreters use ``json``.  Raises TypeError or ValueError for
+    what JSON cannot hold.
+    """
+    if _make_encoder is None:  # pragma: no cover - not CPython
+        import json
+
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    encode = _make_encoder(None, _refuse, _encode_string, None, ":", ",", False, False, False)
+    return "".join(encode(value, 0))
 
 
 def read_cache(path: str, identity: str, layout: dict[str, Any]) -> dict[str, Any] | None:
@@ -224,9 +249,7 @@ def write_cache(path: str, identity: str, layout: dict[str, Any], body: dict[str
     folder = os.path.dirname(path) or os.curdir
     temporary = None
     try:
-        import json  # writing happens on a miss only; json.decoder costs `re` on every read
-
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        text = _dump_json(payload)
         if not os.path.isdir(folder):
             os.makedirs(folder, exist_ok=True)
         # Not tempfile.mkstemp: its 0600 mode would hide a cache built by root (at install
@@ -241,7 +264,7 @@ def write_cache(path: str, identity: str, layout: dict[str, Any], body: dict[str
         os.replace(temporary, path)
         temporary = None
         return True
-    except (OSError, TypeError, ValueError) as error:
+    except (OSError, TypeError, ValueError, RecursionError) as error:
         debug(f"cannot write plugin cache {path}: {type(error).__name__}: {error}")
         return False
     finally:

@@ -113,7 +113,7 @@ def _list_plain(directory: str, handle: int,
     listings = Listings("listing", directory, trusted=not relist)
     before = time_ns()
     status = os.fstat(handle)
-    names = listings.recall(directory, status)
+    names = listings.recall(directory, status, before)
     if names is None:
         names = _module_files(os.listdir(handle))
         listings.remember(directory, status, names, before)

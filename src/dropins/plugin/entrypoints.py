@@ -105,7 +105,7 @@ def _metadata_folders(directory: str, handle: int, listings: Listings | None) ->
         return sorted([name for name in os.listdir(handle) if name.endswith(_SUFFIXES)])
     before = time_ns()
     status = os.fstat(handle)
-    names = listings.recall(directory, status)
+    names = listings.recall(directory, status, before)
     if names is None:
         names = sorted([name for name in os.listdir(handle) if name.endswith(_SUFFIXES)])
         listings.remember(directory, status, names, before)

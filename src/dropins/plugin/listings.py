@@ -1,19 +1,24 @@
 """Remembered directory listings: a directory that did not change is not listed again.
 
-Listing a plugin directory of a thousand modules (``os.listdir``, then keeping and sorting the
-module names) is a sixth of a warm listing of its plugins, and listing every ``sys.path``
-directory for distributions is most of an entry-point listing.  A directory's own status says
-whether its entries changed: creating, removing or renaming an entry sets the directory's
-mtime and ctime to the current time.  So the selected names are remembered in the user cache
-directory under the directory's ``(st_dev, st_ino, st_mtime_ns, st_ctime_ns)`` and recalled
-while that status is the same: the rule importlib's path finder applies within a process, kept
-across processes.
+Listing a directory of a thousand modules (``os.listdir``, then keeping and sorting the module
+names) is a sixth of a warm listing of its plugins, and listing every ``sys.path`` directory for
+distributions is most of an entry-point listing.  A directory's own status says whether its
+entries changed: creating, removing or renaming an entry sets the directory's mtime and ctime
+to the current time (and on many file systems changes its size or link count).  So the selected
+names are remembered in the user cache directory under the directory's ``(st_dev, st_ino,
+st_mtime_ns, st_ctime_ns, st_size, st_nlink)`` and recalled while that status is the same: the
+rule importlib's path finder applies within a process, kept across processes.
 
-The trap is clock granularity ("racy" timestamps, as git calls them): an entry created in the
-same clock tick as the status was read leaves the status unchanged.  So a listing is remembered
-only when the directory is *settled*: its ctime and mtime at least ``SETTLED_NS`` older than the
-moment before the status was read (two seconds: more than a kernel clock tick and than the
-one- or two-second timestamps of some file systems).  A recently changed directory is listed.
+Two traps, two bounds:
+
+* Clock granularity ("racy" timestamps, as git calls them): an entry created in the same clock
+  tick as the status was read leaves the status unchanged.  So a listing is remembered only
+  when the directory is *settled*: its ctime and mtime at least ``SETTLED_NS`` older than the
+  moment before the status was read (two seconds: more than a kernel clock tick and than the
+  one- or two-second timestamps of some file systems).  A recently changed directory is listed.
+* File systems that do not keep directory times (some FUSE mounts of object stores), or a file
+  server whose clock is behind: a listing is recalled for at most ``MAX_AGE_NS`` (a minute)
+  after it was made, so a change they hide is seen within a minute, never lost.
 
 A file edited in place changes no directory status; that is what the plugin cache's key per
 module is for.  This only answers "which entries are there".  Windows (no directory
@@ -31,18 +36,22 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["SETTLED_NS", "Listings"]
+__all__ = ["MAX_AGE_NS", "SETTLED_NS", "Listings"]
 
 #: How much older than a listing a directory's status must be for the listing to be remembered.
 SETTLED_NS = 2_000_000_000
+#: How long after it was made a remembered listing may be recalled.
+MAX_AGE_NS = 60_000_000_000
 
-#: ``directories`` maps a directory to ``[status, names]``, the names joined by "/": no file
-#: name contains one, and a single JSON string parses ten times faster than a list of them.
-LISTINGS_LAYOUT = {"listings": ["directories"], "directory": ["status", "names"]}
+#: ``directories`` maps a directory to ``[status, names, listed at]``, the names joined by "/"
+#: (no file name contains one, and a single JSON string parses ten times faster than a list of
+#: them), the time in ``time_ns()`` nanoseconds.
+LISTINGS_LAYOUT = {"listings": ["directories"], "directory": ["status", "names", "listed"]}
 
 
 def _status_key(status: os.stat_result) -> list[int]:
-    return [status.st_dev, status.st_ino, status.st_mtime_ns, status.st_ctime_ns]
+    return [status.st_dev, status.st_ino, status.st_mtime_ns, status.st_ctime_ns,
+            status.st_size, status.st_nlink]
 
 
 class Listings:
@@ -71,13 +80,16 @@ class Listings:
             self._known = known if isinstance(known, dict) else {}
         return self._known
 
-    def recall(self, directory: str, status: os.stat_result) -> list[str] | None:
-        """The names remembered for ``directory`` in exactly this ``status``, else None."""
+    def recall(self, directory: str, status: os.stat_result, now_ns: int) -> list[str] | None:
+        """The names remembered for ``directory`` in exactly this ``status`` less than
+        ``MAX_AGE_NS`` before ``now_ns`` (``time_ns()``), else None."""
         if self._path is None or not self._trusted:
             return None
         remembered = self._load().get(directory)
-        if remembered.__class__ is not list or len(remembered) != 2 \
-                or remembered[1].__class__ is not str or remembered[0] != _status_key(status):
+        if remembered.__class__ is not list or len(remembered) != 3 \
+                or remembered[1].__class__ is not str or remembered[2].__class__ is not int \
+                or not 0 <= now_ns - remembered[2] < MAX_AGE_NS \
+                or remembered[0] != _status_key(status):
             return None
         names: str = remembered[1]
         return names.split("/") if names else []
@@ -88,14 +100,12 @@ class Listings:
         if the directory was settled then (see the module docstring)."""
         if self._path is not None and status.st_ctime_ns <= before_ns - SETTLED_NS \
                 and status.st_mtime_ns <= before_ns - SETTLED_NS:
-            self._new[directory] = [_status_key(status), "/".join(names)]
+            self._new[directory] = [_status_key(status), "/".join(names), before_ns]
 
     def save(self) -> None:
-        """Write the listings remembered since loading, if any and if the folder is writable.
-
-        Checking the folder first keeps an unwritable cache (a service user without a home)
-        from costing every listing the import of ``json`` and a failed write.
-        """
+        """Write the listings remembered since loading, if any and if the folder is writable
+        (checked first: an unwritable cache, say of a service user without a home, would
+        otherwise cost every listing a failed write)."""
         if not self._new or self._path is None or not _writable(os.path.dirname(self._path)):
             return
         known = {directory: value for directory, value in self._load().items()
