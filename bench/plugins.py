@@ -108,6 +108,12 @@ CASES: dict[str, tuple[str, str, str]] = {
     "bare imports": ("dropins", "import importlib",
                      "n = len([importlib.import_module('benchapp.plugins.' + m)"
                      " for m in MODULES])"),
+    # Not a peer: what any warm listing that keys each module on its file state must pay, the
+    # package import and one os.stat per module (relative to the folder, the cheapest form).
+    "floor: import + N stats": ("dropins", "import os",
+                                "import benchapp.plugins as package\n"
+                                "handle = os.open(package.__path__[0], os.O_RDONLY)\n"
+                                "n = len([os.stat(m + '.py', dir_fd=handle) for m in MODULES])"),
     "dropins list warm": ("dropins", "from dropins.plugin import iter_plugin_info",
                           f"n = len(list(iter_plugin_info({INTERFACE!r}, 'benchapp.plugins')))"),
     "dropins load warm": ("dropins", "from dropins.plugin import get_plugins",
@@ -223,7 +229,8 @@ def bench_size(size: int, runs: int) -> dict[str, tuple[float, float]]:
 
 
 def print_table(results: dict[int, dict[str, tuple[float, float]]]) -> None:
-    references = {"bare imports": None, "dropins list warm": "twisted names only warm",
+    references = {"bare imports": None, "floor: import + N stats": "dropins list warm",
+                  "dropins list warm": "twisted names only warm",
                   "dropins load warm": "bare imports", "dropins load cold": "bare imports",
                   "ep: dropins list warm": "ep: stevedore names warm",
                   "ep: dropins list cold": "ep: stevedore names cold",
@@ -272,6 +279,9 @@ def print_goals(results: dict[int, dict[str, tuple[float, float]]]) -> None:
     print("\ngoals (N = M = 1000):")
     for text, value, ok in goals:
         print(f"  {text:<66}{value:>10}  {verdict(ok)}")
+    floor = r["floor: import + N stats"][1]
+    print(f"  (of the listing's {list_call:.2f} ms, the package import and one stat per module"
+          f" alone take {floor:.2f} ms)")
 
 
 def main() -> None:
