@@ -54,10 +54,10 @@ def _list_modules(directory: str, namespace: bool,
     The names come from ``os.listdir``, or from the listing remembered while the directory's
     status is unchanged (``dropins.plugin.listings``; not for a namespace package, whose
     extension folders can gain an ``__init__.py`` without changing it; nor with ``relist``).
-    Then one ``os.stat``
-    per file, relative to a descriptor of the directory where the platform allows it: a
-    thousand of these stats are most of a warm listing, and a name resolved against a
-    descriptor costs less than a whole path.  A file that vanishes while listed is left out.
+    Then one ``os.stat`` per file, relative to a descriptor of the directory where the platform
+    allows it: a thousand of these stats are most of a warm listing, and a name resolved
+    against a descriptor costs less than a whole path.  A file that vanishes while listed is
+    left out.
     """
     if not (os.stat in os.supports_dir_fd and os.listdir in os.supports_fd):
         return _list_by_path(directory, namespace)  # pragma: no cover - Windows
@@ -200,7 +200,7 @@ class _DirectoryCache:
     def layer(self, index: int) -> dict[str, Any]:
         """The entries of the ``index``-th cache file read (none if there is no such file)."""
         while len(self._entries) <= index < len(self._tables):
-            self._entries.append(entries_of(self._tables[len(self._entries)]))
+            self._entries.append(_entries_of(self._tables[len(self._entries)]))
         return self._entries[index] if index < len(self._entries) else {}
 
     def lookup(self, name: str, key: list[int], module: str) -> Entry | None:
@@ -223,7 +223,7 @@ class _DirectoryCache:
                 return
 
 
-def entries_of(table: dict[str, Any] | None) -> dict[str, Any]:
+def _entries_of(table: dict[str, Any] | None) -> dict[str, Any]:
     """The entries of a cached ``table``; none when it is absent or malformed."""
     if table is None:
         return {}
@@ -260,7 +260,7 @@ def scan_directory(directory: str, package: str, session: ScanSession, *, namesp
                 claimed.update(claims)
             _memory[directory] = table
             return records, []
-    memory = entries_of(remembered) if remembered is not None else cache.layer(0)
+    memory = _entries_of(remembered) if remembered is not None else cache.layer(0)
     return _rescan_changed(directory, names, keys, claims, memory, cache, package, session,
                            claimed)
 
