@@ -15,7 +15,6 @@ distribution leaves nothing behind in site-packages.
 from __future__ import annotations
 
 import os
-from time import time_ns
 
 from dropins.plugin.cache import (
     CACHE_FILENAME,
@@ -111,13 +110,8 @@ def _list_plain(directory: str, handle: int,
                 relist: bool) -> tuple[list[str], list[tuple[int, int]]]:
     """``_list_modules`` for a directory of plugin modules open as ``handle``."""
     listings = Listings("listing", directory, trusted=not relist)
-    before = time_ns()
-    status = os.fstat(handle)
-    names = listings.recall(directory, status, before)
-    if names is None:
-        names = _module_files(os.listdir(handle))
-        listings.remember(directory, status, names, before)
-        listings.save()
+    names = listings.names(directory, handle, _module_files)
+    listings.save()
     return _stat_keys(names, names, handle, some_missing=False)
 
 

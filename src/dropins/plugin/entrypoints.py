@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-from time import time_ns
 
 from dropins.plugin.cache import caching_enabled, private_cache_path, read_cache, write_cache
 from dropins.plugin.entries import KEY, LAYOUT, STATE, is_broken
@@ -70,8 +69,7 @@ def find_distributions(listings: Listings | None = None) -> tuple[
                 handle = os.open(directory, os.O_RDONLY)
                 names = _metadata_folders(directory, handle, listings)
             else:  # pragma: no cover - Windows
-                names = sorted([name for name in os.listdir(directory)
-                                if name.endswith(_SUFFIXES)])
+                names = _select_metadata(os.listdir(directory))
         except OSError:  # missing, a zip file, unreadable
             if handle is not None:
                 os.close(handle)
@@ -102,14 +100,12 @@ def find_distributions(listings: Listings | None = None) -> tuple[
 def _metadata_folders(directory: str, handle: int, listings: Listings | None) -> list[str]:
     """The sorted ``*.dist-info`` / ``*.egg-info`` names in ``directory`` (open as ``handle``)."""
     if listings is None:
-        return sorted([name for name in os.listdir(handle) if name.endswith(_SUFFIXES)])
-    before = time_ns()
-    status = os.fstat(handle)
-    names = listings.recall(directory, status, before)
-    if names is None:
-        names = sorted([name for name in os.listdir(handle) if name.endswith(_SUFFIXES)])
-        listings.remember(directory, status, names, before)
-    return names
+        return _select_metadata(os.listdir(handle))
+    return listings.names(directory, handle, _select_metadata)
+
+
+def _select_metadata(listed: list[str]) -> list[str]:
+    return sorted([name for name in listed if name.endswith(_SUFFIXES)])
 
 
 def _stat_key(path: str | None, handle: int | None = None) -> list[int] | None:

@@ -28,12 +28,14 @@ descriptors, a creation time in ``st_ctime``) always lists.
 from __future__ import annotations
 
 import os
+from time import time_ns
 
 from dropins.plugin.cache import caching_enabled, private_cache_path, read_cache, write_cache
 
 # Not typing's TYPE_CHECKING: importing typing costs more than a whole warm listing.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 __all__ = ["MAX_AGE_NS", "SETTLED_NS", "Listings"]
@@ -79,6 +81,19 @@ class Listings:
             known = document.get("directories") if document is not None else None
             self._known = known if isinstance(known, dict) else {}
         return self._known
+
+    def names(self, directory: str, handle: int,
+              select: Callable[[list[str]], list[str]]) -> list[str]:
+        """What ``select`` keeps of the entries of ``directory`` (open as ``handle``): the names
+        remembered while its status is unchanged, else a fresh listing, remembered (``save``
+        writes it)."""
+        before = time_ns()
+        status = os.fstat(handle)
+        names = self.recall(directory, status, before)
+        if names is None:
+            names = select(os.listdir(handle))
+            self.remember(directory, status, names, before)
+        return names
 
     def recall(self, directory: str, status: os.stat_result, now_ns: int) -> list[str] | None:
         """The names remembered for ``directory`` in exactly this ``status`` less than
