@@ -3,13 +3,17 @@
 Each request runs ``await app(scope, receive, send)`` as a task on the event loop.
 
 * ``receive()`` gives the body as it arrives (``http.request`` with ``more_body``), bounded
-  by the body limit and paced by the connection's flow control; once the body is consumed it
-  waits until the response is complete or the client leaves, then says ``http.disconnect``.
+  by the body limit and paced by the connection's flow control; a request without a body
+  gets one empty ``http.request`` at once.  Once the body is consumed it waits until the
+  response is complete or the client leaves (FIN or RST), then says ``http.disconnect``, so
+  long-polls and ``is_disconnected()`` loops end when their client goes.
 * ``send()`` takes ``http.response.start`` and ``http.response.body``; it waits for the
   client to take the data (flow control) and raises ``ClientDisconnected`` (an ``OSError``)
-  once the client has gone, as the ASGI 2.4 spec asks, so streaming applications stop.
+  once the connection is gone, as the ASGI 2.4 spec asks, so streaming applications stop.
 * A failing application gets a plain 500 if it had not started its response, or its
-  connection closed if it had; the traceback goes to the ``dropins.web`` logger.
+  connection closed if it had; the traceback goes to the ``dropins.web`` logger.  An
+  exception (or a return without a response) after the application was told that its client
+  left is how applications stop, not an error: one debug line, no traceback.
 """
 
 from __future__ import annotations
@@ -53,17 +57,18 @@ class _AsgiCall:
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.started = False
-        self.body_done = exchange.body is None
+        self.body_done = False
+        self.told_client_left = False
         self.response_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def run(self) -> None:
         exchange = self.exchange
         try:
             await self.handler.app(self._scope(), self.receive, self.send)
-        except ClientDisconnected:
-            exchange.abort()
-            return
-        except Exception:
+        except Exception as error:
+            if isinstance(error, ClientDisconnected) or self.told_client_left:
+                self._client_left(repr(error))
+                return
             logger.exception("error in ASGI application %s for %s %s", self.handler.name,
                              exchange.method.decode("latin-1"), exchange.target.decode("latin-1"))
             self._fail()
@@ -71,13 +76,23 @@ class _AsgiCall:
         finally:
             if not self.response_done.done():
                 self.response_done.set_result(None)
-        if not exchange.finished:
+        if not exchange.finished and exchange.connection.client_left:
+            self._client_left("returned without a response")
+        elif not exchange.finished:
             logger.error("ASGI application %s returned without completing the response to %s",
                          self.handler.name, exchange.target.decode("latin-1"))
             self._fail()
 
     def _fail(self) -> None:
         self.exchange.fail()
+
+    def _client_left(self, outcome: str) -> None:
+        exchange = self.exchange
+        logger.debug("ASGI application %s stopped after its client left (%s %s): %s",
+                     self.handler.name, exchange.method.decode("latin-1"),
+                     exchange.target.decode("latin-1"), outcome)
+        if not exchange.finished:
+            exchange.abort()
 
     def _scope(self) -> dict[str, Any]:
         exchange = self.exchange
@@ -107,6 +122,9 @@ class _AsgiCall:
     async def receive(self) -> Message:
         exchange = self.exchange
         body = exchange.body
+        if not self.body_done and body is None:
+            self.body_done = True
+            return {"type": "http.request", "body": b"", "more_body": False}
         if not self.body_done and body is not None:
             try:
                 chunk = await body.read_chunk()
@@ -118,22 +136,30 @@ class _AsgiCall:
                 return {"type": "http.disconnect"}
             except ClientDisconnected:
                 self.body_done = True
+                self.told_client_left = True
                 return {"type": "http.disconnect"}
             if not chunk:
                 self.body_done = True
                 return {"type": "http.request", "body": b"", "more_body": False}
             self.body_done = body.complete and body.buffered == 0
             return {"type": "http.request", "body": chunk, "more_body": not self.body_done}
-        if not self.body_done:
-            self.body_done = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        # Nothing more to read: wait for the end of the response or of the connection.
-        while not self.response_done.done() and not exchange.connection.closed:
-            await asyncio.wait([self.response_done, exchange.connection.lost_future()],
+        # Nothing more to read: wait for the end of the response or for the client to leave.
+        connection = exchange.connection
+        if not self.response_done.done() and not connection.client_left:
+            await asyncio.wait([self.response_done, connection.left_future()],
                                return_when=asyncio.FIRST_COMPLETED)
+        if not exchange.finished:
+            self.told_client_left = True
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
+        try:
+            await self._send(message)
+        except ClientDisconnected:
+            self.told_client_left = True
+            raise
+
+    async def _send(self, message: Message) -> None:
         exchange = self.exchange
         if exchange.connection.closing or (exchange.finished and not self.started):
             # Gone, or already answered by the server itself (a 413 for a body too large).

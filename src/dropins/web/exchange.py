@@ -109,7 +109,7 @@ class RequestBody:
                 raise self._error
             if self.complete:
                 return b""
-            if self._connection.closed:
+            if self._connection.client_left:
                 raise ClientDisconnected("client disconnected while sending the body")
             if self._expect_continue:
                 self._expect_continue = False
@@ -135,7 +135,7 @@ class RequestBody:
         return b"".join(parts)
 
     def lost(self) -> None:
-        """The connection is gone: wake a reader so it can raise."""
+        """The client left before the body was complete: wake a reader so it can raise."""
         self._wake()
 
 

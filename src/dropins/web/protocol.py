@@ -74,7 +74,8 @@ class HttpConnection(asyncio.Protocol):
         self._in_head = False
         self._head_fed = 0
         self._task: asyncio.Task[None] | None = None
-        self._lost: asyncio.Future[None] | None = None
+        self._input_ended = False
+        self._left: asyncio.Future[None] | None = None
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -117,14 +118,28 @@ class HttpConnection(asyncio.Protocol):
             self._reject(status, error.__context__ or error)
 
     def eof_received(self) -> bool | None:
-        # The client finished sending; keep the connection open to answer what it asked.
+        """The client half-closed (FIN): it will send nothing more.
+
+        Requests it sent completely are still answered (a half-close is legal HTTP), then the
+        connection is closed.  Everything else ends now: a connection with nothing to answer
+        (idle, or in the middle of a request head) is closed at once instead of holding its
+        file descriptor until a timeout, an unfinished request body fails, and handlers
+        waiting on ``left_future()`` learn that the client has left (ASGI ``http.disconnect``).
+        """
+        self._input_ended = True
+        parsing = self._parsing
+        if parsing is not None and parsing.body is not None and not parsing.body.complete:
+            parsing.keep_alive = False
+            parsing.body.lost()
+        self._signal_left()
+        if self._active is None and not self._queue:
+            self._close()
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._cancel_timer()
-        if self._lost is not None and not self._lost.done():
-            self._lost.set_result(None)
+        self._signal_left()
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(ClientDisconnected("client disconnected"))
@@ -156,13 +171,23 @@ class HttpConnection(asyncio.Protocol):
         """Whether the connection is closed or closing: nothing more can be sent on it."""
         return self._closing or self.closed
 
-    def lost_future(self) -> asyncio.Future[None]:
-        """A future that completes when the connection is lost."""
-        if self._lost is None:
-            self._lost = self.loop.create_future()
-            if self.closed:
-                self._lost.set_result(None)
-        return self._lost
+    @property
+    def client_left(self) -> bool:
+        """Whether the client has half-closed or the connection is lost: work done only for
+        this client (a long-poll, a stream) may stop."""
+        return self._input_ended or self.closed
+
+    def left_future(self) -> asyncio.Future[None]:
+        """A future that completes once ``client_left`` is true."""
+        if self._left is None:
+            self._left = self.loop.create_future()
+            if self.client_left:
+                self._left.set_result(None)
+        return self._left
+
+    def _signal_left(self) -> None:
+        if self._left is not None and not self._left.done():
+            self._left.set_result(None)
 
     def graceful_shutdown(self) -> None:
         """Called by StreamServerService when the server stops: finish, then close."""
@@ -307,7 +332,8 @@ class HttpConnection(asyncio.Protocol):
             exchange.body.discard()
         if self._active is exchange:
             self._active = None
-        if not exchange.keep_alive or (self.server.closing and not self._queue):
+        if not exchange.keep_alive or ((self.server.closing or self._input_ended)
+                                       and not self._queue):
             self._close()
             return
         if self._write_paused:

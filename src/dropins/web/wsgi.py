@@ -8,7 +8,9 @@ Its response goes back to the loop in one of two ways:
   Content-Length computed when the application gave none, so the connection stays alive;
 * any other iterable is streamed: each block is written and flushed to the client's pace
   before the next one is asked for, as PEP 3333 requires, so a slow client slows the
-  application down instead of filling memory.
+  application down instead of filling memory.  Once the client has left (FIN or RST),
+  the next block is not sent: the iteration stops there and ``close()`` runs.  (An
+  application blocked between two blocks is not interrupted: Python cannot stop a thread.)
 
 ``close()`` of the iterable is always called.  An exception before the response started
 gives a plain 500; after it started, the connection is closed (the response cannot be
@@ -156,7 +158,10 @@ class _WsgiCall:
     # -- on the event loop
     async def _write_on_loop(self, data: bytes, first: bool) -> None:
         exchange = self.exchange
-        if exchange.finished or exchange.connection.closed:
+        if exchange.finished or exchange.connection.client_left:
+            # Also after a FIN: the client will not be there for the rest of the stream, so
+            # the application stops at this block (and its close() runs) instead of writing
+            # on until the peer's RST is noticed.
             raise ClientDisconnected("client disconnected")
         if first:
             assert self.status is not None
