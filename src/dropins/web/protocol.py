@@ -73,6 +73,8 @@ class HttpConnection(asyncio.Protocol):
         self._head_size = 0
         self._in_head = False
         self._head_fed = 0
+        self._head_began_in_read = False
+        self._upgrade_body: RequestBody | None = None
         self._task: asyncio.Task[None] | None = None
         self._input_ended = False
         self._left: asyncio.Future[None] | None = None
@@ -98,21 +100,27 @@ class HttpConnection(asyncio.Protocol):
         if self._in_head and self._head_fed > self.limits.max_head_size + \
                 self.limits.max_target_size:
             # httptools hands over a header only once it is complete, so the size limits in
-            # on_url/on_header cannot stop one endless header line: count what was fed while
-            # the head is incomplete, and refuse before buffering more than one read beyond.
+            # on_url/on_header cannot stop one endless header line: count the reads that lie
+            # wholly inside an incomplete head, and refuse before buffering more than two
+            # reads beyond.  A read in which the head began is not counted, since most of it
+            # may be the body of the previous request (which must not make this one a 431).
             self._reject(431, _Rejected(431))
             return
+        self._head_began_in_read = False
         try:
             self._parser.feed_data(data)
-            if self._in_head:
+            if self._in_head and not self._head_began_in_read:
                 self._head_fed += len(data)
-        except httptools.HttpParserUpgrade:
+        except httptools.HttpParserUpgrade as upgrade:
             # Protocol upgrades (WebSocket, h2c) are not offered: answer what was asked over
             # HTTP/1.1, then close, ignoring the bytes that follow the request.
-            self._stop_input()
             for exchange in (self._active, *self._queue):
                 if exchange is not None:
                     exchange.keep_alive = False
+            if self._upgrade_body is None:
+                self._stop_input()
+            else:
+                self._read_body_of_upgrade(data[upgrade.args[0]:])
         except httptools.HttpParserError as error:
             status = getattr(error.__context__, "status", 400)
             self._reject(status, error.__context__ or error)
@@ -198,6 +206,7 @@ class HttpConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._in_message = True
         self._in_head = True
+        self._head_began_in_read = True
         self._head_fed = 0
         self._url_parts = []
         self._headers = []
@@ -245,6 +254,8 @@ class HttpConnection(asyncio.Protocol):
         if exchange.error_status:
             exchange.keep_alive = False
             self._stop_input()
+        elif body is not None and parser.should_upgrade():
+            self._upgrade_body = body  # httptools skips it: see _read_body_of_upgrade
         self._parsing = exchange
         self._queue.append(exchange)
         self._dispatch()
@@ -265,6 +276,8 @@ class HttpConnection(asyncio.Protocol):
             self.update_reading()
 
     def on_message_complete(self) -> None:
+        if self._upgrade_body is not None:
+            return  # httptools skipped the body of an upgrade request; it is still to come
         self._in_message = False
         exchange = self._parsing
         self._parsing = None
@@ -272,6 +285,22 @@ class HttpConnection(asyncio.Protocol):
             exchange.body.finish()
         if len(self._queue) > _MAX_QUEUED:
             self.update_reading()
+
+    def _read_body_of_upgrade(self, rest: bytes) -> None:
+        """Deliver the body of an upgrade request whose upgrade is ignored (``curl --http2``
+        sends ``POST`` with ``Upgrade: h2c``): httptools stops parsing at the end of the head,
+        so a fresh parser, told the body's framing by a made-up head, parses the body.  The
+        connection closes after the answer, so nothing after that body is read."""
+        body = self._upgrade_body
+        exchange = self._parsing
+        assert body is not None and exchange is not None
+        framing = (b"Transfer-Encoding: chunked" if exchange.header(b"transfer-encoding")
+                   else b"Content-Length: " + (exchange.header(b"content-length") or b"0"))
+        self._parser = httptools.HttpRequestParser(_UpgradeBodyReader(self))
+        self._parser.feed_data(b"POST / HTTP/1.1\r\n" + framing + b"\r\n\r\n")
+        self._upgrade_body = None
+        if rest:
+            self.data_received(rest)
 
     # -- dispatching requests to the handler, one at a time
     def _dispatch(self) -> None:
@@ -511,6 +540,24 @@ class HttpConnection(asyncio.Protocol):
         if callback is not None and now >= self.deadline:
             self._on_deadline = None
             callback()
+
+
+class _UpgradeBodyReader:
+    """The parser callbacks for the body of an ignored upgrade: body data and its end only."""
+
+    def __init__(self, connection: HttpConnection) -> None:
+        self.connection = connection
+        self.done = False
+
+    def on_body(self, data: bytes) -> None:
+        if not self.done:
+            self.connection.on_body(data)
+
+    def on_message_complete(self) -> None:
+        if not self.done:
+            self.done = True
+            self.connection.on_message_complete()
+            self.connection._stop_input()  # it closes after the answer
 
 
 class _Rejected(Exception):
