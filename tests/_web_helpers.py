@@ -240,3 +240,29 @@ def sockets_in_state(port: int, state: str = "CLOSE_WAIT") -> int:
 def open_fds(pid: int) -> int:
     """How many file descriptors process ``pid`` holds (Linux /proc)."""
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def peak_memory(pid: int) -> int:
+    """The peak resident memory of process ``pid`` so far, in bytes (VmHWM, Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for process {pid}")
+
+
+def upload(port: int, path: str, size: int, block: int = 1 << 20, timeout: float = 60) -> bytes:
+    """POST ``size`` bytes to ``path`` in blocks, never holding the whole body; return the
+    raw answer (read until the server closes)."""
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n"
+            "Connection: close\r\n\r\n").encode()
+    piece = b"u" * block
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(head)
+        remaining = size
+        while remaining > 0:
+            sock.sendall(piece[:remaining])
+            remaining -= block
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)

@@ -127,13 +127,6 @@ class RequestBody:
         self._connection.update_reading()
         return chunk
 
-    async def read_all(self) -> bytes:
-        """The whole body (bounded by the server's body limit, enforced while parsing)."""
-        parts = []
-        while chunk := await self.read_chunk():
-            parts.append(chunk)
-        return b"".join(parts)
-
     def lost(self) -> None:
         """The client left before the body was complete: wake a reader so it can raise."""
         self._wake()

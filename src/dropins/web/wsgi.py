@@ -1,7 +1,8 @@
 """A PEP 3333 gateway: WSGI applications run in worker threads, never on the event loop.
 
 The request body is read on the loop first (bounded by the server's body limit) and handed
-to the application as ``wsgi.input``; the application then runs in a daemon thread pool.
+to the application as ``wsgi.input``, in memory up to 1 MiB and in a temporary file above
+(``spool.py``); the application then runs in a daemon thread pool.
 Its response goes back to the loop in one of two ways:
 
 * a list or tuple (the common case, ``return [body]``) is sent in one write, with a
@@ -21,15 +22,15 @@ server goes on.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import IO, Any
 
 from dropins.web.exchange import ClientDisconnected, Exchange
 from dropins.web.httputil import is_header_name
 from dropins.web.paths import percent_decode
+from dropins.web.spool import spool_body
 from dropins.web.threads import DaemonThreadPool
 
 __all__ = ["WsgiHandler"]
@@ -51,10 +52,13 @@ class WsgiHandler:
         return self._serve(exchange)
 
     async def _serve(self, exchange: Exchange) -> None:
-        body = await exchange.body.read_all() if exchange.body is not None else b""
+        body, size = await spool_body(exchange.body)
         loop = asyncio.get_running_loop()
-        call = _WsgiCall(self, exchange, loop, _environ(exchange, body))
-        outcome = await asyncio.wrap_future(self.pool.submit(call.run), loop=loop)
+        call = _WsgiCall(self, exchange, loop, _environ(exchange, body, size))
+        running = self.pool.submit(call.run)
+        # Closed when the application is done with it, even if this task is cancelled first.
+        running.add_done_callback(lambda _: body.close())
+        outcome = await asyncio.wrap_future(running, loop=loop)
         if outcome is _FAILED:
             if exchange.head_sent:
                 exchange.abort()
@@ -187,7 +191,7 @@ class _WsgiCall:
         exchange.end()
 
 
-def _environ(exchange: Exchange, body: bytes) -> dict[str, Any]:
+def _environ(exchange: Exchange, body: IO[bytes], size: int) -> dict[str, Any]:
     connection = exchange.connection
     transport = connection.transport
     server = transport.get_extra_info("sockname") if transport is not None else None
@@ -210,7 +214,7 @@ def _environ(exchange: Exchange, body: bytes) -> dict[str, Any]:
         "REMOTE_PORT": str(connection.client[1]),
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "https" if secure else "http",
-        "wsgi.input": io.BytesIO(body),
+        "wsgi.input": body,
         "wsgi.input_terminated": True,
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": True,
@@ -233,5 +237,5 @@ def _environ(exchange: Exchange, body: bytes) -> dict[str, Any]:
                 text = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + text
             environ[key] = text
     if exchange.body is not None and "CONTENT_LENGTH" not in environ:
-        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["CONTENT_LENGTH"] = str(size)
     return environ
