@@ -122,10 +122,10 @@ class _AsgiCall:
     async def receive(self) -> Message:
         exchange = self.exchange
         body = exchange.body
-        if not self.body_done and body is None:
-            self.body_done = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        if not self.body_done and body is not None:
+        if not self.body_done:
+            if body is None:
+                self.body_done = True
+                return {"type": "http.request", "body": b"", "more_body": False}
             try:
                 chunk = await body.read_chunk()
             except BodyError as error:
