@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,8 +42,11 @@ def markers(project: Path, request: pytest.FixtureRequest) -> Path:
     return folder
 
 
-def serve(project: Path, markers: Path, *args: str) -> WebProcess:
-    return WebProcess(list(args), cwd=project, env={"APP_MARKERS": str(markers)})
+def serve(project: Path, markers: Path, *args: str, loop: str = "asyncio") -> WebProcess:
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    return WebProcess(list(args), cwd=project, env={"APP_MARKERS": str(markers)},
+                      runner_args=["--loop", loop])
 
 
 def count(markers: Path, prefix: str) -> int:
@@ -55,13 +57,6 @@ def reset(sock: socket.socket) -> None:
     """Close with an RST instead of a FIN (SO_LINGER with a zero timeout)."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
-
-
-@pytest.fixture(scope="module")
-def django_asgi(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebProcess]:
-    markers = tmp_path_factory.mktemp("django-asgi-markers")
-    with serve(project, markers, "--asgi", "djangoapp:asgi") as process:
-        yield process
 
 
 @pytest.mark.parametrize("spec", ["djangoapp:asgi", "djangoapp:wsgi"])
@@ -83,9 +78,10 @@ def test_django_answers_requests_with_and_without_a_body(project: Path, markers:
             assert [r.body for r in read_responses(sock, 3)] == [b"GET hello 0"] * 3
 
 
-def test_abandoned_django_long_polls_end_and_leave_no_socket_behind(project: Path,
-                                                                    markers: Path) -> None:
-    with serve(project, markers, "--asgi", "djangoapp:asgi") as server:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_abandoned_django_long_polls_end_and_leave_no_socket_behind(project: Path, markers: Path,
+                                                                    loop: str) -> None:
+    with serve(project, markers, "--asgi", "djangoapp:asgi", loop=loop) as server:
         clients = [socket.create_connection(("127.0.0.1", server.port), timeout=5)
                    for _ in range(20)]
         for client in clients:
