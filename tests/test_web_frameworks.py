@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,9 @@ def serve(project: Path, markers: Path, *args: str, loop: str = "asyncio") -> We
         pytest.importorskip("uvloop")
     return WebProcess(list(args), cwd=project, env={"APP_MARKERS": str(markers)},
                       runner_args=["--loop", loop])
+
+
+Closer = Callable[[socket.socket], None]
 
 
 def count(markers: Path, prefix: str) -> int:
@@ -115,13 +119,12 @@ def test_starlette_is_disconnected_loop_ends_when_the_client_leaves(project: Pat
 
 @pytest.mark.parametrize("close", [socket.socket.close, reset], ids=["fin", "rst"])
 def test_a_client_leaving_a_starlette_stream_is_not_an_error(project: Path, markers: Path,
-                                                             close: object) -> None:
+                                                             close: Closer) -> None:
     with serve(project, markers, "--asgi", "starletteapp:app") as server:
         for _ in range(3):
             sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
             sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
             assert sock.recv(100).startswith(b"HTTP/1.1 200")
-            assert callable(close)
             close(sock)
         assert wait_until(lambda: count(markers, "stream-stopped") == 3, timeout=10)
         upload = server.request("POST", "/upload", body=b"y" * 1000, timeout=5)
