@@ -1,0 +1,56 @@
+"""``optParameters`` and ``optFlags`` lists, as twisted.python.usage reads them.
+
+So that a ``usage.Options`` class ports to dropins by changing its base class, a subclass of
+``dropins.Options`` may declare its options as twisted's lists instead of attributes::
+
+    optParameters = [["port", "p", 1235, "TCP port.", int]]   # long, short, default, help, coerce
+    optFlags = [["verbose", "v", "Say more."]]                 # long, short, help
+
+With twisted's meaning: an entry may be shorter (missing items are None), ``short`` may be None,
+the value is stored under the long name as written (``options["max-conn"]``), a flag is False
+unless given, and the lists of base classes add up.  The entries become ``Parameter`` and
+``Flag`` declarations, so help, coercion errors and ``validate()`` work as for any option.
+Imported only by a class that uses the lists, to keep other commands' start-up light.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dropins.options import Flag, Option, Parameter
+
+__all__ = ["declarations_from_lists"]
+
+
+def _padded(entry: Any, size: int, list_name: str, owner: str) -> list[Any]:
+    """``entry`` padded with None to ``size`` items, as twisted's ``util.padTo`` does."""
+    if isinstance(entry, str) or not isinstance(entry, list | tuple):
+        raise TypeError(f"{owner}.{list_name}: each entry is a list like"
+                        f" {_EXAMPLES[list_name]}, got {entry!r}")
+    if not 1 <= len(entry) <= size or not isinstance(entry[0], str) or not entry[0]:
+        raise TypeError(f"{owner}.{list_name}: entry {list(entry)!r} must have 1 to {size}"
+                        f" items, the first being the long name; e.g. {_EXAMPLES[list_name]}")
+    return [*entry, *[None] * (size - len(entry))]
+
+
+_EXAMPLES = {"optParameters": '["port", "p", 1235, "TCP port.", int]',
+             "optFlags": '["verbose", "v", "Say more."]'}
+
+
+def declarations_from_lists(cls: type) -> dict[str, Option]:
+    """The options that ``cls``'s own ``optParameters`` and ``optFlags`` declare, by key."""
+    owner = cls.__qualname__
+    declared: dict[str, Option] = {}
+    for entry in vars(cls).get("optParameters", None) or ():
+        long, short, default, help_text, coerce = _padded(entry, 5, "optParameters", owner)
+        if coerce is not None and not callable(coerce):
+            raise TypeError(f"{owner}.optParameters: the coerce item of {long!r} must be"
+                            f" callable, got {coerce!r}")
+        declared[long] = Parameter(long, short, default=default, type=coerce,
+                                   help=help_text or "")
+    for entry in vars(cls).get("optFlags", None) or ():
+        long, short, help_text = _padded(entry, 3, "optFlags", owner)
+        declared[long] = Flag(long, short, help=help_text or "")
+    for key, option in declared.items():
+        option.key = key
+    return declared
