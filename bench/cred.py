@@ -26,11 +26,11 @@ import base64
 import http.client
 import os
 import socket
-import subprocess
-import threading
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
