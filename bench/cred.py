@@ -12,8 +12,9 @@ per login, and the ratio twisted/dropins (above 1: dropins is faster).
 A second table measures ``dropins web --auth file:FILE`` (a real server, on loopback) with the
 argon2 hash ``dropins passwd`` writes, from Python clients on keep-alive connections:
 - good-req/s: authenticated requests per second, the same user and password each time;
-- good-under-attack: median and worst latency of a good login while BAD_CLIENTS clients send
-  wrong passwords as fast as they are answered (each attempt on a new connection);
+- good-under-attack: median and worst latency of a good login while BAD_CLIENTS clients, each
+  from its own loopback address (127.0.0.10 and up), send wrong passwords as fast as they are
+  answered (each attempt on a new connection);
 - reread-100k: in process, the longest stall of the event loop while a 100,000-user file that
   changed is re-read by the next login.
 ``--web-only`` skips the twisted comparison.
@@ -201,7 +202,8 @@ def good_latency_under_attack(port: int) -> tuple[float, float, int]:
 
     def attacker(index: int) -> None:
         while not stopping.is_set():
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60,
+                                                    source_address=(f"127.0.0.{10 + index}", 0))
             try:
                 get(connection, basic("alice", f"guess{index}-{attempts[index]}"))
             except OSError:
@@ -213,7 +215,7 @@ def good_latency_under_attack(port: int) -> tuple[float, float, int]:
     for thread in threads:
         thread.start()
     time.sleep(1)  # let the attack fill the queues
-    latencies = []
+    latencies: list[float] = []
     stop_at = time.monotonic() + WEB_SECONDS
     while time.monotonic() < stop_at or len(latencies) < 3:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
