@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
@@ -188,3 +189,12 @@ def test_a_flag_declared_twice_is_refused_when_the_class_is_defined() -> None:
     with pytest.raises(TypeError, match="-p is already the flag of option 'port'"):
         class Bad(ServerOptions):
             path = Parameter(short="p")
+
+
+@pytest.mark.parametrize(("name", "instead"), [("postOptions", "rename it validate(self)"),
+                                               ("opt_port", "declare Parameter"),
+                                               ("subCommands", "a service maker of its own")])
+def test_twisted_features_that_would_be_ignored_are_refused(name: str, instead: str) -> None:
+    with pytest.raises(TypeError,
+                       match=rf"Bad\.{name} is twisted.python.usage's .*{re.escape(instead)}"):
+        type("Bad", (Options,), {name: lambda self: None})

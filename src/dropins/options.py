@@ -239,6 +239,11 @@ else:  # the same class at run time, without importing typing for ``Any``
     _Mapping = dict
 
 
+#: twisted.python.usage.Options attributes that dropins would otherwise silently ignore.
+_TWISTED_NAMES = frozenset({"postOptions", "parseArgs", "subCommands", "defaultSubCommand",
+                            "compData", "longdesc", "synopsis"})
+
+
 class Options(_Mapping):
     """Base class for declarative plugin options; an instance is the parsed mapping."""
 
@@ -249,6 +254,10 @@ class Options(_Mapping):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if any(name in _TWISTED_NAMES or name.startswith("opt_") for name in vars(cls)):
+            from dropins.options_lists import refuse_unported
+
+            refuse_unported(cls)
         if "optParameters" in vars(cls) or "optFlags" in vars(cls):
             from dropins.options_lists import declarations_from_lists
 

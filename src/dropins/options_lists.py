@@ -19,7 +19,7 @@ from typing import Any
 
 from dropins.options import Flag, Option, Parameter
 
-__all__ = ["declarations_from_lists"]
+__all__ = ["declarations_from_lists", "refuse_unported"]
 
 
 def _padded(entry: Any, size: int, list_name: str, owner: str) -> list[Any]:
@@ -54,3 +54,29 @@ def declarations_from_lists(cls: type) -> dict[str, Option]:
     for key, option in declared.items():
         option.key = key
     return declared
+
+
+#: What to use instead of each usage.Options feature that dropins.Options does not have.
+_INSTEAD = {
+    "postOptions": "rename it validate(self)",
+    "parseArgs": "declare positional arguments with Argument(nargs=...)",
+    "subCommands": "make each sub-command a service maker of its own",
+    "defaultSubCommand": "make each sub-command a service maker of its own",
+    "compData": "drop it (argparse needs no completion data)",
+    "longdesc": "set description (shown under the usage line) or epilog",
+    "synopsis": "drop it (the usage line is generated)",
+}
+
+
+def refuse_unported(cls: type) -> None:
+    """TypeError for a twisted.python.usage feature that would be silently ignored here."""
+    for name in vars(cls):
+        if name.startswith("opt_"):
+            instead = ("declare Parameter(..., type=...) or Flag(...) and act on the value"
+                       " in validate() or make_service()")
+        elif name in _INSTEAD:
+            instead = _INSTEAD[name]
+        else:
+            continue
+        raise TypeError(f"{cls.__qualname__}.{name} is twisted.python.usage's and"
+                        f" dropins.Options does not use it: {instead}")
