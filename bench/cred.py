@@ -8,6 +8,8 @@ per login, and the ratio twisted/dropins (above 1: dropins is faster).
 - file-10k-plain: a 10,000-user file of plain passwords, login as the last user (measures
   the per-login file handling: dropins stats the file, twisted re-reads it).
 - file-bcrypt: a file with one bcrypt (cost 5, as htpasswd -B) user (hash cost dominates).
+The file cases run with dropins' memory of recent logins off (``RecentLogins(lifetime=0)``),
+so that both sides verify every login; ``file-bcrypt-5-remembered`` shows dropins with it on.
 
 A second table measures ``dropins web --auth file:FILE`` (a real server, on loopback) with the
 argon2 hash ``dropins passwd`` writes, from Python clients on keep-alive connections:
@@ -95,6 +97,7 @@ def main() -> None:
     from twisted.cred.checkers import FilePasswordDB, InMemoryUsernamePasswordDatabaseDontUse
 
     from dropins.cred import InMemoryUsernamePasswordChecker, PasswordFileChecker
+    from dropins.cred.verifying import RecentLogins
 
     folder = tempfile.mkdtemp()
     big = os.path.join(folder, "big.txt")
@@ -103,6 +106,7 @@ def main() -> None:
             stream.write(f"user{index}:password{index}\n")
     an_hour_ago = time.time() - 3600
     os.utime(big, (an_hour_ago, an_hour_ago))  # steady state: not just written (see RACY_WINDOW_NS)
+    os.chmod(big, 0o600)  # plain passwords are accepted only in a private file
     hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(5))
     small = os.path.join(folder, "bcrypt.txt")
     with open(small, "w") as stream:
@@ -119,18 +123,23 @@ def main() -> None:
          twisted_runner(InMemoryUsernamePasswordDatabaseDontUse(alice=b"secret"),
                         "alice", "secret")),
         ("file-10k-plain", 200,
-         dropins_runner(PasswordFileChecker(big), "user9999", "password9999"),
+         dropins_runner(PasswordFileChecker(big, recent=RecentLogins(lifetime=0)),
+                        "user9999", "password9999"),
          twisted_runner(FilePasswordDB(big, cache=False), "user9999", "password9999")),
         ("file-bcrypt-5", 20,
+         dropins_runner(PasswordFileChecker(small, recent=RecentLogins(lifetime=0)),
+                        "alice", "pw"),
+         twisted_runner(FilePasswordDB(small, hash=bcrypt_hash), "alice", "pw")),
+        ("file-bcrypt-5-remembered", 200,
          dropins_runner(PasswordFileChecker(small), "alice", "pw"),
          twisted_runner(FilePasswordDB(small, hash=bcrypt_hash), "alice", "pw")),
     ]
     print(f"python {sys.version.split()[0]}, median of {RUNS} runs, time per login")
-    print(f"{'case':16} {'dropins':>12} {'twisted':>12} {'twisted/dropins':>16}")
+    print(f"{'case':26} {'dropins':>12} {'twisted':>12} {'twisted/dropins':>16}")
     for name, count, ours, theirs in cases:
         ours_time = median_per_login(ours, count)
         theirs_time = median_per_login(theirs, count)
-        print(f"{name:16} {ours_time * 1e6:10.1f}us {theirs_time * 1e6:10.1f}us"
+        print(f"{name:26} {ours_time * 1e6:10.1f}us {theirs_time * 1e6:10.1f}us"
               f" {theirs_time / ours_time:15.2f}x")
 
 
