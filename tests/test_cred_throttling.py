@@ -220,3 +220,42 @@ def test_a_changed_big_file_is_re_read_without_stalling_the_loop(tmp_path):
     turns, user = asyncio.run(turns_during_login())
     assert user == "late"
     assert turns >= 20
+
+
+def test_errors_of_the_hashing_pass_through_the_pool_unchanged():
+    """A missing hash library (a RuntimeError) is reported as such, not as a busy server."""
+    pool = HashPool(workers=1)
+
+    def missing_library() -> None:
+        raise hashing.MissingHashLibrary("argon2 password hashes need the argon2-cffi package")
+
+    async def scenario() -> None:
+        with pytest.raises(hashing.MissingHashLibrary):
+            await pool.run(missing_library)
+        assert pool.pending == 0
+
+    asyncio.run(scenario())
+
+
+def test_logins_during_a_re_read_wait_for_it(tmp_path):
+    """A user removed from the file is refused also by a login that arrives while the new
+    content is still being read."""
+    path = password_file(tmp_path, "".join(f"user{index}:pw{index}\n"
+                                           for index in range(50_000)) + "gone:pw\n")
+    checker = PasswordFileChecker(path)
+    Path(path).write_text("".join(f"user{index}:pw{index}\n" for index in range(50_000)))
+    os.utime(path, ns=(time.time_ns() - 10**10,) * 2)
+
+    async def both() -> list[object]:
+        before = checker._signature
+        first = asyncio.ensure_future(checker.request_avatar_id(UsernamePassword("user1", "pw1")))
+        for _ in range(5000):  # until the first login's re-read has begun (it notes the stat)
+            if checker._signature != before:
+                break
+            await asyncio.sleep(0.001)
+        second = checker.request_avatar_id(UsernamePassword("gone", "pw"))
+        return await asyncio.gather(first, second, return_exceptions=True)
+
+    first, second = asyncio.run(both())
+    assert first == "user1"
+    assert isinstance(second, UnauthorizedLogin)

@@ -188,7 +188,8 @@ def dummy_hash(stored: str) -> str:
     """A hash of a random password with the scheme and parameters of ``stored``: verifying a
     password against it costs the same, and no password matches it.  Made once per set of
     parameters (it costs one hashing), so call it off the event loop."""
-    return _dummy_for(hash_parameters(stored), stored.rsplit("$", 1)[-1])
+    digest = stored.rsplit("$", 1)[-1] if stored.startswith("$") else ""
+    return _dummy_for(hash_parameters(stored), digest)
 
 
 @functools.lru_cache(maxsize=32)

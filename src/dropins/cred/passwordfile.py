@@ -325,18 +325,18 @@ class PasswordFileChecker:
         if self._parsed is None:
             logger.warning("%s %s is usable again", self.kind, self.path)
         self._parsed = parsed
-        self._recent.clear()
         self._warn_about(parsed)
         logger.info("%s %s re-read: %d users", self.kind, self.path, len(parsed.entries))
 
     async def refreshed(self) -> ParsedFile | None:
         """The file's current content: a stat on the loop, and if the file changed, one re-read
         in a thread that concurrent logins share (a 100,000-user file takes most of a second
-        to parse, which would otherwise stall every connection)."""
-        if self._unchanged():
+        to parse, which would otherwise stall every connection).  While a re-read runs, logins
+        wait for it rather than use what the file held before it changed."""
+        task = self._reloading
+        if (task is None or task.done()) and self._unchanged():
             return self._parsed
         loop = asyncio.get_running_loop()
-        task = self._reloading
         if task is None or task.done() or task.get_loop() is not loop:
             task = self._reloading = loop.create_task(asyncio.to_thread(self.refresh))
         await asyncio.shield(task)
@@ -344,7 +344,6 @@ class PasswordFileChecker:
 
     def _fail(self, error: PasswordFileError) -> None:
         self._parsed = None
-        self._recent.clear()
         logger.error("%s; refusing every login until it is fixed", error)
 
     async def request_avatar_id(self, credentials: Any) -> str:

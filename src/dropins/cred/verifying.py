@@ -11,7 +11,8 @@ responsive:
   client sending the same credentials with every request (HTTP Basic) costs one hash per
   ``lifetime``, not one per request.  It keeps a keyed digest (HMAC-SHA256 under a random key
   made at start) of the password and the stored hash, never the password; a changed hash in the
-  file no longer matches, and the cache is bounded in size.
+  file no longer matches, a removed user is refused before the cache is asked, and the cache is
+  bounded in size.
 """
 
 from __future__ import annotations
@@ -60,11 +61,12 @@ class HashPool:
                 self._executor = ThreadPoolExecutor(self.workers,
                                                     thread_name_prefix="dropins-hash")
             executor = self._executor
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                executor, self._counted, function, args)
-        except RuntimeError:  # the executor was shut down at interpreter exit
-            raise LoginThrottled(self.retry_after) from None
+            try:
+                future = executor.submit(self._counted, function, args)
+            except RuntimeError:  # the executor was shut down at interpreter exit
+                self._pending -= 1
+                raise LoginThrottled(self.retry_after) from None
+        return await asyncio.wrap_future(future)
 
     def _counted(self, function: Callable[..., Result], args: tuple[object, ...]) -> Result:
         try:
@@ -111,7 +113,7 @@ class RecentLogins:
             return False
         digest, expires = entry
         if expires <= self._clock():
-            del self._entries[user]
+            self._entries.pop(user, None)
             return False
         return hmac.compare_digest(digest, self._digest(user, password, stored))
 
