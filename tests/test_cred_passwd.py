@@ -257,3 +257,12 @@ def test_only_newlines_end_entries_of_a_password_file():
                                  "users.txt")
     assert list(parsed.entries) == ["bob"]
     assert parsed.entries["bob"].line == 2
+
+
+@posix_only
+def test_a_fifo_in_place_of_the_file_is_refused_without_hanging(tmp_path):
+    fifo = tmp_path / "users.txt"
+    os.mkfifo(fifo)
+    result = passwd(str(fifo), "alice", "--scheme", "bcrypt", password="pw")
+    assert result.returncode == 1
+    assert f"{fifo} is not a regular file" in result.stderr

@@ -198,3 +198,11 @@ def test_twisted_features_that_would_be_ignored_are_refused(name: str, instead: 
     with pytest.raises(TypeError,
                        match=rf"Bad\.{name} is twisted.python.usage's .*{re.escape(instead)}"):
         type("Bad", (Options,), {name: lambda self: None})
+
+
+def test_declarations_named_like_twisted_features_are_kept() -> None:
+    class Named(Options):
+        synopsis = Parameter(default="short")
+        opt_level = Parameter(type=int, default=1)
+
+    assert Named.parse(["--opt-level", "3"]) == {"synopsis": "short", "opt_level": 3}

@@ -254,7 +254,8 @@ class Options(_Mapping):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if any(name in _TWISTED_NAMES or name.startswith("opt_") for name in vars(cls)):
+        if any((name in _TWISTED_NAMES or name.startswith("opt_"))
+               and not isinstance(value, Option) for name, value in vars(cls).items()):
             from dropins.options_lists import refuse_unported
 
             refuse_unported(cls)

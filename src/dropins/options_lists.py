@@ -70,7 +70,9 @@ _INSTEAD = {
 
 def refuse_unported(cls: type) -> None:
     """TypeError for a twisted.python.usage feature that would be silently ignored here."""
-    for name in vars(cls):
+    for name, value in vars(cls).items():
+        if isinstance(value, Option):
+            continue  # a declaration that happens to have such a name
         if name.startswith("opt_"):
             instead = ("declare Parameter(..., type=...) or Flag(...) and act on the value"
                        " in validate() or make_service()")

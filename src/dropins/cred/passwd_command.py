@@ -77,7 +77,9 @@ def symlink_error(path: str) -> PasswdError:
 def read_file(path: str) -> tuple[list[str], int] | None:
     """The file's lines with their line endings and its mode, or None if it does not exist."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # O_NONBLOCK: a FIFO planted as the file must not make the command hang.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                             | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return None
     except IsADirectoryError:
@@ -89,8 +91,8 @@ def read_file(path: str) -> tuple[list[str], int] | None:
     mode = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(mode):
         os.close(descriptor)
-        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-        raise PasswdError(f"{path} is {kind}, not a password file")
+        what = "a directory, not a password file" if stat.S_ISDIR(mode) else "not a regular file"
+        raise PasswdError(f"{path} is {what}")
     with os.fdopen(descriptor, "rb") as stream:
         data = stream.read()
     return split_file_text(data, path), mode & 0o7777
