@@ -8,17 +8,21 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from _cred_helpers import avatar_id, cheap_argon2, cheap_bcrypt, cheap_scrypt
+from conftest import run_dropins
 from dropins.cred import ANONYMOUS, Anonymous, UnauthorizedLogin, UsernamePassword
 from dropins.options import UsageError
 from dropins.plugins.checkers import anonymous, file, htpasswd, memory  # the real plugins
 
 
 def write(path, text):
+    """A password file, private as ``dropins passwd`` makes them (plain entries need that)."""
     path.write_text(text)
+    path.chmod(0o600)
     return str(path)
 
 
@@ -282,3 +286,70 @@ def test_file_relative_path_survives_a_change_of_directory(tmp_path, monkeypatch
     monkeypatch.chdir("/")
     assert avatar_id(checker, "alice", "pw") == "alice"
     assert checker.path == str(tmp_path / "users.txt")
+
+
+# system account files and private plain passwords (issue 10 item 17) ------------------------
+
+PASSWD_LINES = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/:/usr/sbin/nologin\n"
+SHADOW_LINES = ("root:$6$saltsalt$" + "a" * 86 + ":19000:0:99999:7:::\n"
+                "daemon:*:19000:0:99999:7:::\n")
+
+
+@pytest.mark.parametrize(("text", "name"), [(PASSWD_LINES, "passwd(5)"),
+                                            (SHADOW_LINES, "shadow(5)"),
+                                            ("# mine\n" + PASSWD_LINES[:32] + "\n", "passwd(5)")])
+def test_file_refuses_system_account_files(tmp_path, text, name):
+    path = write(tmp_path / "accounts", text)
+    with pytest.raises(UsageError) as caught:
+        file.make_checker(path)
+    message = str(caught.value)
+    assert f"this is a {name} file, not USER:HASH lines" in message
+    assert "dropins passwd FILE USER" in message and "\n" not in message
+
+
+def test_file_refuses_etc_passwd_end_to_end(tmp_path):
+    """The obvious translation of twistd's --auth passwd:/etc/passwd must not let root in."""
+    if not Path("/etc/passwd").is_file():
+        pytest.skip("no /etc/passwd on this system")
+    result = run_dropins("web", "--path", str(tmp_path), "--auth", "file:/etc/passwd",
+                         "--listen", "tcp:0:interface=127.0.0.1", timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "file /etc/passwd, line 1: this is a passwd(5) file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_file_refuses_plain_passwords_other_users_can_read(tmp_path, mode):
+    path = write(tmp_path / "users.txt", f"alice:wonderland\nbob:{cheap_bcrypt('pw')}\n")
+    os.chmod(path, mode)
+    with pytest.raises(UsageError) as caught:
+        file.make_checker(path)
+    message = str(caught.value)
+    assert (f"holds plain-text passwords (users alice) and other users can read it (mode"
+            f" {mode:04o})") in message
+    assert f"chmod 600 {path}" in message
+    assert "wonderland" not in message
+
+
+def test_file_of_hashes_only_may_be_readable_by_others(tmp_path):
+    path = write(tmp_path / "users.txt", f"bob:{cheap_bcrypt('pw')}\n")
+    os.chmod(path, 0o644)
+    assert avatar_id(file.make_checker(path), "bob", "pw") == "bob"
+
+
+def test_plain_password_made_readable_while_running_refuses_every_login(tmp_path, caplog):
+    path = write(tmp_path / "users.txt", "alice:wonderland\n")
+    checker = file.make_checker(path)
+    assert avatar_id(checker, "alice", "wonderland") == "alice"
+    Path(path).write_text("alice:wonderland\nbob:builder\n")
+    os.chmod(path, 0o644)
+    with caplog.at_level(logging.ERROR, logger="dropins.cred"):
+        assert avatar_id(checker, "alice", "wonderland") is None
+    assert any("other users can read it" in record.getMessage() for record in caplog.records)
+
+
+def test_file_refuses_overlong_lines(tmp_path):
+    path = write(tmp_path / "users.txt", f"bob:{cheap_bcrypt('pw')}\n" + "x" * 5000 + "\n")
+    with pytest.raises(UsageError, match=r"line 2: line longer than 4096 characters"):
+        file.make_checker(path)

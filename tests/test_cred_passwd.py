@@ -59,7 +59,8 @@ def test_updates_in_place_keeping_other_lines_and_the_mode(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     # The operator is told about the remaining plain password, by user name only.
     assert "plain-text passwords for carol" in result.stderr and "plainpw" not in result.stderr
-    assert not [name for name in os.listdir(tmp_path) if name != "users.txt"], "temp file left"
+    left = [name for name in os.listdir(tmp_path) if name not in ("users.txt", "users.txt.lock")]
+    assert not left, "temp file left"
 
 
 def test_appends_new_users_and_deletes(tmp_path):
@@ -120,13 +121,43 @@ def test_unusable_files_are_reported_before_asking(tmp_path):
 
 
 @posix_only
-def test_writes_through_a_symlink(tmp_path):
-    target = tmp_path / "real.txt"
-    target.write_text("")
-    link = tmp_path / "link.txt"
-    link.symlink_to(target)
-    assert passwd(str(link), "alice", "--scheme", "bcrypt", password="pw").returncode == 0
-    assert link.is_symlink() and "alice" in entries(target)
+@posix_only
+@pytest.mark.parametrize("linked", ["users.txt", "users.txt.lock"])
+def test_refuses_a_symlinked_password_or_lock_file(tmp_path, linked):
+    """Root running dropins passwd must not write where a link planted by the service's user
+    points (here a stand-in for /etc/shadow)."""
+    precious = tmp_path / "shadow"
+    precious.write_text("root:precious\n")
+    (tmp_path / linked).symlink_to(precious)
+    result = passwd(str(tmp_path / "users.txt"), "alice", "--scheme", "bcrypt", password="pw")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f"{tmp_path / linked} is a symbolic link; refusing to write through it" in result.stderr
+    assert precious.read_text() == "root:precious\n"
+    assert (tmp_path / linked).is_symlink()
+
+
+@posix_only
+def test_concurrent_changes_are_all_kept(tmp_path):
+    """Ten concurrent adds keep ten users; a delete racing an add keeps both changes."""
+    import subprocess
+
+    from conftest import clean_env
+
+    path = tmp_path / "users.txt"
+    passwd(str(path), "doomed", "--scheme", "bcrypt", password="pw")
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "dropins", "passwd", str(path), *args],
+                                env=clean_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    runs = [start(f"user{index}", "--scheme", "bcrypt") for index in range(10)]
+    runs.append(start("doomed", "--delete"))
+    for run in runs:
+        _, err = run.communicate("pw\n", timeout=120)
+        assert run.returncode == 0, err
+    assert sorted(entries(path)) == sorted(f"user{index}" for index in range(10))
 
 
 @posix_only
@@ -226,3 +257,12 @@ def test_only_newlines_end_entries_of_a_password_file():
                                  "users.txt")
     assert list(parsed.entries) == ["bob"]
     assert parsed.entries["bob"].line == 2
+
+
+@posix_only
+def test_a_fifo_in_place_of_the_file_is_refused_without_hanging(tmp_path):
+    fifo = tmp_path / "users.txt"
+    os.mkfifo(fifo)
+    result = passwd(str(fifo), "alice", "--scheme", "bcrypt", password="pw")
+    assert result.returncode == 1
+    assert f"{fifo} is not a regular file" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
@@ -117,3 +118,91 @@ def test_option_names_that_hide_dict_methods_are_refused() -> None:
     with pytest.raises(TypeError, match="hides a dict method"):
         class Bad(Options):
             items = Parameter()
+
+
+class PortedOptions(Options):
+    """A twisted.python.usage.Options class, ported by changing its base class."""
+
+    optParameters = [["port", "p", 1235, "TCP port.", port_number],
+                     ["max-conn", None, "5", "Connections at most."],
+                     ["greeting"]]
+    optFlags = [["verbose", "v", "Say more."], ["quiet", None, "Say less."]]
+
+
+class PortedChild(PortedOptions):
+    optParameters = [["host", "H", "localhost", "Interface."]]
+
+
+def test_twisted_option_lists_are_declarations() -> None:
+    assert dict(PortedChild.parse([])) == {
+        "port": 1235, "max-conn": "5", "greeting": None, "verbose": False, "quiet": False,
+        "host": "localhost"}
+    options = PortedChild.parse(["-p", "80", "--max-conn", "7", "--greeting", "hi", "-v",
+                                 "-H", "::1"])
+    assert options == {"port": 80, "max-conn": "7", "greeting": "hi", "verbose": True,
+                       "quiet": False, "host": "::1"}
+    assert options.port == 80
+
+
+def test_twisted_option_lists_give_help_and_coercion_errors(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        PortedOptions.parse(["--help"], prog="dropins ported")
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "-p PORT, --port PORT" in out and "TCP port. (default: 1235)" in out
+    assert "--quiet" in out and "Say less." in out
+    with pytest.raises(SystemExit) as exited:
+        PortedOptions.parse(["-p", "70000"], prog="dropins ported")
+    assert exited.value.code == 2
+    assert "port must be from 0 to 65535" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("lists", "fragment"),
+    [
+        ({"optParameters": ["port"]}, "each entry is a list"),
+        ({"optParameters": [["port", "p", 1, "help", int, "extra"]]}, "must have 1 to 5 items"),
+        ({"optFlags": [[None, "v", "help"]]}, "the first being the long name"),
+        ({"optParameters": [["port", "p", 1, "help", "int"]]}, "must be callable"),
+        ({"optParameters": [["description"]]}, "hides the class attribute"),
+    ],
+)
+def test_malformed_twisted_option_lists_are_refused_when_defined(
+        lists: dict[str, object], fragment: str) -> None:
+    with pytest.raises(TypeError, match=fragment):
+        type("Bad", (Options,), dict(lists))
+
+
+def test_short_h_is_refused_when_the_class_is_defined() -> None:
+    with pytest.raises(TypeError, match=r"option 'host' in .*Bad: -h is reserved for --help"):
+        class Bad(Options):
+            host = Parameter(short="h", default="localhost")
+    with pytest.raises(TypeError, match="-h is reserved for --help"):
+        type("BadList", (Options,), {"optFlags": [["hush", "h", "Say nothing."]]})
+    with pytest.raises(TypeError, match="--help is reserved for --help"):
+        class BadLong(Options):
+            assist = Flag(long="help")
+
+
+def test_a_flag_declared_twice_is_refused_when_the_class_is_defined() -> None:
+    with pytest.raises(TypeError, match="-p is already the flag of option 'port'"):
+        class Bad(ServerOptions):
+            path = Parameter(short="p")
+
+
+@pytest.mark.parametrize(("name", "instead"), [("postOptions", "rename it validate(self)"),
+                                               ("opt_port", "declare Parameter"),
+                                               ("subCommands", "a service maker of its own")])
+def test_twisted_features_that_would_be_ignored_are_refused(name: str, instead: str) -> None:
+    with pytest.raises(TypeError,
+                       match=rf"Bad\.{name} is twisted.python.usage's .*{re.escape(instead)}"):
+        type("Bad", (Options,), {name: lambda self: None})
+
+
+def test_declarations_named_like_twisted_features_are_kept() -> None:
+    class Named(Options):
+        synopsis = Parameter(default="short")
+        opt_level = Parameter(type=int, default=1)
+
+    assert Named.parse(["--opt-level", "3"]) == {"synopsis": "short", "opt_level": 3}

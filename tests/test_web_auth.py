@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,51 @@ def test_insecure_listeners(endpoints: list[str], unsafe: list[str]) -> None:
 ])
 def test_parse_basic(header: bytes | None, expected: tuple[str, str] | None) -> None:
     assert parse_basic(header) == expected
+
+
+# limits on guessing (issue 10 item 20) ------------------------------------------------------
+
+@pytest.fixture
+def file_server(tmp_path: Path, site: Path) -> Iterator[WebProcess]:
+    import bcrypt
+
+    users = tmp_path / "users.txt"
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    users.write_text(f"alice:{hashed}\n")
+    with WebProcess(["--path", str(site), "--auth", f"file:{users}"]) as process:
+        yield process
+
+
+def get_from(port: int, address: str, headers: dict[str, str],
+             connection: http.client.HTTPConnection | None = None
+             ) -> tuple[int, dict[str, str]]:
+    """GET /private.txt from the source address ``address`` (a loopback address)."""
+    connection = connection or http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=10, source_address=(address, 0))
+    connection.request("GET", "/private.txt", headers=headers)
+    response = connection.getresponse()
+    response.read()
+    return response.status, {name.lower(): value for name, value in response.getheaders()}
+
+
+def test_failed_logins_from_one_address_are_throttled(file_server: WebProcess) -> None:
+    port = file_server.port
+    with ThreadPoolExecutor(10) as pool:  # the bucket holds 10 failures
+        statuses = list(pool.map(lambda n: get_from(port, "127.0.0.5", basic("alice", f"w{n}"))[0],
+                                 range(10)))
+    assert statuses == [401] * 10
+    answers = [get_from(port, "127.0.0.5", basic("alice", "guess")) for _ in range(3)]
+    throttled = [headers for status, headers in answers if status == 429]
+    assert throttled, answers  # refills at 0.5/s: at most one more guess gets checked
+    assert int(throttled[0]["retry-after"]) >= 1
+    # Another address is not held up.
+    assert get_from(port, "127.0.0.6", basic("alice", PASSWORD))[0] == 200
+
+
+def test_a_connection_is_closed_after_three_failed_logins(file_server: WebProcess) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", file_server.port, timeout=10,
+                                            source_address=("127.0.0.7", 0))
+    closes = [get_from(0, "", basic("alice", f"w{n}"), connection)[1].get("connection")
+              for n in range(3)]
+    assert closes == [None, None, "close"]
+    connection.close()

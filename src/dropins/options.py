@@ -239,6 +239,11 @@ else:  # the same class at run time, without importing typing for ``Any``
     _Mapping = dict
 
 
+#: twisted.python.usage.Options attributes that dropins would otherwise silently ignore.
+_TWISTED_NAMES = frozenset({"postOptions", "parseArgs", "subCommands", "defaultSubCommand",
+                            "compData", "longdesc", "synopsis"})
+
+
 class Options(_Mapping):
     """Base class for declarative plugin options; an instance is the parsed mapping."""
 
@@ -249,10 +254,42 @@ class Options(_Mapping):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if any((name in _TWISTED_NAMES or name.startswith("opt_"))
+               and not isinstance(value, Option) for name, value in vars(cls).items()):
+            from dropins.options_lists import refuse_unported
+
+            refuse_unported(cls)
+        if "optParameters" in vars(cls) or "optFlags" in vars(cls):
+            from dropins.options_lists import declarations_from_lists
+
+            for key, option in declarations_from_lists(cls).items():
+                if not isinstance(getattr(cls, key, option), Option):
+                    raise TypeError(f"option name {key!r} in {cls.__qualname__} hides the"
+                                    " class attribute of that name; rename the option")
+                setattr(cls, key, option)
         for name, value in vars(cls).items():
             if isinstance(value, Option) and hasattr(dict, name):
                 raise TypeError(f"option name {name!r} in {cls.__qualname__} hides a dict method;"
                                 " rename the attribute and set long=... for the flag")
+        cls._check_flags()
+
+    @classmethod
+    def _check_flags(cls) -> None:
+        """Refuse, when the class is defined, flags that argparse would reject only when the
+        parser is built (an "unexpected ArgumentError" at the first run): -h and --help, which
+        every command has, and a flag that two options declare."""
+        owners = {"-h": "--help", "--help": "--help"}
+        for option in cls.declared():
+            for flag in option.flags() if isinstance(option, Parameter | Flag) else ():
+                owner = owners.setdefault(flag, option.key)
+                if owner == option.key:
+                    continue
+                if owner == "--help":
+                    remedy = "another short letter (or none)" if flag == "-h" else "another name"
+                    raise TypeError(f"option {option.key!r} in {cls.__qualname__}: {flag} is"
+                                    f" reserved for --help; choose {remedy}")
+                raise TypeError(f"option {option.key!r} in {cls.__qualname__}: {flag} is"
+                                f" already the flag of option {owner!r}; choose another")
 
     @classmethod
     def declared(cls) -> Iterator[Option]:

@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "ANONYMOUS": "dropins.cred.credentials",
     "UnauthorizedLogin": "dropins.cred.errors",
     "UnhandledCredentials": "dropins.cred.errors",
+    "LoginThrottled": "dropins.cred.errors",
     "Portal": "dropins.cred.portal",
     "UsernameRealm": "dropins.cred.portal",
     "AvatarRealm": "dropins.cred.portal",
@@ -64,6 +65,7 @@ __all__ = [
     "IRealm",
     "IUsernamePassword",
     "InMemoryUsernamePasswordChecker",
+    "LoginThrottled",
     "PasswordFileChecker",
     "PasswordFileError",
     "Portal",
@@ -88,7 +90,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from dropins.cred.auth_options import AuthOptions
     from dropins.cred.checkers import AllowAnonymousChecker, InMemoryUsernamePasswordChecker
     from dropins.cred.credentials import ANONYMOUS, Anonymous, UsernamePassword
-    from dropins.cred.errors import UnauthorizedLogin, UnhandledCredentials
+    from dropins.cred.errors import LoginThrottled, UnauthorizedLogin, UnhandledCredentials
     from dropins.cred.hashing import hash_password, verify_password
     from dropins.cred.interfaces import (
         IAnonymous,

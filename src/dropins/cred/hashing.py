@@ -26,6 +26,7 @@ Verification can take a tenth of a second by design; call it off the event loop
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import os
 import re
@@ -35,6 +36,9 @@ __all__ = [
     "MissingHashLibrary",
     "UnsupportedHash",
     "default_scheme",
+    "dummy_hash",
+    "estimated_cost",
+    "hash_parameters",
     "hash_password",
     "identify",
     "verify_password",
@@ -145,6 +149,70 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     except InvalidHashError:
         raise UnsupportedHash("malformed argon2 hash") from None
+
+
+def hash_parameters(stored: str) -> str:
+    """What sets the cost of verifying ``stored``: the hash without its salt and digest
+    (``$argon2id$v=19$m=65536,t=3,p=4``, ``$2b$12``, ``$scrypt$ln=16,r=8,p=1``; ``plain``)."""
+    scheme = identify(stored)
+    if scheme == "plain":
+        return "plain"
+    if scheme == "bcrypt":
+        return stored[:6]
+    return stored.rsplit("$", 2)[0]
+
+
+#: Rough seconds per unit of work on a 2020s x86 core: enough to tell which of two stored
+#: passwords of different schemes costs more to verify, not to predict how long it takes.
+_SECONDS_PER_BCRYPT_ROUND = 60e-6
+_SECONDS_PER_ARGON2_KIB_PASS = 1.1e-6
+_SECONDS_PER_SCRYPT_BLOCK = 0.47e-6
+
+
+def estimated_cost(stored: str) -> float:
+    """About how many seconds verifying a password against ``stored`` takes (0 for plain)."""
+    parameters = hash_parameters(stored)
+    scheme = identify(stored)
+    if scheme == "bcrypt":
+        return float(2 ** int(parameters[4:6]) * _SECONDS_PER_BCRYPT_ROUND)
+    if scheme == "argon2":
+        fields = dict(item.split("=") for item in parameters.rsplit("$", 1)[1].split(","))
+        return int(fields["m"]) * int(fields["t"]) * _SECONDS_PER_ARGON2_KIB_PASS
+    if scheme == "scrypt":
+        log2_n, r, p, _, _ = _parse_scrypt(stored)
+        return float(2 ** log2_n * r * p * _SECONDS_PER_SCRYPT_BLOCK)
+    return 0.0
+
+
+def dummy_hash(stored: str) -> str:
+    """A hash of a random password with the scheme and parameters of ``stored``: verifying a
+    password against it costs the same, and no password matches it.  Made once per set of
+    parameters (it costs one hashing), so call it off the event loop."""
+    digest = stored.rsplit("$", 1)[-1] if stored.startswith("$") else ""
+    return _dummy_for(hash_parameters(stored), digest)
+
+
+@functools.lru_cache(maxsize=32)
+def _dummy_for(parameters: str, digest: str) -> str:
+    secret = os.urandom(24).hex()
+    if parameters == "plain":
+        return secret
+    if parameters.startswith("$2"):
+        library = require_library("bcrypt")
+        salt = library.gensalt(int(parameters[4:6]), prefix=b"2b")
+        return str(library.hashpw(secret.encode("ascii"), salt).decode("ascii"))
+    if parameters.startswith("$scrypt$"):
+        log2_n, r, p, _, _ = _parse_scrypt(f"{parameters}$AAAA$AAAA")
+        salt = os.urandom(SCRYPT_SALT_BYTES)
+        length = len(_b64decode(digest))
+        hashed = _scrypt(secret.encode("ascii"), salt, log2_n, r, p, length)
+        return f"{parameters}${_b64encode(salt)}${_b64encode(hashed)}"
+    library = require_library("argon2")
+    from argon2 import extract_parameters
+
+    hasher = library.PasswordHasher.from_parameters(
+        extract_parameters(f"{parameters}$AAAAAAAAAAAAAAAAAAAAAA${digest}"))
+    return str(hasher.hash(secret))
 
 
 def default_scheme() -> str:

@@ -6,14 +6,24 @@ on a command line.  Only its hash is written: argon2id when argon2-cffi is insta
 scrypt (``--scheme`` chooses).  The file is rewritten atomically (a temporary file in the same
 folder, then ``os.replace``), so a running ``--auth file:`` checker never reads half a file;
 every other line is kept as it was, the file keeps its mode, and a new file is created 0600.
+
+Changes are serialised by an exclusive ``fcntl`` lock on ``FILE.lock`` beside the file (kept,
+never deleted: removing a lock file lets two writers lock different files): under the lock the
+file is read again, changed and replaced, so that concurrent runs never undo each other.  The
+password is read and hashed before the lock is taken, so a slow typist holds nobody up.
+A symbolic link is refused as the file or its lock (``O_NOFOLLOW``): root running
+``dropins passwd`` would otherwise write wherever a link planted by the service's user points.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 
 from dropins.options import Argument, Flag, Options, Parameter
 
@@ -55,17 +65,47 @@ def check_user_name(user: str) -> None:
         raise PasswdError("a user name cannot start with '#' (it marks a comment)", 2)
 
 
-def read_lines(path: str) -> list[str] | None:
-    """The file's lines with their line endings, or None if it does not exist."""
+#: How long to wait for another ``dropins passwd`` to finish with the file.
+LOCK_TIMEOUT = 10.0
+
+
+def symlink_error(path: str) -> PasswdError:
+    return PasswdError(f"{path} is a symbolic link; refusing to write through it (give the"
+                       " real file's path if that is the one you mean); nothing changed")
+
+
+def read_file(path: str) -> tuple[list[str], int] | None:
+    """The file's lines with their line endings and its mode, or None if it does not exist."""
     try:
-        with open(path, "rb") as stream:
-            data = stream.read()
+        # O_NONBLOCK: a FIFO planted as the file must not make the command hang.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                             | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return None
     except IsADirectoryError:
         raise PasswdError(f"{path} is a directory, not a password file") from None
     except OSError as error:
+        if os.path.islink(path):
+            raise symlink_error(path) from None
         raise PasswdError(f"cannot read {path}: {error.strerror}") from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        what = "a directory, not a password file" if stat.S_ISDIR(mode) else "not a regular file"
+        raise PasswdError(f"{path} is {what}")
+    with os.fdopen(descriptor, "rb") as stream:
+        data = stream.read()
+    return split_file_text(data, path), mode & 0o7777
+
+
+def read_lines(path: str) -> list[str] | None:
+    """The file's lines with their line endings, or None if it does not exist."""
+    content = read_file(path)
+    return None if content is None else content[0]
+
+
+def split_file_text(data: bytes, path: str) -> list[str]:
+    """The lines of a password file's content, each with its line ending."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -133,6 +173,40 @@ def updated_lines(lines: list[str], user: str, entry: str | None) -> tuple[list[
     return result, found
 
 
+@contextlib.contextmanager
+def locked(path: str) -> Iterator[None]:
+    """Hold the exclusive lock of ``path`` (``PATH.lock``, created 0600); PasswdError if
+    another holder keeps it longer than LOCK_TIMEOUT."""
+    try:
+        import fcntl
+    except ImportError:  # no fcntl (Windows): concurrent runs are not serialised
+        yield
+        return
+    lock_path = path + ".lock"
+    try:
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             0o600)
+    except OSError as error:
+        if os.path.islink(lock_path):
+            raise symlink_error(lock_path) from None
+        raise PasswdError(f"cannot create the lock file {lock_path}: {error.strerror}") from None
+    try:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise PasswdError(f"{path} has been locked by another dropins passwd for"
+                                      f" {LOCK_TIMEOUT:.0f} s ({lock_path}); nothing changed"
+                                      ) from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
 def write_atomically(path: str, text: str, mode: int) -> None:
     """Replace ``path`` by ``text`` via a temporary file in the same folder and ``os.replace``."""
     folder = os.path.dirname(path) or "."
@@ -163,7 +237,7 @@ def _keep_owner(path: str, temporary: str) -> None:
     if chown is None:
         return
     try:
-        info = os.stat(path)
+        info = os.lstat(path)
         chown(temporary, info.st_uid, info.st_gid)
     except OSError:
         pass
@@ -173,34 +247,38 @@ def run(options: Options) -> str:
     """Do what the options ask; return the line to print.  Raise PasswdError on failure."""
     user = str(options["user"])
     check_user_name(user)
-    path = os.path.realpath(str(options["file"]))
-    lines = read_lines(path)
-    existing_mode = None
-    if lines is not None:
-        existing_mode = os.stat(path).st_mode & 0o7777
+    path = os.path.abspath(str(options["file"]))
+    if os.path.islink(path):
+        raise symlink_error(str(options["file"]))
+    existing = read_file(path)  # errors in the file are reported before a password is asked
     if options["delete"]:
-        if lines is None:
+        if existing is None:
             raise PasswdError(f"{options['file']}: no such file")
-        remaining, found = updated_lines(lines, user, None)
-        if not found:
-            raise PasswdError(f"user '{user}' is not in {options['file']}; nothing changed")
-        write_atomically(path, "".join(remaining), existing_mode or 0o600)
-        return f"removed user '{user}' from {options['file']}"
-    folder = os.path.dirname(path) or "."
-    if not os.path.isdir(folder):
-        raise PasswdError(f"cannot create {options['file']}: folder {folder} does not exist")
-    from dropins.cred.hashing import MissingHashLibrary, default_scheme, hash_password
+        entry = None
+    else:
+        folder = os.path.dirname(path) or "."
+        if not os.path.isdir(folder):
+            raise PasswdError(f"cannot create {options['file']}: folder {folder} does not exist")
+        from dropins.cred.hashing import MissingHashLibrary, default_scheme, hash_password
 
-    scheme = options["scheme"] or default_scheme()
-    password = read_password(user)
-    try:
-        hashed = hash_password(password, scheme)
-    except (MissingHashLibrary, ValueError) as error:
-        raise PasswdError(f"{error}; nothing changed") from None
-    new_lines, found = updated_lines(lines or [], user, f"{user}:{hashed}")
-    write_atomically(path, "".join(new_lines), 0o600 if existing_mode is None else existing_mode)
-    verb = "updated" if found else "added"
-    return f"{verb} user '{user}' in {options['file']} ({scheme})"
+        scheme = options["scheme"] or default_scheme()
+        password = read_password(user)
+        try:
+            entry = f"{user}:{hash_password(password, scheme)}"
+        except (MissingHashLibrary, ValueError) as error:
+            raise PasswdError(f"{error}; nothing changed") from None
+    with locked(path):
+        current = read_file(path)  # again: another run may have changed it meanwhile
+        lines, mode = current if current is not None else ([], 0o600)
+        if current is None and entry is None:
+            raise PasswdError(f"{options['file']}: no such file")
+        new_lines, found = updated_lines(lines, user, entry)
+        if entry is None and not found:
+            raise PasswdError(f"user '{user}' is not in {options['file']}; nothing changed")
+        write_atomically(path, "".join(new_lines), mode)
+    if entry is None:
+        return f"removed user '{user}' from {options['file']}"
+    return f"{'updated' if found else 'added'} user '{user}' in {options['file']} ({scheme})"
 
 
 def plain_users_of(path: str) -> list[str]:
@@ -227,7 +305,7 @@ def main(argv: Sequence[str], prog: str = "dropins passwd") -> int:
         sys.stderr.write(f"{prog}: error: {error}\n")
         return error.status
     sys.stdout.write(message + "\n")
-    plain = plain_users_of(os.path.realpath(str(options["file"])))
+    plain = plain_users_of(os.path.abspath(str(options["file"])))
     if plain:
         sys.stderr.write(f"{prog}: warning: {options['file']} still holds plain-text passwords"
                          f" for {', '.join(plain)}; set them with: {prog}"

@@ -14,10 +14,11 @@ from typing import Any
 
 from zope.interface import implementer
 
-from dropins.cred.errors import UnauthorizedLogin, UnhandledCredentials
+from dropins.cred.errors import LoginThrottled, UnauthorizedLogin, UnhandledCredentials
 from dropins.cred.interfaces import IRealm
 
-#: Seconds a failed login waits before it is reported, to slow down password guessing.
+#: Seconds from the start of a failed login to its answer, to slow down password guessing and
+#: to make every failure take the same time.
 DEFAULT_FAILURE_DELAY = 0.5
 
 
@@ -25,9 +26,12 @@ class Portal:
     """Authenticates credentials with checkers, then asks the realm for the avatar.
 
     Checkers are tried in the order given, skipping those that do not understand the kind of
-    credentials; the first that accepts decides the avatar id.  A failed login is reported only
-    after ``failure_delay`` seconds (an ``asyncio.sleep``, so other clients are not held up):
-    it slows down guessing over one connection and hides how long the checking took.
+    credentials; the first that accepts decides the avatar id.  A failed login is reported
+    ``failure_delay`` seconds after it began, however long the checking took (the rest is an
+    ``asyncio.sleep``, so other clients are not held up): a fixed delay added to the check
+    would still let a client time the check, e.g. tell an unknown user from a known one.  A
+    login that no checker could check (``LoginThrottled``: too many at once) is reported at
+    once, as that: its answer says nothing about the credentials.
     """
 
     def __init__(self, realm: Any, checkers: Iterable[Any] = (), *,
@@ -67,22 +71,30 @@ class Portal:
         """Return ``(interface, avatar, logout)`` for ``credentials``.
 
         Raise ``UnauthorizedLogin`` (or its subclass ``UnhandledCredentials`` when no checker
-        understands these credentials) after the failure delay.
+        understands these credentials) ``failure_delay`` seconds after the call, or
+        ``LoginThrottled`` at once if a checker could not check them now.
         """
+        started = asyncio.get_running_loop().time()
+        throttled: LoginThrottled | None = None
         matching = [checker for checker in self.checkers
                     if any(i.providedBy(credentials) for i in checker.credential_interfaces)]
         if not matching:
-            await self._delay()
+            await self._pad(started)
             raise UnhandledCredentials(
                 f"no checker accepts {type(credentials).__name__} credentials")
         for checker in matching:
             try:
                 avatar_id = await checker.request_avatar_id(credentials)
+            except LoginThrottled as error:
+                throttled = throttled or error
+                continue
             except UnauthorizedLogin:
                 continue
             break
         else:
-            await self._delay()
+            if throttled is not None:
+                raise throttled
+            await self._pad(started)
             raise UnauthorizedLogin()
         result = self.realm.request_avatar(avatar_id, mind, *interfaces)
         if inspect.isawaitable(result):
@@ -90,9 +102,11 @@ class Portal:
         interface, avatar, logout = result
         return interface, avatar, logout
 
-    async def _delay(self) -> None:
-        if self.failure_delay:
-            await asyncio.sleep(self.failure_delay)
+    async def _pad(self, started: float) -> None:
+        """Sleep until ``failure_delay`` seconds after ``started`` (loop time)."""
+        remaining = started + self.failure_delay - asyncio.get_running_loop().time()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
 
 
 def _no_logout() -> None:

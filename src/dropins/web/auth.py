@@ -7,6 +7,13 @@ in as anonymous.  The user name goes to the access log and to the application (W
 ``REMOTE_USER``, ASGI ``scope["user"]``).  A wrong password is answered only after the
 portal's failure delay, which slows guessing without holding up other clients.
 
+Guessing is limited further, without costing the server a hash: after
+``MAX_FAILURES_PER_CONNECTION`` failures a connection is closed with its 401, and each client
+address has a token bucket of failures (``dropins.cred.throttle``); an address whose bucket is
+empty is answered 429 with ``Retry-After`` before its credentials are looked at.  When the
+server has more logins to hash than it can queue, a login is answered 503 with
+``Retry-After`` (not 401: the password may well be right).
+
 Basic credentials travel in clear text, which is why ``dropins web`` refuses ``--auth`` on a
 TCP listener reachable from other machines unless ``--insecure-auth`` is given
 (``insecure_listeners`` below finds them).
@@ -16,6 +23,8 @@ from __future__ import annotations
 
 import binascii
 import ipaddress
+import math
+import weakref
 from typing import Any
 
 from dropins.web.exchange import Exchange
@@ -23,6 +32,8 @@ from dropins.web.exchange import Exchange
 __all__ = ["BasicAuth", "insecure_listeners", "parse_basic"]
 
 CHALLENGE = [(b"WWW-Authenticate", b'Basic realm="dropins", charset="UTF-8"')]
+#: Failed logins one connection may make; the last 401 closes it.
+MAX_FAILURES_PER_CONNECTION = 3
 
 
 def parse_basic(header: bytes | None) -> tuple[str, str] | None:
@@ -49,22 +60,31 @@ def parse_basic(header: bytes | None) -> tuple[str, str] | None:
 class BasicAuth:
     """A handler that lets a request through to ``handler`` only once the portal accepts it."""
 
-    def __init__(self, handler: Any, portal: Any) -> None:
+    def __init__(self, handler: Any, portal: Any, throttle: Any = None) -> None:
         self.handler = handler
         self.portal = portal
         from dropins.cred.interfaces import IAnonymous
+        from dropins.cred.throttle import FailureThrottle
 
         self.allow_anonymous = bool(portal.accepts(IAnonymous))
+        self.throttle = FailureThrottle() if throttle is None else throttle
+        self._failures: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
     def __call__(self, exchange: Exchange) -> Any:
         return self._serve(exchange)
 
     async def _serve(self, exchange: Exchange) -> None:
-        from dropins.cred import Anonymous, UnauthorizedLogin, UsernamePassword
+        from dropins.cred import Anonymous, LoginThrottled, UnauthorizedLogin, UsernamePassword
 
         credentials = parse_basic(exchange.header(b"authorization"))
         if credentials is None and not self.allow_anonymous:
             exchange.respond_error(401, headers=CHALLENGE)
+            return
+        address = exchange.connection.client[0]
+        wait = self.throttle.retry_after(address) if credentials is not None else 0
+        if wait:
+            exchange.respond_error(429, "too many failed logins from your address",
+                                   headers=_retry_after(wait))
             return
         try:
             if credentials is None:
@@ -73,7 +93,17 @@ class BasicAuth:
             else:
                 _, avatar, logout = await self.portal.login(UsernamePassword(*credentials), None)
                 exchange.user = avatar if isinstance(avatar, str) else credentials[0]
+        except LoginThrottled as error:
+            if not exchange.finished:
+                exchange.respond_error(503, "too many logins at once",
+                                       headers=_retry_after(error.retry_after))
+            return
         except UnauthorizedLogin:
+            self.throttle.failed(address)
+            failures = self._failures[exchange.connection] = (
+                self._failures.get(exchange.connection, 0) + 1)
+            if failures >= MAX_FAILURES_PER_CONNECTION:
+                exchange.keep_alive = False
             if not exchange.finished:
                 exchange.respond_error(401, headers=CHALLENGE)
             return
@@ -83,6 +113,10 @@ class BasicAuth:
                 await pending
         finally:
             logout()
+
+
+def _retry_after(seconds: float) -> list[tuple[bytes, bytes]]:
+    return [(b"Retry-After", str(max(1, math.ceil(seconds))).encode("ascii"))]
 
 
 def insecure_listeners(endpoints: list[str]) -> list[str]:
