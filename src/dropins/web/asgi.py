@@ -53,7 +53,7 @@ class _AsgiCall:
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.started = False
-        self.body_done = exchange.body is None
+        self.body_done = False  # a request without a body still gets one http.request
         self.response_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def run(self) -> None:
@@ -163,10 +163,8 @@ class _AsgiCall:
             data = bytes(message.get("body", b""))
             more = bool(message.get("more_body", False))
             if not exchange.head_sent:
-                headers = self.headers
-                if not more and not any(name.lower() == b"content-length" for name, _ in headers):
-                    headers = [*headers, (b"Content-Length", b"%d" % len(data))]
-                exchange.send_head(self.status, headers)
+                # ASGI has no reason phrase: the standard one for the status is sent.
+                exchange.send_head(self.status, self.headers, length=None if more else len(data))
             exchange.write(data)
             if more:
                 await exchange.drain()

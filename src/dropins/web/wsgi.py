@@ -77,8 +77,8 @@ class _WsgiCall:
         self.loop = loop
         self.environ = environ
         self.status: int | None = None
+        self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
-        self.has_length = False
         self.head_sent = False
 
     # -- in the worker thread
@@ -92,11 +92,10 @@ class _WsgiCall:
                 exc_info = None
         elif self.status is not None:
             raise RuntimeError("start_response() called twice without exc_info")
-        code, _, _ = status.partition(" ")
-        if len(code) != 3 or not code.isdigit():
+        code, _, reason = status.partition(" ")
+        if len(code) != 3 or not code.isdigit() or "\r" in reason or "\n" in reason:
             raise ValueError(f"invalid WSGI status {status!r}: expected e.g. '200 OK'")
         encoded = []
-        has_length = False
         for name, value in headers:
             if not isinstance(name, str) or not isinstance(value, str):
                 raise TypeError(f"WSGI header {name!r}: names and values must be str")
@@ -107,12 +106,10 @@ class _WsgiCall:
             lowered = name.lower()
             if lowered in ("connection", "transfer-encoding", "keep-alive"):
                 continue  # hop-by-hop: the server decides these
-            if lowered == "content-length":
-                has_length = True
             encoded.append((name.encode("latin-1"), value.encode("latin-1")))
         self.status = int(code)
+        self.reason = reason.encode("latin-1", "replace")
         self.headers = encoded
-        self.has_length = has_length
         return self.write
 
     def write(self, data: bytes) -> None:
@@ -160,7 +157,7 @@ class _WsgiCall:
             raise ClientDisconnected("client disconnected")
         if first:
             assert self.status is not None
-            exchange.send_head(self.status, self.headers)
+            exchange.send_head(self.status, self.headers, reason=self.reason)
         exchange.write(data)
         await exchange.drain()
 
@@ -173,10 +170,8 @@ class _WsgiCall:
             exchange.respond_error(500)
             return
         if not self.head_sent:
-            headers = self.headers
-            if not self.has_length:
-                headers = [*headers, (b"Content-Length", b"%d" % sum(map(len, blocks)))]
-            exchange.send_head(self.status, headers)
+            exchange.send_head(self.status, self.headers, length=sum(map(len, blocks)),
+                               reason=self.reason)
         for block in blocks:
             exchange.write(block)
         exchange.end()
