@@ -2,13 +2,14 @@
 
 The request body is read on the loop first (bounded by the server's body limit) and handed
 to the application as ``wsgi.input``; the application then runs in a daemon thread pool.
-Its response goes back to the loop in one of two ways:
+Its response goes back to the loop in one of three ways:
 
 * a list or tuple (the common case, ``return [body]``) is sent in one write, with a
   Content-Length computed when the application gave none, so the connection stays alive;
 * any other iterable is streamed: each block is written and flushed to the client's pace
   before the next one is asked for, as PEP 3333 requires, so a slow client slows the
-  application down instead of filling memory.
+  application down instead of filling memory;
+* a ``wsgi.file_wrapper`` around a regular file is sent with sendfile (see filewrapper.py).
 
 ``close()`` of the iterable is always called.  An exception before the response started
 gives a plain 500; after it started, the connection is closed (the response cannot be
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from dropins.web.exchange import ClientDisconnected, Exchange
+from dropins.web.filewrapper import FileWrapper, file_to_send
 from dropins.web.httputil import is_header_name
 from dropins.web.paths import percent_decode
 from dropins.web.threads import DaemonThreadPool
@@ -53,6 +55,9 @@ class WsgiHandler:
         loop = asyncio.get_running_loop()
         call = _WsgiCall(self, exchange, loop, _environ(exchange, body))
         outcome = await asyncio.wrap_future(self.pool.submit(call.run), loop=loop)
+        if isinstance(outcome, _FileBody):
+            await call.send_file(outcome)
+            return
         if outcome is _FAILED:
             if exchange.head_sent:
                 exchange.abort()
@@ -65,6 +70,16 @@ class WsgiHandler:
 
 
 _FAILED = object()
+
+
+class _FileBody:
+    """A ``wsgi.file_wrapper`` response to send with sendfile: the file stays open until sent."""
+
+    def __init__(self, wrapper: FileWrapper, file: Any, offset: int, size: int) -> None:
+        self.wrapper = wrapper
+        self.file = file
+        self.offset = offset
+        self.size = size
 
 
 class _WsgiCall:
@@ -126,11 +141,16 @@ class _WsgiCall:
 
     def run(self) -> Any:
         result: Any = None
+        keep_open = False
         try:
             result = self.handler.app(self.environ, self.start_response)
             if isinstance(result, (list, tuple)) and not self.head_sent:
                 blocks = [bytes(block) for block in result]
                 return blocks
+            to_send = file_to_send(result) if self.status is not None else None
+            if to_send is not None and not self.head_sent:
+                keep_open = True  # closed by send_file() once the file is sent
+                return _FileBody(result, *to_send)
             for block in result:
                 if block:
                     self._send_block(block)
@@ -142,13 +162,16 @@ class _WsgiCall:
                              self.environ["REQUEST_METHOD"], self.environ["RAW_URI"])
             return _FAILED
         finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    logger.exception("error in close() of WSGI application %s",
-                                     self.handler.name)
+            if not keep_open:
+                self._close(result)
+
+    def _close(self, result: Any) -> None:
+        close = getattr(result, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                logger.exception("error in close() of WSGI application %s", self.handler.name)
 
     # -- on the event loop
     async def _write_on_loop(self, data: bytes, first: bool) -> None:
@@ -160,6 +183,22 @@ class _WsgiCall:
             exchange.send_head(self.status, self.headers, reason=self.reason)
         exchange.write(data)
         await exchange.drain()
+
+    async def send_file(self, body: _FileBody) -> None:
+        """Send a wrapped file from its position with sendfile (no more than a Content-Length
+        the application gave), then close it in a worker thread, as it is application code."""
+        assert self.status is not None
+        exchange = self.exchange
+        count = body.size
+        for name, value in self.headers:
+            if name.lower() == b"content-length" and value.isdigit():
+                count = min(count, int(value))
+        try:
+            exchange.send_head(self.status, self.headers, length=count, reason=self.reason)
+            await exchange.sendfile(body.file, body.offset, count)
+            exchange.end()
+        finally:
+            await asyncio.wrap_future(self.handler.pool.submit(self._close, body.wrapper))
 
     def finish_on_loop(self, blocks: list[bytes]) -> None:
         exchange = self.exchange
@@ -203,6 +242,7 @@ def _environ(exchange: Exchange, body: bytes) -> dict[str, Any]:
         "wsgi.input": io.BytesIO(body),
         "wsgi.input_terminated": True,
         "wsgi.errors": sys.stderr,
+        "wsgi.file_wrapper": FileWrapper,
         "wsgi.multithread": True,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
