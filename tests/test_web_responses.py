@@ -1,5 +1,6 @@
 """Response heads from real applications: Content-Length rules (RFC 9110 8.6, 9112 6.3) and the
-application's own reason phrase, with plain WSGI/ASGI apps, Flask, Django and Starlette."""
+application's own reason phrase, with plain WSGI/ASGI apps, Flask, Django and Starlette (the
+framework apps are in _framework_apps.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from _framework_apps import FRAMEWORK_APPS, FRAMEWORK_SERVERS
 from _web_helpers import WebProcess, raw_exchange
 from conftest import write_tree
 
 APPS = {
+    **FRAMEWORK_APPS,
     "plain.py": """
         def wsgi(environ, start_response):
             path = environ["PATH_INFO"]
@@ -53,96 +56,6 @@ APPS = {
             if more:
                 await send({"type": "http.response.body", "body": b"the end"})
     """,
-    "flaskapp.py": """
-        from flask import Flask, Response
-
-        app = Flask(__name__)
-
-
-        @app.route("/text")
-        def text():
-            return "hello flask"
-
-
-        @app.route("/no-content")
-        def no_content():
-            return "", 204
-
-
-        @app.route("/custom")
-        def custom():
-            return "custom", "299 Custom Reason"
-
-
-        @app.route("/stream")
-        def stream():
-            return Response(iter(["one ", "two"]), mimetype="text/plain")
-    """,
-    "djangoapp.py": """
-        import django
-        from django.conf import settings
-
-        settings.configure(DEBUG=False, SECRET_KEY="test", ROOT_URLCONF=__name__,
-                           ALLOWED_HOSTS=["*"], MIDDLEWARE=[])
-        django.setup()
-
-        from django.core.asgi import get_asgi_application
-        from django.core.wsgi import get_wsgi_application
-        from django.http import HttpResponse, HttpResponseNotModified, StreamingHttpResponse
-        from django.urls import path
-
-
-        def text(request):
-            return HttpResponse("hello django", content_type="text/plain")
-
-
-        def no_content(request):
-            return HttpResponse(status=204)
-
-
-        def not_modified(request):
-            return HttpResponseNotModified()
-
-
-        def custom(request):
-            return HttpResponse("custom", status=299, reason="Custom Reason")
-
-
-        def stream(request):
-            return StreamingHttpResponse(iter([b"one ", b"two"]))
-
-
-        urlpatterns = [path("text", text), path("no-content", no_content),
-                       path("not-modified", not_modified), path("custom", custom),
-                       path("stream", stream)]
-        wsgi = get_wsgi_application()
-        asgi = get_asgi_application()
-    """,
-    "starletteapp.py": """
-        from starlette.applications import Starlette
-        from starlette.responses import PlainTextResponse, Response, StreamingResponse
-        from starlette.routing import Route
-
-
-        async def text(request):
-            return PlainTextResponse("hello starlette")
-
-
-        async def no_content(request):
-            return Response(status_code=204)
-
-
-        async def stream(request):
-            async def parts():
-                yield b"one "
-                yield b"two"
-            return StreamingResponse(parts(), media_type="text/plain")
-
-
-        app = Starlette(routes=[Route("/text", text, methods=["GET", "HEAD"]),
-                                Route("/no-content", no_content),
-                                Route("/stream", stream, methods=["GET", "HEAD"])])
-    """,
 }
 
 
@@ -172,10 +85,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Path:
 SERVERS = {
     "plain-wsgi": ["--wsgi", "plain:wsgi"],
     "plain-asgi": ["--asgi", "plain:asgi"],
-    "flask": ["--wsgi", "flaskapp:app"],
-    "django-wsgi": ["--wsgi", "djangoapp:wsgi"],
-    "django-asgi": ["--asgi", "djangoapp:asgi"],
-    "starlette": ["--asgi", "starletteapp:app"],
+    **FRAMEWORK_SERVERS,
 }
 
 

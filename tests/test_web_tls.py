@@ -1,4 +1,4 @@
-"""``dropins web`` over an ``ssl:`` endpoint: served over TLS, and a handshake is bounded in time."""
+"""``dropins web`` on an ``ssl:`` endpoint: served over TLS, the handshake bounded in time."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 

@@ -52,6 +52,7 @@ class BasicAuth:
     def __init__(self, handler: Any, portal: Any) -> None:
         self.handler = handler
         self.portal = portal
+        self.allow = getattr(handler, "allow", None)
         from dropins.cred.interfaces import IAnonymous
 
         self.allow_anonymous = bool(portal.accepts(IAnonymous))

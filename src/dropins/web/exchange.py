@@ -156,7 +156,8 @@ class Exchange:
         self.connection = connection
         self.method = method
         self.target = target
-        path, _, query = target.partition(b"?")
+        # A #fragment is for the client alone; one sent anyway never reaches a handler.
+        path, _, query = target.partition(b"#")[0].partition(b"?")
         if not path.startswith(b"/") and b"://" in path:
             # Absolute form ("GET http://host/x"): what every handler and gateway means by the
             # path is the origin form ("/x"), as RFC 9112 asks servers to accept.

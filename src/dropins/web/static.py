@@ -121,6 +121,9 @@ class StaticSite:
     replaces the open/read/close it would otherwise cost.
     """
 
+    #: the methods it answers, for the server's own ``Allow`` headers
+    allow = _ALLOW[0][1]
+
     def __init__(self, root: str, *, index: str = "index.html", listing: bool = True,
                  follow_symlinks: bool = False, cache_size: int = 16 * 1024 * 1024) -> None:
         self.root = os.path.realpath(root)
