@@ -28,6 +28,9 @@ APPS = {
             if path == "/custom":
                 start_response("299 Custom Reason", [("Content-Type", "text/plain")])
                 return [b"custom"]
+            if path == "/bare":  # a status without a reason phrase gets the standard one
+                start_response("200", [("Content-Type", "text/plain")])
+                return [b"bare"]
             if path == "/stream":
                 start_response("200 OK", [("Content-Type", "text/plain")])
                 return (part for part in [b"one ", b"two"])
@@ -147,3 +150,5 @@ def test_the_applications_reason_phrase_is_kept(server: tuple[str, WebProcess]) 
     else:
         assert line == b"HTTP/1.1 299 Custom Reason"
     assert b"custom" in body
+    if name == "plain-wsgi":
+        assert ask(process, "GET", "/bare")[0] == b"HTTP/1.1 200 OK"

@@ -92,7 +92,7 @@ class _WsgiCall:
         self.loop = loop
         self.environ = environ
         self.status: int | None = None
-        self.reason = b""
+        self.reason: bytes | None = None  # None: the standard phrase for the status
         self.headers: list[tuple[bytes, bytes]] = []
         self.head_sent = False
 
@@ -123,7 +123,7 @@ class _WsgiCall:
                 continue  # hop-by-hop: the server decides these
             encoded.append((name.encode("latin-1"), value.encode("latin-1")))
         self.status = int(code)
-        self.reason = reason.encode("latin-1", "replace")
+        self.reason = reason.encode("latin-1", "replace") or None
         self.headers = encoded
         return self.write
 
