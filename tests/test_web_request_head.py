@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from _framework_apps import FRAMEWORK_APPS, FRAMEWORK_SERVERS
-from _web_helpers import WebProcess, raw_exchange, status_of
+from _web_helpers import WebProcess, raw_exchange, read_responses, status_of
 from conftest import write_tree
 
 APPS = {
@@ -153,6 +153,17 @@ def test_an_unknown_method_reaches_the_application(echo: WebProcess) -> None:
         while chunk := sock.recv(65536):
             data += chunk
     assert seen(data)["method"] == "BREW"
+    # ... and when pipelined behind other requests in one write, bodies included.
+    with socket.create_connection(("127.0.0.1", echo.port), timeout=5) as sock:
+        sock.sendall(b"POST /one HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+                     b"GET /two HTTP/1.1\r\nHost: a\r\n\r\n"
+                     b"BREW /three HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\ntea"
+                     b"MUNCH /four HTTP/1.1\r\nHost: a\r\n\r\n"
+                     b"GET /five HTTP/1.1\r\nHost: a\r\n\r\n")
+        answers = [json.loads(response.body) for response in read_responses(sock, 5)]
+    assert [(answer["method"], answer["path"], answer["body"]) for answer in answers] == [
+        ("POST", "/one", "hello"), ("GET", "/two", ""), ("BREW", "/three", "tea"),
+        ("MUNCH", "/four", ""), ("GET", "/five", "")]
     # Not a token: not a method.
     assert status_of(send(echo, "BR(EW /x HTTP/1.1\nHost: a\n\n")) == 400
 

@@ -30,6 +30,7 @@ import httptools
 from dropins.web.accesslog import log_access
 from dropins.web.exchange import BodyError, ClientDisconnected, Exchange, RequestBody
 from dropins.web.httputil import find_header, is_header_name
+from dropins.web.parsing import end_of_requests, new_parser
 from dropins.web.requesthead import check_request_head, server_answer_headers
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class HttpConnection(asyncio.Protocol):
         self.client = ("", 0)
         self.closed = False
         self._closing = False
-        self._parser = _new_parser(self)
+        self._parser = new_parser(self)
         self._messages_begun = 0
         self._method_prefix = b""
         self._unknown_method: bytes | None = None
@@ -116,12 +117,15 @@ class HttpConnection(asyncio.Protocol):
             if self._in_head:
                 self._head_fed += len(data)
         except httptools.HttpParserInvalidMethodError as error:
-            if at_start and self._messages_begun == begun + 1:
-                self._feed_unknown_method(data)
-            else:
-                # Behind another request in the same read: where this one starts is known
-                # only to the parser, which has given up.
+            if self._ignore_input:
+                return  # a request before it was refused: nothing more is read
+            if not at_start:
+                # The read began inside a request: where the one with the unknown method
+                # starts is known only to the parser, which has given up.
                 self._reject(400, error)
+                return
+            before = self._messages_begun - begun - 1  # complete requests before it
+            self._feed_unknown_method(data[end_of_requests(data, before):] if before else data)
         except httptools.HttpParserUpgrade:
             # Protocol upgrades (WebSocket, h2c) are not offered: answer what was asked over
             # HTTP/1.1, then close, ignoring the bytes that follow the request.
@@ -142,7 +146,7 @@ class HttpConnection(asyncio.Protocol):
         if not is_header_name(method) or (space == -1 and len(data) > _MAX_METHOD):
             self._reject(400, ValueError("invalid request method"))
             return
-        self._parser = _new_parser(self)
+        self._parser = new_parser(self)
         self._in_message = False
         if space == -1:
             self._method_prefix = data  # the method's first bytes: wait for the rest
@@ -545,14 +549,6 @@ class HttpConnection(asyncio.Protocol):
         if callback is not None and now >= self.deadline:
             self._on_deadline = None
             callback()
-
-
-def _new_parser(connection: HttpConnection) -> httptools.HttpRequestParser:
-    parser = httptools.HttpRequestParser(connection)
-    # Any version parses, so that check_request_head can answer 505 rather than 400, and
-    # serve HTTP/1.2 as HTTP/1.1.
-    parser.set_dangerous_leniencies(lenient_version=True)
-    return parser
 
 
 class _Rejected(Exception):
