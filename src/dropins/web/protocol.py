@@ -11,6 +11,8 @@ What the connection guarantees:
 * limits: request head size and header count (431), target length (414), body size (413),
   a deadline for each request head and for body data (408), an idle keep-alive timeout;
 * ``Connection: close``, HTTP/1.0 keep-alive, chunked and Content-Length request bodies;
+* the RFC 9112 rules for a request head (``requesthead.py``), and methods httptools does not
+  know passed on to the handler (``parsing.py``);
 * a bound on how long a client may take to accept its response (the send timeout);
 * a graceful stop: ``graceful_shutdown()`` closes an idle connection at once and lets a busy one
   finish its current response (sent with ``Connection: close``).
