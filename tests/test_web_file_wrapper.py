@@ -1,4 +1,4 @@
-"""``wsgi.file_wrapper``: files from WSGI applications (plain and Flask) go out with sendfile."""
+"""``wsgi.file_wrapper``: files from WSGI apps (plain, Flask, Django) go out with sendfile."""
 
 from __future__ import annotations
 
@@ -84,6 +84,39 @@ APPS = {
         def download():
             return send_file(os.path.join(HERE, "data.bin"), mimetype="application/octet-stream")
     """,
+    "djangofiles.py": """
+        import os
+
+        import django
+        from django.conf import settings
+
+        settings.configure(DEBUG=False, SECRET_KEY="test", ROOT_URLCONF=__name__,
+                           ALLOWED_HOSTS=["*"], MIDDLEWARE=[])
+        django.setup()
+
+        from django.core.signals import request_finished
+        from django.core.wsgi import get_wsgi_application
+        from django.http import FileResponse
+        from django.urls import path
+
+        HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+        def finished(sender, **kwargs):
+            # Sent by the response's close(), which Django hands to the file wrapper.
+            open(os.path.join(os.environ["MARKERS"], "django.closed"), "w").close()
+
+
+        request_finished.connect(finished)
+
+
+        def download(request):
+            return FileResponse(open(os.path.join(HERE, "data.bin"), "rb"))
+
+
+        urlpatterns = [path("download", download)]
+        app = get_wsgi_application()
+    """,
 }
 
 
@@ -148,3 +181,14 @@ def test_flask_send_file(folder: Path) -> None:
         assert partial.body == data[10:20]
         head = process.request("HEAD", "/download")
         assert head.headers["content-length"] == str(SIZE) and head.body == b""
+
+
+def test_django_file_response(folder: Path) -> None:
+    data = (folder / "data.bin").read_bytes()
+    env = {"MARKERS": str(folder / "markers")}
+    with WebProcess(["--wsgi", "djangofiles:app"], cwd=folder, env=env) as process:
+        response = process.get("/download")
+        assert response.status == 200
+        assert response.headers["content-length"] == str(SIZE)
+        assert response.body == data
+        assert wait_until(lambda: (folder / "markers" / "django.closed").exists())
