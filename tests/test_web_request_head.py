@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from _framework_apps import FRAMEWORK_APPS, FRAMEWORK_SERVERS
+from _http_rule_apps import FRAMEWORK_APPS, FRAMEWORK_SERVERS
 from _web_helpers import WebProcess, raw_exchange, read_responses, status_of
 from conftest import write_tree
 

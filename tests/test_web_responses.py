@@ -1,6 +1,6 @@
 """Response heads from real applications: Content-Length rules (RFC 9110 8.6, 9112 6.3) and the
 application's own reason phrase, with plain WSGI/ASGI apps, Flask, Django and Starlette (the
-framework apps are in _framework_apps.py)."""
+framework apps are in _http_rule_apps.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from _framework_apps import FRAMEWORK_APPS, FRAMEWORK_SERVERS
+from _http_rule_apps import FRAMEWORK_APPS, FRAMEWORK_SERVERS
 from _web_helpers import WebProcess, raw_exchange
 from conftest import write_tree
 

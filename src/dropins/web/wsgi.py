@@ -2,19 +2,21 @@
 
 The request body is read on the loop first (bounded by the server's body limit) and handed
 to the application as ``wsgi.input``; the application then runs in a daemon thread pool.
-Its response goes back to the loop in one of three ways:
+Its response goes back to the loop in one of two ways:
 
 * a list or tuple (the common case, ``return [body]``) is sent in one write, with a
   Content-Length computed when the application gave none, so the connection stays alive;
 * any other iterable is streamed: each block is written and flushed to the client's pace
   before the next one is asked for, as PEP 3333 requires, so a slow client slows the
-  application down instead of filling memory;
-* a ``wsgi.file_wrapper`` around a regular file is sent with sendfile (see filewrapper.py).
+  application down instead of filling memory.
 
 ``close()`` of the iterable is always called.  An exception before the response started
 gives a plain 500; after it started, the connection is closed (the response cannot be
 completed honestly).  Either way the traceback goes to the ``dropins.web`` logger and the
 server goes on.
+
+A ``wsgi.file_wrapper`` around a regular file is the exception to both: it is sent with
+sendfile, on the loop, and closed afterwards (see ``filewrapper.py``).
 """
 
 from __future__ import annotations
