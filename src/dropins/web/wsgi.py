@@ -57,9 +57,6 @@ class WsgiHandler:
         loop = asyncio.get_running_loop()
         call = _WsgiCall(self, exchange, loop, _environ(exchange, body))
         outcome = await asyncio.wrap_future(self.pool.submit(call.run), loop=loop)
-        if isinstance(outcome, _FileBody):
-            await call.send_file(outcome)
-            return
         if outcome is _FAILED:
             if exchange.head_sent:
                 exchange.abort()
@@ -67,7 +64,9 @@ class WsgiHandler:
                 exchange.keep_alive = False
                 exchange.respond_error(500)
             return
-        if not exchange.finished:
+        if isinstance(outcome, _FileBody):
+            await call.send_file(outcome)
+        elif not exchange.finished:
             call.finish_on_loop(outcome)
 
 
