@@ -49,11 +49,14 @@ class SocketEndpoint:
 
     Subclasses set ``description`` (the endpoint string as written) and implement ``bind()``;
     set ``ssl_context`` to serve TLS.  ``serve`` and ``close`` suit most endpoints as they are.
+    A server may set ``ssl_handshake_timeout`` (seconds) before serving: asyncio's default
+    lets a client that never sends its ClientHello hold a connection for a minute.
     """
 
     description: str = ""
     backlog: int = DEFAULT_BACKLOG
     ssl_context: ssl.SSLContext | None = None
+    ssl_handshake_timeout: float | None = None
     #: replaces tcp/tcp6 in addresses, e.g. "ssl"
     address_kind: str | None = None
 
@@ -79,7 +82,9 @@ class SocketEndpoint:
         try:
             for sock in sockets:
                 servers.append(await loop.create_server(
-                    protocol_factory, sock=sock, backlog=self.backlog, ssl=self.ssl_context))
+                    protocol_factory, sock=sock, backlog=self.backlog, ssl=self.ssl_context,
+                    ssl_handshake_timeout=self.ssl_handshake_timeout if self.ssl_context
+                    else None))
         except BaseException:
             for server in servers:
                 server.close()

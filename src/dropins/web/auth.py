@@ -63,6 +63,7 @@ class BasicAuth:
     def __init__(self, handler: Any, portal: Any, throttle: Any = None) -> None:
         self.handler = handler
         self.portal = portal
+        self.allow = getattr(handler, "allow", None)
         from dropins.cred.interfaces import IAnonymous
         from dropins.cred.throttle import FailureThrottle
 

@@ -149,7 +149,8 @@ class Exchange:
         self.connection = connection
         self.method = method
         self.target = target
-        path, _, query = target.partition(b"?")
+        # A #fragment is for the client alone; one sent anyway never reaches a handler.
+        path, _, query = target.partition(b"#")[0].partition(b"?")
         if not path.startswith(b"/") and b"://" in path:
             # Absolute form ("GET http://host/x"): what every handler and gateway means by the
             # path is the origin form ("/x"), as RFC 9112 asks servers to accept.
@@ -176,8 +177,16 @@ class Exchange:
         return find_header(self.headers, name)
 
     # -- responding
-    def send_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        """Start the response; the head is written together with the first body bytes."""
+    def send_head(self, status: int, headers: list[tuple[bytes, bytes]], *,
+                  length: int | None = None, reason: bytes | None = None) -> None:
+        """Start the response; the head is written together with the first body bytes.
+
+        ``length`` is the size of a body known in full: it becomes the Content-Length unless
+        ``headers`` has one.  A HEAD answered with no body at all gets none, since only a GET
+        would tell its length.  ``reason`` replaces the standard reason phrase (WSGI's
+        ``299 Custom Reason``).  Bodiless statuses (1xx, 204, 304) never carry a
+        Content-Length, whoever set it: a client could otherwise wait for a body.
+        """
         if self.head_sent:
             raise RuntimeError("the response head was already sent")
         self.head_sent = True
@@ -185,15 +194,22 @@ class Exchange:
         connection = self.connection
         if connection.server.closing:
             self.keep_alive = False
-        parts = [status_line(status), _SERVER_HEADER, b"Date: ", http_date(), b"\r\n"]
+        line = status_line(status) if reason is None else b"HTTP/1.1 %d %b\r\n" % (status, reason)
+        parts = [line, _SERVER_HEADER, b"Date: ", http_date(), b"\r\n"]
+        bodiless = status in _NO_BODY_STATUSES
         has_length = False
         for name, value in headers:
             if name.lower() == b"content-length":
+                if bodiless:
+                    continue
                 has_length = True
                 self._declared = int(value) if value.isdigit() else None
             parts += [name, b": ", value, b"\r\n"]
-        if status in _NO_BODY_STATUSES:
+        if bodiless:
             pass
+        elif not has_length and length is not None and (length or not self.head_only):
+            self._declared = length
+            parts.append(b"Content-Length: %d\r\n" % length)
         elif not has_length and not self.head_only:
             if self.version == "1.1":
                 self._chunked = True
@@ -206,7 +222,7 @@ class Exchange:
             parts.append(b"Connection: keep-alive\r\n")
         parts.append(b"\r\n")
         self._pending_head = b"".join(parts)
-        if status in _NO_BODY_STATUSES:
+        if bodiless:
             self.head_only = True
 
     def write(self, data: bytes) -> None:
@@ -246,11 +262,8 @@ class Exchange:
 
     def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> None:
         """Send a complete response with a Content-Length in one write."""
-        if status in _NO_BODY_STATUSES:
-            self.send_head(status, headers)
-        else:
-            self.send_head(status, [*headers, (b"Content-Length", b"%d" % len(body))])
-            self.write(body)
+        self.send_head(status, headers, length=len(body))
+        self.write(body)
         self.end()
 
     def respond_head_only(self, status: int, headers: list[tuple[bytes, bytes]],

@@ -199,6 +199,12 @@ def make_service(options: Any) -> MultiService:
                     keepalive_timeout=options["keepalive_timeout"],
                     send_timeout=options["send_timeout"])
     server = WebServer(handler, limits, access_log=not options["no_access_log"])
-    for endpoint in options["listen"]:
+    from dropins.service.endpoints import parse_endpoint
+
+    for text in options["listen"]:
+        endpoint = parse_endpoint(text)
+        if getattr(endpoint, "ssl_context", None) is not None:
+            # The TLS handshake comes before the request head: bound it the same way.
+            endpoint.ssl_handshake_timeout = limits.header_timeout
         root.add_service(StreamServerService(endpoint, server))
     return root

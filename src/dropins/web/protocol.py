@@ -11,6 +11,8 @@ What the connection guarantees:
 * limits: request head size and header count (431), target length (414), body size (413),
   a deadline for each request head and for body data (408), an idle keep-alive timeout;
 * ``Connection: close``, HTTP/1.0 keep-alive, chunked and Content-Length request bodies;
+* the RFC 9112 rules for a request head (``requesthead.py``), and methods httptools does not
+  know passed on to the handler (``parsing.py``);
 * a bound on how long a client may take to accept its response (the send timeout);
 * a graceful stop: ``graceful_shutdown()`` closes an idle connection at once and lets a busy one
   finish its current response (sent with ``Connection: close``).
@@ -29,7 +31,9 @@ import httptools
 
 from dropins.web.accesslog import log_access
 from dropins.web.exchange import BodyError, ClientDisconnected, Exchange, RequestBody
-from dropins.web.httputil import find_header
+from dropins.web.httputil import find_header, is_header_name
+from dropins.web.parsing import end_of_requests, new_parser
+from dropins.web.requesthead import check_request_head, server_answer_headers
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -43,6 +47,8 @@ logger = logging.getLogger("dropins.web")
 _MAX_QUEUED = 16          # pipelined requests accepted ahead of the one being answered
 _BODY_HIGH_WATER = 256 * 1024
 _SENDFILE_SLICE = 512 * 1024
+_MAX_METHOD = 64          # longest method name accepted that httptools does not know
+_STAND_IN_METHOD = b"GET "  # what httptools is given instead of a method it does not know
 
 
 class HttpConnection(asyncio.Protocol):
@@ -56,7 +62,10 @@ class HttpConnection(asyncio.Protocol):
         self.client = ("", 0)
         self.closed = False
         self._closing = False
-        self._parser = httptools.HttpRequestParser(self)
+        self._parser = new_parser(self)
+        self._messages_begun = 0
+        self._method_prefix = b""
+        self._unknown_method: bytes | None = None
         self._queue: deque[Exchange] = deque()
         self._active: Exchange | None = None
         self._parsing: Exchange | None = None
@@ -107,10 +116,24 @@ class HttpConnection(asyncio.Protocol):
             self._reject(431, _Rejected(431))
             return
         self._head_began_in_read = False
+        at_start = not self._in_message
+        if self._method_prefix:
+            data, self._method_prefix = self._method_prefix + data, b""
+        begun = self._messages_begun
         try:
             self._parser.feed_data(data)
             if self._in_head and not self._head_began_in_read:
                 self._head_fed += len(data)
+        except httptools.HttpParserInvalidMethodError as error:
+            if self._ignore_input:
+                return  # a request before it was refused: nothing more is read
+            if not at_start:
+                # The read began inside a request: where the one with the unknown method
+                # starts is known only to the parser, which has given up.
+                self._reject(400, error)
+                return
+            before = self._messages_begun - begun - 1  # complete requests before it
+            self._feed_unknown_method(data[end_of_requests(data, before):] if before else data)
         except httptools.HttpParserUpgrade as upgrade:
             # Protocol upgrades (WebSocket, h2c) are not offered: answer what was asked over
             # HTTP/1.1, then close, ignoring the bytes that follow the request.
@@ -124,6 +147,23 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserError as error:
             status = getattr(error.__context__, "status", 400)
             self._reject(status, error.__context__ or error)
+
+    def _feed_unknown_method(self, data: bytes) -> None:
+        """A request that starts ``data`` has a method httptools does not know (``BREW``):
+        parse it with a stand-in method and give handlers the real one, so that applications
+        can answer 405 or 501 themselves, as RFC 9110 9.1 leaves to them."""
+        space = data.find(b" ", 0, _MAX_METHOD + 1)
+        method = data[:space] if space != -1 else data
+        if not is_header_name(method) or (space == -1 and len(data) > _MAX_METHOD):
+            self._reject(400, ValueError("invalid request method"))
+            return
+        self._parser = new_parser(self)
+        self._in_message = False
+        if space == -1:
+            self._method_prefix = data  # the method's first bytes: wait for the rest
+            return
+        self._unknown_method = method
+        self.data_received(_STAND_IN_METHOD + data[space + 1:])
 
     def eof_received(self) -> bool | None:
         """The client half-closed (FIN): it will send nothing more.
@@ -204,6 +244,7 @@ class HttpConnection(asyncio.Protocol):
 
     # -- httptools callbacks
     def on_message_begin(self) -> None:
+        self._messages_begun += 1
         self._in_message = True
         self._in_head = True
         self._head_began_in_read = True
@@ -233,25 +274,30 @@ class HttpConnection(asyncio.Protocol):
         if self._active is None and not self._queue and not self._write_paused:
             self._cancel_timer()
         parser = self._parser
-        headers = self._headers
+        method = self._unknown_method or parser.get_method()
+        self._unknown_method = None
+        target = b"".join(self._url_parts)
+        verdict = check_request_head(method, target, parser.get_http_version(), self._headers)
+        headers = verdict.headers
         expect = find_header(headers, b"expect")
         length = find_header(headers, b"content-length")
         chunked = find_header(headers, b"transfer-encoding") is not None
         has_body = chunked or length not in (None, b"0")
         body = RequestBody(self, expect is not None and expect.lower() == b"100-continue"
                            and has_body) if has_body else None
-        exchange = Exchange(self, parser.get_method(), b"".join(self._url_parts),
-                            parser.get_http_version(), headers,
+        exchange = Exchange(self, method, target, verdict.version, headers,
                             # An upgrade request (WebSocket, h2c) is answered over HTTP/1.1 and
                             # the connection closed: decide that now, because a static answer
                             # is sent before the parser reports the upgrade.
                             parser.should_keep_alive() and not self.server.closing
                             and not parser.should_upgrade(), body)
-        if expect is not None and expect.lower() != b"100-continue":
+        if verdict.status:
+            exchange.error_status = verdict.status
+        elif expect is not None and expect.lower() != b"100-continue":
             exchange.error_status = 417
         elif length is not None and length.isdigit() and int(length) > self.limits.max_body_size:
             exchange.error_status = 413
-        if exchange.error_status:
+        if exchange.error_status >= 400:
             exchange.keep_alive = False
             self._stop_input()
         elif body is not None and parser.should_upgrade():
@@ -313,7 +359,7 @@ class HttpConnection(asyncio.Protocol):
                 exchange = self._active = self._queue.popleft()
                 self.update_reading()
                 if exchange.error_status:
-                    exchange.respond_error(exchange.error_status)
+                    self._answer_itself(exchange)
                     continue
                 try:
                     pending = self.server.handler(exchange)
@@ -327,6 +373,16 @@ class HttpConnection(asyncio.Protocol):
                     self._handler_failed(exchange, log=False)
         finally:
             self._dispatching = False
+
+    def _answer_itself(self, exchange: Exchange) -> None:
+        """Answer a request the server decided on without the handler (an error, or
+        ``OPTIONS *``, which is about the server)."""
+        status = exchange.error_status
+        headers = server_answer_headers(status, self.server.allow)
+        if status < 400:
+            exchange.respond(status, headers)
+        else:
+            exchange.respond_error(status, headers=headers)
 
     async def _complete(self, exchange: Exchange, pending: Awaitable[None]) -> None:
         try:
@@ -505,7 +561,8 @@ class HttpConnection(asyncio.Protocol):
         """Answer a request the parser refused (after those before it) and close."""
         self._stop_input()
         logger.debug("rejecting request from %s with %d: %s", self.client[0], status, error)
-        exchange = Exchange(self, b"-", b"-", "1.1", [], False, None)
+        method, target, version = self._request_line_read()
+        exchange = Exchange(self, method, target, version, [], False, None)
         exchange.error_status = status
         parsing = self._parsing
         if parsing is not None and parsing.body is not None and not parsing.body.complete:
@@ -514,6 +571,15 @@ class HttpConnection(asyncio.Protocol):
         self._parsing = None
         self._queue.append(exchange)
         self._dispatch()
+
+    def _request_line_read(self) -> tuple[bytes, bytes, str]:
+        """Whatever of the request line of the head being parsed was read, for the access log
+        line of a refused request (``-`` for what is missing)."""
+        if not self._in_head or not self._url_parts:
+            return self._unknown_method or b"-", b"-", "1.1"
+        method = self._unknown_method or self._parser.get_method()
+        version = self._parser.get_http_version() if self._headers else "1.1"
+        return method, b"".join(self._url_parts), version
 
     def _on_header_timeout(self) -> None:
         if not self._in_message and self._active is None and not self._queue:

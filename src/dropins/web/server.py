@@ -18,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from dropins.web.protocol import HttpConnection
+from dropins.web.requesthead import DEFAULT_ALLOW
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -56,6 +57,8 @@ class WebServer:
     def __init__(self, handler: Handler, limits: Limits | None = None, *,
                  access_log: bool = True) -> None:
         self.handler = handler
+        #: the methods an ``Allow`` header lists in the server's own answers (OPTIONS *, 405)
+        self.allow: bytes = getattr(handler, "allow", None) or DEFAULT_ALLOW
         self.access_log = access_log
         self.limits = limits or Limits()
         self.connections: set[HttpConnection] = set()

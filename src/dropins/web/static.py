@@ -121,6 +121,9 @@ class StaticSite:
     replaces the open/read/close it would otherwise cost.
     """
 
+    #: the methods it answers, for the server's own ``Allow`` headers
+    allow = _ALLOW[0][1]
+
     def __init__(self, root: str, *, index: str = "index.html", listing: bool = True,
                  follow_symlinks: bool = False, cache_size: int = 16 * 1024 * 1024) -> None:
         self.root = os.path.realpath(root)
@@ -154,6 +157,11 @@ class StaticSite:
             return None
         if stat.S_ISDIR(info.st_mode):
             return self._directory(exchange, path, file_path)
+        if path.endswith(b"/"):
+            # "/file.txt/" names a folder that does not exist; serving the file there would
+            # give its relative links the wrong base.
+            exchange.respond_error(404)
+            return None
         return self._file(exchange, file_path, info)
 
     def _directory(self, exchange: Exchange, path: bytes, folder: str) -> object:
@@ -236,6 +244,9 @@ class StaticSite:
 
     def _answer(self, exchange: Exchange, headers: list[tuple[bytes, bytes]], etag: bytes,
                 mtime: float, size: int, file_path: str, body: bytes | None) -> object:
+        if _precondition_failed(exchange, etag, mtime):
+            exchange.respond_error(412)
+            return None
         if _not_modified(exchange, etag, mtime):
             exchange.respond(304, headers[1:3])
             return None
@@ -279,6 +290,22 @@ async def _send(exchange: Exchange, status: int, headers: list[tuple[bytes, byte
         exchange.send_head(status, headers)
         await exchange.sendfile(file, start, count)
         exchange.end()
+
+
+def _precondition_failed(exchange: Exchange, etag: bytes, mtime: float) -> bool:
+    """If-Match (strong comparison), else If-Unmodified-Since, as RFC 9110 13.2.2 orders them.
+
+    They guard a client that must act on the version it knows (resume a download, say).
+    """
+    if_match = exchange.header(b"if-match")
+    if if_match is not None:
+        return if_match.strip() != b"*" and all(
+            tag.strip() != etag for tag in if_match.split(b","))
+    if_unmodified_since = exchange.header(b"if-unmodified-since")
+    if if_unmodified_since is not None:
+        since = parse_http_date(if_unmodified_since)
+        return since is not None and int(mtime) > since
+    return False
 
 
 def _not_modified(exchange: Exchange, etag: bytes, mtime: float) -> bool:

@@ -17,6 +17,9 @@ Its response goes back to the loop in one of two ways:
 gives a plain 500; after it started, the connection is closed (the response cannot be
 completed honestly).  Either way the traceback goes to the ``dropins.web`` logger and the
 server goes on.
+
+A ``wsgi.file_wrapper`` around a regular file is the exception to both: it is sent with
+sendfile, on the loop, and closed afterwards (see ``filewrapper.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from dropins.web.exchange import ClientDisconnected, Exchange
+from dropins.web.filewrapper import FileWrapper, file_to_send
 from dropins.web.httputil import is_header_name
 from dropins.web.paths import percent_decode
 from dropins.web.spool import spool_body
@@ -66,11 +70,23 @@ class WsgiHandler:
                 exchange.keep_alive = False
                 exchange.respond_error(500)
             return
-        if not exchange.finished:
+        if isinstance(outcome, _FileBody):
+            await call.send_file(outcome)
+        elif not exchange.finished:
             call.finish_on_loop(outcome)
 
 
 _FAILED = object()
+
+
+class _FileBody:
+    """A ``wsgi.file_wrapper`` response to send with sendfile: the file stays open until sent."""
+
+    def __init__(self, wrapper: FileWrapper, file: Any, offset: int, size: int) -> None:
+        self.wrapper = wrapper
+        self.file = file
+        self.offset = offset
+        self.size = size
 
 
 class _WsgiCall:
@@ -83,8 +99,8 @@ class _WsgiCall:
         self.loop = loop
         self.environ = environ
         self.status: int | None = None
+        self.reason: bytes | None = None  # None: the standard phrase for the status
         self.headers: list[tuple[bytes, bytes]] = []
-        self.has_length = False
         self.head_sent = False
 
     # -- in the worker thread
@@ -98,11 +114,10 @@ class _WsgiCall:
                 exc_info = None
         elif self.status is not None:
             raise RuntimeError("start_response() called twice without exc_info")
-        code, _, _ = status.partition(" ")
-        if len(code) != 3 or not code.isdigit():
+        code, _, reason = status.partition(" ")
+        if len(code) != 3 or not code.isdigit() or "\r" in reason or "\n" in reason:
             raise ValueError(f"invalid WSGI status {status!r}: expected e.g. '200 OK'")
         encoded = []
-        has_length = False
         for name, value in headers:
             if not isinstance(name, str) or not isinstance(value, str):
                 raise TypeError(f"WSGI header {name!r}: names and values must be str")
@@ -113,12 +128,10 @@ class _WsgiCall:
             lowered = name.lower()
             if lowered in ("connection", "transfer-encoding", "keep-alive"):
                 continue  # hop-by-hop: the server decides these
-            if lowered == "content-length":
-                has_length = True
             encoded.append((name.encode("latin-1"), value.encode("latin-1")))
         self.status = int(code)
+        self.reason = reason.encode("latin-1", "replace") or None
         self.headers = encoded
-        self.has_length = has_length
         return self.write
 
     def write(self, data: bytes) -> None:
@@ -135,11 +148,16 @@ class _WsgiCall:
 
     def run(self) -> Any:
         result: Any = None
+        keep_open = False
         try:
             result = self.handler.app(self.environ, self.start_response)
             if isinstance(result, (list, tuple)) and not self.head_sent:
                 blocks = [bytes(block) for block in result]
                 return blocks
+            to_send = file_to_send(result) if self.status is not None else None
+            if to_send is not None and not self.head_sent:
+                keep_open = True  # closed by send_file() once the file is sent
+                return _FileBody(result, *to_send)
             for block in result:
                 if block:
                     self._send_block(block)
@@ -151,13 +169,16 @@ class _WsgiCall:
                              self.environ["REQUEST_METHOD"], self.environ["RAW_URI"])
             return _FAILED
         finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    logger.exception("error in close() of WSGI application %s",
-                                     self.handler.name)
+            if not keep_open:
+                self._close(result)
+
+    def _close(self, result: Any) -> None:
+        close = getattr(result, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                logger.exception("error in close() of WSGI application %s", self.handler.name)
 
     # -- on the event loop
     async def _write_on_loop(self, data: bytes, first: bool) -> None:
@@ -169,9 +190,25 @@ class _WsgiCall:
             raise ClientDisconnected("client disconnected")
         if first:
             assert self.status is not None
-            exchange.send_head(self.status, self.headers)
+            exchange.send_head(self.status, self.headers, reason=self.reason)
         exchange.write(data)
         await exchange.drain()
+
+    async def send_file(self, body: _FileBody) -> None:
+        """Send a wrapped file from its position with sendfile (no more than a Content-Length
+        the application gave), then close it in a worker thread, as it is application code."""
+        assert self.status is not None
+        exchange = self.exchange
+        count = body.size
+        for name, value in self.headers:
+            if name.lower() == b"content-length" and value.isdigit():
+                count = min(count, int(value))
+        try:
+            exchange.send_head(self.status, self.headers, length=count, reason=self.reason)
+            await exchange.sendfile(body.file, body.offset, count)
+            exchange.end()
+        finally:
+            await asyncio.wrap_future(self.handler.pool.submit(self._close, body.wrapper))
 
     def finish_on_loop(self, blocks: list[bytes]) -> None:
         exchange = self.exchange
@@ -182,10 +219,8 @@ class _WsgiCall:
             exchange.respond_error(500)
             return
         if not self.head_sent:
-            headers = self.headers
-            if not self.has_length:
-                headers = [*headers, (b"Content-Length", b"%d" % sum(map(len, blocks)))]
-            exchange.send_head(self.status, headers)
+            exchange.send_head(self.status, self.headers, length=sum(map(len, blocks)),
+                               reason=self.reason)
         for block in blocks:
             exchange.write(block)
         exchange.end()
@@ -217,6 +252,7 @@ def _environ(exchange: Exchange, body: IO[bytes], size: int) -> dict[str, Any]:
         "wsgi.input": body,
         "wsgi.input_terminated": True,
         "wsgi.errors": sys.stderr,
+        "wsgi.file_wrapper": FileWrapper,
         "wsgi.multithread": True,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,

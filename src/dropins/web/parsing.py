@@ -1,0 +1,61 @@
+"""httptools' request parser, as the connection uses it.
+
+httptools (llhttp) knows a fixed list of methods and stops at any other (``BREW``), yet
+RFC 9110 9.1 leaves unknown methods to the application, which may answer 405 or 501.  The
+connection then restarts the parser on the same bytes with a stand-in method; when several
+pipelined requests came in one read, ``end_of_requests`` finds where the one the parser
+stopped at begins, since httptools reports no offsets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httptools
+
+__all__ = ["end_of_requests", "new_parser"]
+
+
+def new_parser(callbacks: Any) -> httptools.HttpRequestParser:
+    """A request parser calling ``callbacks``' ``on_*`` methods."""
+    parser = httptools.HttpRequestParser(callbacks)
+    # Any version parses, so that check_request_head can answer 505 rather than 400, and
+    # serve HTTP/1.2 as HTTP/1.1.
+    parser.set_dangerous_leniencies(lenient_version=True)
+    return parser
+
+
+class _Counter:
+    """Callbacks for a throwaway parser: count the requests it completes."""
+
+    def __init__(self) -> None:
+        self.completed = 0
+
+    def on_message_complete(self) -> None:
+        self.completed += 1
+
+
+def _completed_in(data: bytes) -> int:
+    counter = _Counter()
+    try:
+        new_parser(counter).feed_data(data)
+    except httptools.HttpParserError:
+        pass  # what follows the requests counted does not matter
+    return counter.completed
+
+
+def end_of_requests(data: bytes, count: int) -> int:
+    """The offset in ``data`` just after its first ``count`` complete requests.
+
+    ``data`` starts at a request's first byte and holds at least ``count`` complete requests.
+    A bisection over prefixes, each parsed afresh: a few parses of one read, paid only on the
+    rare path of an unknown method pipelined behind other requests.
+    """
+    low, high = 0, len(data)
+    while low < high:
+        middle = (low + high) // 2
+        if _completed_in(data[:middle]) >= count:
+            high = middle
+        else:
+            low = middle + 1
+    return low
