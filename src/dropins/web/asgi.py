@@ -189,10 +189,8 @@ class _AsgiCall:
             data = bytes(message.get("body", b""))
             more = bool(message.get("more_body", False))
             if not exchange.head_sent:
-                headers = self.headers
-                if not more and not any(name.lower() == b"content-length" for name, _ in headers):
-                    headers = [*headers, (b"Content-Length", b"%d" % len(data))]
-                exchange.send_head(self.status, headers)
+                # ASGI has no reason phrase: the standard one for the status is sent.
+                exchange.send_head(self.status, self.headers, length=None if more else len(data))
             exchange.write(data)
             if more:
                 await exchange.drain()
