@@ -159,3 +159,20 @@ def test_stop_timeout_bounds_the_exit_despite_a_stuck_thread(tmp_path: Path) -> 
     assert "services did not stop within 3 seconds; exiting anyway" in dropins.stderr
     assert not (tmp_path / "run.pid").exists()
     assert_no_traceback(dropins.stderr)
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_stop_signal_during_privileged_start_is_handled_as_during_start(
+        tmp_path: Path, signum: signal.Signals, status: int) -> None:
+    """The default SIGTERM action used to kill the process silently, leaving the pidfile."""
+    write_tree(tmp_path, {"app.py": SLOW_PRIVILEGED_START})
+    with Dropins("--pidfile", "run.pid", "--app", "app.py", cwd=tmp_path) as dropins:
+        wait_for(lambda: (tmp_path / "binding").exists() or dropins.process.poll() is not None,
+                 "privileged_start")
+        dropins.signal(signum)
+        assert dropins.wait(timeout=15) == status
+    assert "ready:" not in dropins.stderr
+    assert dropins.stderr.splitlines()[-1] == (
+        f"dropins: error: stopped by {signum.name} before the services had started")
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)

@@ -41,6 +41,7 @@ from dropins.runner.privileges import Identity
 if TYPE_CHECKING:
     import asyncio
 
+    from dropins.runner.signals import StartupSignals
     from dropins.service import Application
 
 log = logging.getLogger("dropins.runner")
@@ -233,6 +234,11 @@ class Runner:
         self.status.failed(message)
 
     def _run(self) -> int:
+        # Also imports asyncio, before dropping privileges: the new user may not read the stdlib.
+        from dropins.runner.signals import StartupSignals, StopBeforeStart
+
+        startup = StartupSignals()  # a stop asked for from here on is never a silent death
+        startup.install()
         if self.options.pidfile:
             from dropins.runner.pidfile import PidFile
 
@@ -240,10 +246,14 @@ class Runner:
             pidfile.acquire()
             self._pidfile = pidfile
         try:
-            self.application.privileged_start()
+            with startup.interruptible():
+                self.application.privileged_start()
+        except StopBeforeStart as stop:
+            self._stop_signal = stop.signum
+            raise self._stopped_before_start() from None
         except Exception as error:
             raise RunnerError(startup_message(error)) from error
-        import asyncio  # before dropping privileges: the new user may not read the stdlib
+        import asyncio
 
         if self.identity.uid is not None or self.identity.gid is not None:
             from dropins.runner.privileges import drop_privileges
@@ -251,12 +261,12 @@ class Runner:
             drop_privileges(self.identity)
         runner = asyncio.Runner(loop_factory=loop_factory(self.options.loop))
         try:
-            return runner.run(self._serve())
+            return runner.run(self._serve(startup))
         finally:
             if not self._exit_now:  # closing would wait for the executor's stuck threads
                 runner.close()
 
-    async def _serve(self) -> int:
+    async def _serve(self, startup: StartupSignals) -> int:
         import asyncio
 
         from dropins.runner.logs import reopen_log_files
@@ -266,6 +276,8 @@ class Runner:
         handlers = SignalHandlers(asyncio.get_running_loop(), on_stop=self._stop_requested,
                                   on_force=self._force_exit, on_reopen=reopen_log_files)
         handlers.install()
+        if startup.received is not None:  # between privileged_start() and now: stop at once
+            handlers.stop_requested(startup.received)
         try:
             await self._start()
             log.info("%s", ready_line(self.label, self.application))
@@ -310,11 +322,15 @@ class Runner:
             self._exit_now = True
         elif not starting.cancelled() and (failure := starting.exception()) is not None:
             log.error("while cancelling the start: %s", one_line(failure))
+        raise self._stopped_before_start()
+
+    def _stopped_before_start(self) -> RunnerError:
+        """The error for a stop signal that came before every service had started."""
         import signal
 
         name = signal.Signals(self._stop_signal).name if self._stop_signal else "a signal"
         status = INTERRUPTED if self._stop_signal == signal.SIGINT else TERMINATED
-        raise RunnerError(f"stopped by {name} before the services had started", status)
+        return RunnerError(f"stopped by {name} before the services had started", status)
 
     async def _stop(self) -> int:
         import asyncio

@@ -7,6 +7,10 @@
   are installed the runner ignores SIGHUP (``run.ignore_sighup``), so that a logrotate run during a
   slow start does not kill the process.
 
+Before the event loop runs (while the runner takes the pidfile and runs ``privileged_start()``),
+``StartupSignals`` catches SIGTERM and SIGINT: a stop asked for then is handled like one during
+``start()`` instead of SIGTERM's default action killing the process and leaving the pidfile.
+
 Handlers run in the event loop (``loop.add_signal_handler``), never inside arbitrary code.  On
 Windows, where that is not available, SIGINT (and SIGBREAK) fall back to ``signal.signal`` with a
 thread-safe hand-over to the loop.
@@ -17,9 +21,66 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger("dropins.runner")
+
+
+STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGBREAK")
+
+
+class StopBeforeStart(BaseException):
+    """Raised by ``StartupSignals`` inside ``privileged_start()`` to cut it short.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that a service's ``except Exception``
+    does not swallow it.
+    """
+
+    def __init__(self, signum: signal.Signals) -> None:
+        super().__init__(signum.name)
+        self.signum = signum
+
+
+class StartupSignals:
+    """Remembers a SIGTERM/SIGINT that arrives before ``SignalHandlers`` are installed.
+
+    Within ``interruptible()`` (the synchronous ``privileged_start()``, which may block) the
+    signal also raises ``StopBeforeStart`` at once.  Elsewhere it is only remembered, so that
+    the pidfile is never left half-written; the runner checks ``received`` at each step.  The
+    event loop's handlers replace these when installed (``loop.add_signal_handler``).
+    """
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self._interrupting = False
+
+    def install(self) -> None:
+        for name in STOP_SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is not None:
+                try:
+                    signal.signal(signum, self._handle)
+                except (OSError, ValueError):  # not the main thread (dropins used as a library)
+                    pass
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.received is None:
+            self.received = signal.Signals(signum)
+        if self._interrupting:
+            self._interrupting = False
+            raise StopBeforeStart(self.received)
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Let a stop signal interrupt the block (raising ``StopBeforeStart``)."""
+        if self.received is not None:
+            raise StopBeforeStart(self.received)
+        self._interrupting = True
+        try:
+            yield
+        finally:
+            self._interrupting = False
 
 
 class SignalHandlers:
@@ -36,7 +97,8 @@ class SignalHandlers:
         self._installed: list[signal.Signals] = []
         self._fallback: dict[signal.Signals, object] = {}
 
-    def _stop_requested(self, signum: signal.Signals) -> None:
+    def stop_requested(self, signum: signal.Signals) -> None:
+        """Act on ``signum`` as if it had just arrived (also for one caught before install)."""
         if not self._stopping:
             self._stopping = True
             log.info("received %s; stopping", signum.name)
@@ -58,7 +120,7 @@ class SignalHandlers:
             signum = getattr(signal, name, None)
             if signum is None:
                 continue
-            callback: Callable[..., None] = action or self._stop_requested
+            callback: Callable[..., None] = action or self.stop_requested
             args = () if action else (signum,)
             try:
                 self._loop.add_signal_handler(signum, callback, *args)
