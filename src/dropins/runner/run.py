@@ -3,10 +3,11 @@
 The order matters and is the point of this module:
 
 1. ``prepare()``: ignore SIGHUP until the handlers are installed, change to ``--rundir``, set
-   ``--umask``, check the event loop, open the log and resolve ``--uid/--gid``, so that
-   mistakes are usage errors before anything starts.  The command's options are parsed and its
-   service built after this (relative paths in its options are relative to the run directory,
-   and what parsing them logs goes to the configured log).
+   ``--umask`` (027 by default with ``--daemon``), check the event loop, open the log and
+   resolve ``--uid/--gid``, so that mistakes are usage errors before anything starts.  The
+   command's options are parsed and its service built after this (relative paths in its
+   options are relative to the run directory, and what parsing them logs goes to the
+   configured log).
 2. ``run()``: detach if ``--daemon`` (the launcher then waits on the status pipe),
    take the pidfile lock, ``privileged_start()`` (bind ports), drop privileges, then on the
    event loop ``start()``, log the ready line, report success through the status pipe and wait
@@ -46,6 +47,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dropins.runner")
 
+#: The file-mode mask of a daemon unless --umask says otherwise: a daemon inherits whatever mask
+#: its launcher had, often 022, and its logs should not be world-readable.  Not twistd's 077,
+#: which also hides the files from the service's own group (the log readers, usually).
+DAEMON_UMASK = 0o027
+
 #: Extra seconds granted after --shutdown-timeout for servers to close what they cut off.
 SHUTDOWN_GRACE = 2.0
 
@@ -76,8 +82,9 @@ def prepare(options: RunnerOptions) -> Identity:
         except OSError as error:
             raise UsageError(f"cannot change to --rundir {options.rundir}: "
                              f"{error.strerror or one_line(error)}")
-    if options.umask is not None:
-        os.umask(options.umask)
+    umask = DAEMON_UMASK if options.umask is None and options.daemon else options.umask
+    if umask is not None:
+        os.umask(umask)
     loop_factory(options.loop)  # fail early when uvloop is missing
     from dropins.runner.logs import configure_logging
 
