@@ -176,3 +176,83 @@ def test_stop_signal_during_privileged_start_is_handled_as_during_start(
         f"dropins: error: stopped by {signum.name} before the services had started")
     assert not (tmp_path / "run.pid").exists()
     assert_no_traceback(dropins.stderr)
+
+
+#: A service maker plugin, ``stuck``, whose service's stop() misbehaves as ``--how`` says.
+STUCK_PLUGIN = {
+    "dropins/plugins/stuck_plugin.py": """
+        from dropins import ServiceMaker
+
+        stuck = ServiceMaker("stuck", "stuck", "A service whose stop() never finishes")
+        """,
+    "stuck.py": """
+        import asyncio
+        import logging
+        import time
+
+        from dropins import Options as BaseOptions, Parameter, Service
+
+        log = logging.getLogger("stuck")
+
+
+        class Options(BaseOptions):
+            how = Parameter(choices=["swallow-cancel", "await-in-finally", "block-the-loop"])
+
+
+        class Stuck(Service):
+            def __init__(self, how):
+                super().__init__("stuck")
+                self.how = how
+
+            async def stop(self):
+                await super().stop()
+                log.info("stuck stopping: %s", self.how)
+                if self.how == "block-the-loop":
+                    time.sleep(60)
+                elif self.how == "await-in-finally":
+                    try:
+                        await asyncio.sleep(60)
+                    finally:
+                        await asyncio.sleep(60)
+                else:
+                    for _ in range(60):
+                        try:
+                            await asyncio.sleep(1)
+                        except asyncio.CancelledError:
+                            log.info("cancellation swallowed")
+
+
+        def make_service(options):
+            return Stuck(options.how)
+        """,
+}
+
+
+@pytest.mark.parametrize("how", ["swallow-cancel", "await-in-finally", "block-the-loop"])
+def test_shutdown_timeout_holds_whatever_stop_does(tmp_path: Path, how: str) -> None:
+    """asyncio.wait_for used to wait for a cancelled stop() to finish, and no loop timer can
+    fire while stop() blocks the loop: exit 1 at the timeout + the 2 s grace, always."""
+    write_tree(tmp_path, STUCK_PLUGIN)
+    with Dropins("--shutdown-timeout", "1", "--pidfile", "run.pid", "stuck", "--how", how,
+                 cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)}) as dropins:
+        dropins.ready()
+        dropins.signal(signal.SIGTERM)
+        dropins.wait_for_line(f"stuck stopping: {how}")
+        assert dropins.wait(timeout=15) == 1  # 3 s expected; the stop() itself lasts 60 s
+    assert "services did not stop within 3 seconds; exiting anyway" in dropins.stderr
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)
+
+
+def test_second_sigint_exits_at_once_while_stop_blocks_the_loop(tmp_path: Path) -> None:
+    write_tree(tmp_path, STUCK_PLUGIN)
+    with Dropins("--shutdown-timeout", "60", "--pidfile", "run.pid", "stuck", "--how",
+                 "block-the-loop", cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)}) as dropins:
+        dropins.ready()
+        dropins.signal(signal.SIGINT)
+        dropins.wait_for_line("stuck stopping: block-the-loop")
+        dropins.signal(signal.SIGINT)
+        assert dropins.wait(timeout=10) == 130  # not after the 60 s sleep or 62 s timeout
+    assert "received SIGINT again; exiting without waiting for services" in dropins.stderr
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)

@@ -2,7 +2,9 @@
 
 - SIGTERM or SIGINT: ask for a graceful stop (``on_stop(signum)``); the runner then stops the
   service tree within ``--shutdown-timeout``, or cancels ``start()`` if it has not finished.
-- A second SIGINT while stopping: ``on_force`` (the operator insists; exit at once).
+- A second SIGINT while stopping: ``on_force`` (the operator insists; exit at once).  From the
+  first stop on, SIGINT has a plain ``signal.signal`` handler rather than a loop callback: it
+  runs in the main thread even while a ``stop()`` blocks the event loop (``time.sleep``).
 - SIGHUP: ``on_reopen`` (logrotate renamed the log file; open it again).  Before these handlers
   are installed the runner ignores SIGHUP (``run.ignore_sighup``), so that a logrotate run during a
   slow start does not kill the process.
@@ -102,12 +104,27 @@ class SignalHandlers:
         if not self._stopping:
             self._stopping = True
             log.info("received %s; stopping", signum.name)
+            self._take_sigint_directly()
             self._on_stop(signum)
         elif signum == signal.SIGINT:
-            log.warning("received SIGINT again; exiting without waiting for services")
-            self._on_force()
+            self._force()
         else:
             log.info("received %s again; already stopping", signum.name)
+
+    def _force(self, *_signal_args: object) -> None:
+        log.warning("received SIGINT again; exiting without waiting for services")
+        self._on_force()
+
+    def _take_sigint_directly(self) -> None:
+        """Handle the next SIGINT in a plain signal handler, which a blocked loop cannot delay."""
+        if signal.SIGINT in self._installed:
+            self._loop.remove_signal_handler(signal.SIGINT)
+            self._installed.remove(signal.SIGINT)
+        try:
+            previous = signal.signal(signal.SIGINT, self._force)
+        except (OSError, ValueError):  # not the main thread (dropins used as a library)
+            return
+        self._fallback.setdefault(signal.SIGINT, previous)  # restored by uninstall()
 
     def _reopen_requested(self) -> None:
         self._on_reopen()
