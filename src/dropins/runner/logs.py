@@ -2,8 +2,9 @@
 
 Everything uses stdlib ``logging`` so that services simply call ``logging.getLogger(__name__)``.
 Log files are reopened on SIGHUP (``reopen_log_files``) so that logrotate can rename them;
-rotation by size, when asked for, keeps a bounded number of old files.  ``logging.handlers`` is
-imported only when a file or syslog handler is needed.
+rotation by size, when asked for, keeps a bounded number of old files; a log file that cannot be
+written (a full disk) drops and counts lines instead of failing (``log_drops``).
+``logging.handlers`` is imported only when a file or syslog handler is needed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 
 from dropins.runner.arguments import RunnerOptions
 from dropins.runner.errors import RunnerError, one_line
+from dropins.runner.log_drops import DropLinesWhenUnwritable
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per start
 if TYPE_CHECKING:
@@ -135,7 +137,7 @@ class LoopBatchedFlush:
         super().flush()  # type: ignore[misc]  # the handler class this is mixed into
 
 
-class ReopenableFileHandler(LoopBatchedFlush, logging.FileHandler):
+class ReopenableFileHandler(DropLinesWhenUnwritable, LoopBatchedFlush, logging.FileHandler):
     """A log file that ``reopen()`` opens again by name (for logrotate's SIGHUP)."""
 
     _open = _open_no_follow
@@ -171,7 +173,8 @@ def rotation_failure(path: str, error: OSError) -> str:
 def _rotating_handler(path: str, max_bytes: int, backups: int) -> logging.Handler:
     from logging.handlers import RotatingFileHandler
 
-    class ReopenableRotatingFileHandler(LoopBatchedFlush, RotatingFileHandler):
+    class ReopenableRotatingFileHandler(DropLinesWhenUnwritable, LoopBatchedFlush,
+                                        RotatingFileHandler):
         """Rotates at ``max_bytes`` keeping ``backups`` old files; reopenable like the above.
 
         Rotation renames files in the log folder, which after ``--uid`` the service user may not
