@@ -84,6 +84,30 @@ STOP_LEAVES_A_THREAD = """
     """
 
 
+START_SWALLOWS_CANCEL = """
+    import asyncio
+    import logging
+
+    from dropins import Application, Service
+
+    log = logging.getLogger("app")
+
+
+    class Stubborn(Service):
+        async def start(self):
+            log.info("stubborn starting")
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                log.info("cancellation swallowed")
+                await asyncio.sleep(60)
+
+
+    application = Application()
+    Stubborn().set_parent(application)
+    """
+
+
 def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -254,5 +278,20 @@ def test_second_sigint_exits_at_once_while_stop_blocks_the_loop(tmp_path: Path) 
         dropins.signal(signal.SIGINT)
         assert dropins.wait(timeout=10) == 130  # not after the 60 s sleep or 62 s timeout
     assert "received SIGINT again; exiting without waiting for services" in dropins.stderr
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)
+
+
+def test_shutdown_timeout_holds_for_a_start_that_swallows_its_cancellation(
+        tmp_path: Path) -> None:
+    write_tree(tmp_path, {"app.py": START_SWALLOWS_CANCEL})
+    with Dropins("--shutdown-timeout", "1", "--pidfile", "run.pid", "--app", "app.py",
+                 cwd=tmp_path) as dropins:
+        dropins.wait_for_line("stubborn starting")
+        dropins.signal(signal.SIGTERM)
+        dropins.wait_for_line("cancellation swallowed")
+        assert dropins.wait(timeout=15) == 1
+    assert "ready:" not in dropins.stderr
+    assert "services did not stop within 3 seconds; exiting anyway" in dropins.stderr
     assert not (tmp_path / "run.pid").exists()
     assert_no_traceback(dropins.stderr)

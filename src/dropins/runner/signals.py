@@ -13,9 +13,9 @@ Before the event loop runs (while the runner takes the pidfile and runs ``privil
 ``StartupSignals`` catches SIGTERM and SIGINT: a stop asked for then is handled like one during
 ``start()`` instead of SIGTERM's default action killing the process and leaving the pidfile.
 
-Handlers run in the event loop (``loop.add_signal_handler``), never inside arbitrary code.  On
-Windows, where that is not available, SIGINT (and SIGBREAK) fall back to ``signal.signal`` with a
-thread-safe hand-over to the loop.
+Once the loop runs, handlers run in it (``loop.add_signal_handler``), never inside arbitrary
+code, except the forcing SIGINT (which only exits).  On Windows, where that is not available,
+SIGINT (and SIGBREAK) fall back to ``signal.signal`` with a thread-safe hand-over to the loop.
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ class StartupSignals:
 
     Within ``interruptible()`` (the synchronous ``privileged_start()``, which may block) the
     signal also raises ``StopBeforeStart`` at once.  Elsewhere it is only remembered, so that
-    the pidfile is never left half-written; the runner checks ``received`` at each step.  The
-    event loop's handlers replace these when installed (``loop.add_signal_handler``).
+    the pidfile is never left half-written: ``interruptible()`` raises for a signal already
+    received, and the runner hands one received after it to ``SignalHandlers.stop_requested``.
+    The event loop's handlers replace these when installed (``loop.add_signal_handler``).
     """
 
     def __init__(self) -> None:
