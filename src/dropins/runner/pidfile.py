@@ -98,7 +98,7 @@ class PidFile:
         text = f"{os.getpid()}\n".encode("ascii")
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-        if os.write(fd, text) != len(text):  # pragma: no cover - a few bytes are never split
+        if os.write(fd, text) != len(text):  # pragma: no cover - a partial PID is no PID
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         os.fsync(fd)
 
