@@ -104,8 +104,8 @@ class SignalHandlers:
         """Act on ``signum`` as if it had just arrived (also for one caught before install)."""
         if not self._stopping:
             self._stopping = True
+            self._take_sigint_directly()  # first: the next SIGINT may come at any moment
             log.info("received %s; stopping", signum.name)
-            self._take_sigint_directly()
             self._on_stop(signum)
         elif signum == signal.SIGINT:
             self._force()
@@ -117,15 +117,17 @@ class SignalHandlers:
         self._on_force()
 
     def _take_sigint_directly(self) -> None:
-        """Handle the next SIGINT in a plain signal handler, which a blocked loop cannot delay."""
-        if signal.SIGINT in self._installed:
-            self._loop.remove_signal_handler(signal.SIGINT)
-            self._installed.remove(signal.SIGINT)
+        """Handle the next SIGINT in a plain signal handler, which a blocked loop cannot delay.
+
+        The loop's handler stays registered: a SIGINT that arrived just before this, still
+        waiting in the loop's wake-up pipe, then reaches ``stop_requested`` and forces too.
+        """
         try:
             previous = signal.signal(signal.SIGINT, self._force)
         except (OSError, ValueError):  # not the main thread (dropins used as a library)
             return
-        self._fallback.setdefault(signal.SIGINT, previous)  # restored by uninstall()
+        if signal.SIGINT not in self._installed:  # else the loop's removal restores the default
+            self._fallback.setdefault(signal.SIGINT, previous)
 
     def _reopen_requested(self) -> None:
         self._on_reopen()
