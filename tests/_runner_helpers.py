@@ -11,8 +11,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from conftest import clean_env
 
@@ -164,6 +167,39 @@ def process_gone(pid: int, timeout: float = TIMEOUT) -> bool:
             pass
         time.sleep(0.05)
     return False
+
+
+@contextmanager
+def small_filesystem(folder: Path, size: str = "64k") -> Iterator[Path]:
+    """A real, tiny tmpfs mounted on ``folder`` (created), to fill up; unmounted afterwards.
+
+    Skips the test when mounting is not permitted (not root, or a container without
+    CAP_SYS_ADMIN): a full disk cannot be faked honestly otherwise.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                                  str(folder)], capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        pytest.skip("cannot mount a small tmpfs to fill up: no mount command here")
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill up: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True, timeout=30)
+
+
+def fill_up(folder: Path) -> Path:
+    """Write a file into ``folder`` until its filesystem is full; return the filler's path."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as out:
+        try:
+            while True:
+                out.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
 
 
 def assert_no_traceback(*outputs: str) -> None:

@@ -51,8 +51,8 @@ def test_daemon_start_refuse_second_and_stop(rundir: Path) -> None:
     started = start_daemon(rundir)
     # the launcher returns only once the service is ready, so everything is in place already
     assert started.returncode == 0, started.stderr
-    assert started.stdout == "" and started.stderr == ""
     pid = int((rundir / "run.pid").read_text())
+    assert started.stdout == f"dropins: started pid {pid}\n" and started.stderr == ""
     assert pid != os.getpid()
     address = ready_address(rundir)
     with connect(address) as sock:
@@ -238,6 +238,27 @@ def test_rundir_and_umask_apply_to_relative_paths(rundir: Path) -> None:
     assert logfile.stat().st_mode & 0o077 == 0  # created under --umask 077
     pid = int(pidfile.read_text())
     stopped = run_dropins("stop", "--pidfile", str(pidfile), timeout=60)
+    assert stopped.returncode == 0 and process_gone(pid)
+
+
+@pytest.mark.parametrize(("given", "umask"), [((), 0o027), (("--umask", "022"), 0o022)])
+def test_daemon_umask_defaults_to_027(rundir: Path, given: tuple[str, ...], umask: int) -> None:
+    """Files a daemon creates are not world-readable unless --umask says so (twistd: 077)."""
+    old_umask = os.umask(0o022)  # what the daemon would inherit from a typical shell
+    try:
+        started = start_daemon(rundir, *given)
+    finally:
+        os.umask(old_umask)
+    assert started.returncode == 0, started.stderr
+    pid = int((rundir / "run.pid").read_text())
+    try:
+        status = Path(f"/proc/{pid}/status").read_text() if sys.platform == "linux" else ""
+        assert (rundir / "run.log").stat().st_mode & 0o777 == 0o666 & ~umask
+        assert (rundir / "run.pid").stat().st_mode & 0o777 == 0o644 & ~umask
+        if status:
+            assert re.search(r"^Umask:\s+(\d+)", status, re.MULTILINE).group(1) == f"{umask:04o}"
+    finally:
+        stopped = run_dropins("stop", "--pidfile", "run.pid", cwd=rundir, timeout=60)
     assert stopped.returncode == 0 and process_gone(pid)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,3 +196,28 @@ def test_log_file_flushes_once_per_loop_iteration_and_at_once_outside(tmp_path) 
         assert path.read_text() == "one\ntwo\nthree\nfour\n"
     finally:
         handler.close()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "fifo with a reader", "character device"])
+def test_non_regular_log_file_is_refused_without_hanging(tmp_path: Path, kind: str) -> None:
+    """A FIFO used to block start-up forever in open(); a device is no log file either."""
+    from conftest import run_dropins
+
+    path = tmp_path / "app.log"
+    reader = None
+    if kind == "character device":
+        path = Path("/dev/full")
+    else:
+        os.mkfifo(path)
+        if kind == "fifo with a reader":
+            reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        result = run_dropins("--logfile", str(path), "echo", "--listen",
+                             "tcp:0:interface=127.0.0.1", timeout=30)
+    finally:
+        if reader is not None:
+            os.close(reader)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"dropins: error: refusing log file {path}: it is not a "
+                                    "regular file; ")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

@@ -109,3 +109,17 @@ def test_fifo_at_the_pidfile_path_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RunnerError, match=r"refusing pidfile .*: it is not a regular file"):
         PidFile(path).acquire()
     assert path.exists()
+
+
+def test_pidfile_on_a_full_disk_is_a_one_line_error_and_leaves_no_file(tmp_path: Path) -> None:
+    from _runner_helpers import fill_up, small_filesystem
+    from conftest import run_dropins
+
+    with small_filesystem(tmp_path / "disk") as disk:
+        fill_up(disk)
+        result = run_dropins("--pidfile", str(disk / "run.pid"), "echo", "--listen",
+                             "tcp:0:interface=127.0.0.1", timeout=30)
+        assert result.returncode == 1
+        assert result.stderr == (f"dropins: error: cannot write pidfile {disk / 'run.pid'}: "
+                                 "No space left on device\n")
+        assert not (disk / "run.pid").exists()

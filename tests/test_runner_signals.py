@@ -84,6 +84,30 @@ STOP_LEAVES_A_THREAD = """
     """
 
 
+START_SWALLOWS_CANCEL = """
+    import asyncio
+    import logging
+
+    from dropins import Application, Service
+
+    log = logging.getLogger("app")
+
+
+    class Stubborn(Service):
+        async def start(self):
+            log.info("stubborn starting")
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                log.info("cancellation swallowed")
+                await asyncio.sleep(60)
+
+
+    application = Application()
+    Stubborn().set_parent(application)
+    """
+
+
 def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -156,6 +180,118 @@ def test_stop_timeout_bounds_the_exit_despite_a_stuck_thread(tmp_path: Path) -> 
         dropins.ready()
         dropins.signal(signal.SIGTERM)
         assert dropins.wait(timeout=12) == 1  # 1 s + the 2 s grace, far below the 30 s sleep
+    assert "services did not stop within 3 seconds; exiting anyway" in dropins.stderr
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_stop_signal_during_privileged_start_is_handled_as_during_start(
+        tmp_path: Path, signum: signal.Signals, status: int) -> None:
+    """The default SIGTERM action used to kill the process silently, leaving the pidfile."""
+    write_tree(tmp_path, {"app.py": SLOW_PRIVILEGED_START})
+    with Dropins("--pidfile", "run.pid", "--app", "app.py", cwd=tmp_path) as dropins:
+        wait_for(lambda: (tmp_path / "binding").exists() or dropins.process.poll() is not None,
+                 "privileged_start")
+        dropins.signal(signum)
+        assert dropins.wait(timeout=15) == status
+    assert "ready:" not in dropins.stderr
+    assert dropins.stderr.splitlines()[-1] == (
+        f"dropins: error: stopped by {signum.name} before the services had started")
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)
+
+
+#: A service maker plugin, ``stuck``, whose service's stop() misbehaves as ``--how`` says.
+STUCK_PLUGIN = {
+    "dropins/plugins/stuck_plugin.py": """
+        from dropins import ServiceMaker
+
+        stuck = ServiceMaker("stuck", "stuck", "A service whose stop() never finishes")
+        """,
+    "stuck.py": """
+        import asyncio
+        import logging
+        import time
+
+        from dropins import Options as BaseOptions, Parameter, Service
+
+        log = logging.getLogger("stuck")
+
+
+        class Options(BaseOptions):
+            how = Parameter(choices=["swallow-cancel", "await-in-finally", "block-the-loop"])
+
+
+        class Stuck(Service):
+            def __init__(self, how):
+                super().__init__("stuck")
+                self.how = how
+
+            async def stop(self):
+                await super().stop()
+                log.info("stuck stopping: %s", self.how)
+                if self.how == "block-the-loop":
+                    time.sleep(60)
+                elif self.how == "await-in-finally":
+                    try:
+                        await asyncio.sleep(60)
+                    finally:
+                        await asyncio.sleep(60)
+                else:
+                    for _ in range(60):
+                        try:
+                            await asyncio.sleep(1)
+                        except asyncio.CancelledError:
+                            log.info("cancellation swallowed")
+
+
+        def make_service(options):
+            return Stuck(options.how)
+        """,
+}
+
+
+@pytest.mark.parametrize("how", ["swallow-cancel", "await-in-finally", "block-the-loop"])
+def test_shutdown_timeout_holds_whatever_stop_does(tmp_path: Path, how: str) -> None:
+    """asyncio.wait_for used to wait for a cancelled stop() to finish, and no loop timer can
+    fire while stop() blocks the loop: exit 1 at the timeout + the 2 s grace, always."""
+    write_tree(tmp_path, STUCK_PLUGIN)
+    with Dropins("--shutdown-timeout", "1", "--pidfile", "run.pid", "stuck", "--how", how,
+                 cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)}) as dropins:
+        dropins.ready()
+        dropins.signal(signal.SIGTERM)
+        dropins.wait_for_line(f"stuck stopping: {how}")
+        assert dropins.wait(timeout=15) == 1  # 3 s expected; the stop() itself lasts 60 s
+    assert "services did not stop within 3 seconds; exiting anyway" in dropins.stderr
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)
+
+
+def test_second_sigint_exits_at_once_while_stop_blocks_the_loop(tmp_path: Path) -> None:
+    write_tree(tmp_path, STUCK_PLUGIN)
+    with Dropins("--shutdown-timeout", "60", "--pidfile", "run.pid", "stuck", "--how",
+                 "block-the-loop", cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)}) as dropins:
+        dropins.ready()
+        dropins.signal(signal.SIGINT)
+        dropins.wait_for_line("stuck stopping: block-the-loop")
+        dropins.signal(signal.SIGINT)
+        assert dropins.wait(timeout=10) == 130  # not after the 60 s sleep or 62 s timeout
+    assert "received SIGINT again; exiting without waiting for services" in dropins.stderr
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)
+
+
+def test_shutdown_timeout_holds_for_a_start_that_swallows_its_cancellation(
+        tmp_path: Path) -> None:
+    write_tree(tmp_path, {"app.py": START_SWALLOWS_CANCEL})
+    with Dropins("--shutdown-timeout", "1", "--pidfile", "run.pid", "--app", "app.py",
+                 cwd=tmp_path) as dropins:
+        dropins.wait_for_line("stubborn starting")
+        dropins.signal(signal.SIGTERM)
+        dropins.wait_for_line("cancellation swallowed")
+        assert dropins.wait(timeout=15) == 1
+    assert "ready:" not in dropins.stderr
     assert "services did not stop within 3 seconds; exiting anyway" in dropins.stderr
     assert not (tmp_path / "run.pid").exists()
     assert_no_traceback(dropins.stderr)

@@ -165,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--syslog", action="store_true", help="Log to the system log (POSIX only).")
     add("--rundir", metavar="DIR", help="Change to DIR before starting; relative paths (pidfile, "
         "log file, command options) are then relative to DIR.")
-    add("--umask", type=_octal, metavar="OCTAL", help="Set the file-mode mask, e.g. 022.")
+    add("--umask", type=_octal, metavar="OCTAL",
+        help="Set the file-mode mask, e.g. 022 (default: 027 with --daemon).")
     add("--uid", metavar="USER", help="Switch to this user (name or id) after binding ports.")
     add("--gid", metavar="GROUP", help="Switch to this group (name or id) after binding ports.")
     add("--loop", choices=LOOPS, default="asyncio",

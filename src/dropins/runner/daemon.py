@@ -1,9 +1,10 @@
 """Detaching into the background (double fork), with a status pipe back to the launcher.
 
 The launching process does not exit as soon as it has forked: it waits on a pipe until the
-daemon reports that every service has started (exit 0) or why it could not start (the message
-is printed and the exit status is 1).  Scripts and service managers can therefore trust the
-launcher's exit status, and a port in use is reported on the terminal, not only in a log file.
+daemon reports that every service has started (its PID is printed, exit 0) or why it could not
+start (the message is printed and the exit status is 1).  Scripts and service managers can
+therefore trust the launcher's exit status, and a port in use is reported on the terminal, not
+only in a log file.
 If the daemon dies before reporting, the pipe closes empty and the launcher says so.
 
 POSIX only; ``os.fork``/``os.setsid`` are looked up at call time so this module imports on
@@ -18,7 +19,7 @@ from typing import NoReturn
 
 from dropins.runner.errors import FAILURE
 
-_READY = b"ready\n"
+_READY = b"ready "
 _ERROR = b"error "
 
 
@@ -40,7 +41,7 @@ class StatusPipe:
             self._fd = None
 
     def ready(self) -> None:
-        self._send(_READY)
+        self._send(_READY + f"{os.getpid()}\n".encode("ascii"))
 
     def failed(self, message: str) -> None:
         self._send(_ERROR + " ".join(message.split()).encode("utf-8", "replace") + b"\n")
@@ -70,6 +71,9 @@ def _launcher_exit(read_fd: int, child: int, logfile: str) -> NoReturn:
         pass
     report = b"".join(chunks)
     if report.startswith(_READY):
+        pid = report[len(_READY):].decode("ascii", "replace").strip()
+        sys.stdout.write(f"dropins: started pid {pid}\n")
+        sys.stdout.flush()
         raise SystemExit(0)
     if report.startswith(_ERROR):
         message = report[len(_ERROR):].decode("utf-8", "replace").strip()

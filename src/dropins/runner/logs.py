@@ -2,20 +2,24 @@
 
 Everything uses stdlib ``logging`` so that services simply call ``logging.getLogger(__name__)``.
 Log files are reopened on SIGHUP (``reopen_log_files``) so that logrotate can rename them;
-rotation by size, when asked for, keeps a bounded number of old files.  ``logging.handlers`` is
-imported only when a file or syslog handler is needed.
+rotation by size, when asked for, keeps a bounded number of old files; a log file that cannot be
+written (a full disk) drops and counts lines instead of failing (``log_drops``).
+``logging.handlers`` is imported only when a file or syslog handler is needed.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import stat
 import sys
 import time
 
 from dropins.runner.arguments import RunnerOptions
 from dropins.runner.errors import RunnerError, one_line
+from dropins.runner.log_drops import DropLinesWhenUnwritable
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per start
 if TYPE_CHECKING:
@@ -70,15 +74,34 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class NotARegularFile(OSError):
+    """The log path is a FIFO, a device or a socket: no place for a log file."""
+
+    def __init__(self) -> None:
+        super().__init__(errno.EINVAL, "it is not a regular file")
+
+
 def _open_no_follow(handler: logging.FileHandler) -> TextIOWrapper:
-    """Open ``handler``'s file for appending, refusing a symbolic link at its path.
+    """Open ``handler``'s file for appending, refusing a symbolic link or a non-regular file.
 
     The log folder may belong to the service user; a link planted there must not make a runner
-    started as root append to (and so corrupt) the file it points to.
+    started as root append to (and so corrupt) the file it points to.  A FIFO would block the
+    open until some reader came (``O_NONBLOCK`` makes that fail at once, with ENXIO) and then
+    block every write; a device is not a log either.  Both are refused, as for the pidfile.
     """
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(handler.baseFilename, flags, 0o666)
+    nonblocking = getattr(os, "O_NONBLOCK", 0)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | nonblocking
     try:
+        fd = os.open(handler.baseFilename, flags, 0o666)
+    except OSError as error:
+        if error.errno == errno.ENXIO:  # a FIFO (or socket) with no reader
+            raise NotARegularFile() from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotARegularFile()
+        if nonblocking:
+            os.set_blocking(fd, True)
         return open(fd, "a", encoding=handler.encoding, errors=handler.errors)
     except BaseException:
         os.close(fd)
@@ -114,7 +137,7 @@ class LoopBatchedFlush:
         super().flush()  # type: ignore[misc]  # the handler class this is mixed into
 
 
-class ReopenableFileHandler(LoopBatchedFlush, logging.FileHandler):
+class ReopenableFileHandler(DropLinesWhenUnwritable, LoopBatchedFlush, logging.FileHandler):
     """A log file that ``reopen()`` opens again by name (for logrotate's SIGHUP)."""
 
     _open = _open_no_follow
@@ -150,7 +173,8 @@ def rotation_failure(path: str, error: OSError) -> str:
 def _rotating_handler(path: str, max_bytes: int, backups: int) -> logging.Handler:
     from logging.handlers import RotatingFileHandler
 
-    class ReopenableRotatingFileHandler(LoopBatchedFlush, RotatingFileHandler):
+    class ReopenableRotatingFileHandler(DropLinesWhenUnwritable, LoopBatchedFlush,
+                                        RotatingFileHandler):
         """Rotates at ``max_bytes`` keeping ``backups`` old files; reopenable like the above.
 
         Rotation renames files in the log folder, which after ``--uid`` the service user may not
@@ -242,6 +266,10 @@ def make_handler(options: RunnerOptions, stream: TextIO | None = None) -> loggin
         if options.log_max_bytes:
             return _rotating_handler(path, options.log_max_bytes, options.log_backups)
         return ReopenableFileHandler(path, encoding="utf-8")
+    except NotARegularFile:
+        raise RunnerError(f"refusing log file {path}: it is not a regular file; remove it or "
+                          "choose another --logfile (for a pipe or a device, use --logfile - "
+                          "and redirect standard output)")
     except OSError as error:
         raise RunnerError(f"cannot open log file {path}: {error.strerror or one_line(error)}")
 

@@ -16,6 +16,7 @@ overwrite the file it points to.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import time
@@ -84,11 +85,22 @@ class PidFile:
                 break
         else:  # pragma: no cover - the file kept being replaced under us
             raise RunnerError(f"cannot lock pidfile {self.path}: it keeps being replaced")
+        try:
+            self._write_pid(fd)
+        except OSError as error:  # a full disk, typically: leave no empty pidfile behind
+            self._fd = fd
+            self.release()
+            raise RunnerError(f"cannot write pidfile {self.path}: {error.strerror or error}")
+        self._fd = fd
+
+    @staticmethod
+    def _write_pid(fd: int) -> None:
+        text = f"{os.getpid()}\n".encode("ascii")
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        if os.write(fd, text) != len(text):  # pragma: no cover - a partial PID is no PID
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         os.fsync(fd)
-        self._fd = fd
 
     def _open_locked(self) -> int | None:
         """Open and lock the file; None if it was unlinked by its previous owner meanwhile."""

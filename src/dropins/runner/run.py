@@ -3,16 +3,20 @@
 The order matters and is the point of this module:
 
 1. ``prepare()``: ignore SIGHUP until the handlers are installed, change to ``--rundir``, set
-   ``--umask``, check the event loop, open the log and resolve ``--uid/--gid``, so that
-   mistakes are usage errors before anything starts.  The command's options are parsed and its
-   service built after this (relative paths in its options are relative to the run directory,
-   and what parsing them logs goes to the configured log).
+   ``--umask`` (027 by default with ``--daemon``), check the event loop, open the log and
+   resolve ``--uid/--gid``, so that mistakes are usage errors before anything starts.  The
+   command's options are parsed and its service built after this (relative paths in its
+   options are relative to the run directory, and what parsing them logs goes to the
+   configured log).
 2. ``run()``: detach if ``--daemon`` (the launcher then waits on the status pipe),
    take the pidfile lock, ``privileged_start()`` (bind ports), drop privileges, then on the
    event loop ``start()``, log the ready line, report success through the status pipe and wait
-   for SIGTERM/SIGINT; then ``stop()`` within ``--shutdown-timeout`` and return 0.  A stop
-   asked for during ``start()`` cancels it (exit 130 or 143, never "ready"); a ``stop()`` that
-   overruns the timeout ends the process with ``os._exit`` so no leftover thread can hold it.
+   for SIGTERM/SIGINT; then ``stop()`` and return 0.  A stop asked for during
+   ``privileged_start()`` or ``start()`` cuts it short (exit 130 or 143, never "ready").  From
+   the first stop signal a watchdog thread (``deadline``) gives the services
+   ``--shutdown-timeout`` plus a grace; past that it ends the process with ``os._exit`` and
+   status 1, whatever ``stop()`` does (blocks the loop, swallows cancellation) and whatever
+   threads it leaves behind.
 
 Every foreseeable failure becomes a ``RunnerError`` with a one-line message; in a daemon it is
 also logged and sent through the status pipe so that the launcher prints it.
@@ -23,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -41,9 +46,16 @@ from dropins.runner.privileges import Identity
 if TYPE_CHECKING:
     import asyncio
 
+    from dropins.runner.deadline import Deadline
+    from dropins.runner.signals import StartupSignals
     from dropins.service import Application
 
 log = logging.getLogger("dropins.runner")
+
+#: The file-mode mask of a daemon unless --umask says otherwise: a daemon inherits whatever mask
+#: its launcher had, often 022, and its logs should not be world-readable.  Not twistd's 077,
+#: which also hides the files from the service's own group (the log readers, usually).
+DAEMON_UMASK = 0o027
 
 #: Extra seconds granted after --shutdown-timeout for servers to close what they cut off.
 SHUTDOWN_GRACE = 2.0
@@ -75,8 +87,9 @@ def prepare(options: RunnerOptions) -> Identity:
         except OSError as error:
             raise UsageError(f"cannot change to --rundir {options.rundir}: "
                              f"{error.strerror or one_line(error)}")
-    if options.umask is not None:
-        os.umask(options.umask)
+    umask = DAEMON_UMASK if options.umask is None and options.daemon else options.umask
+    if umask is not None:
+        os.umask(umask)
     loop_factory(options.loop)  # fail early when uvloop is missing
     from dropins.runner.logs import configure_logging
 
@@ -184,10 +197,11 @@ class Runner:
         self._pidfile: Any = None
         self._stop_event: asyncio.Event | None = None
         self._stop_signal: int | None = None
-        #: Set when services did not stop in time: threads they left in the default executor
-        #: would block both ``asyncio.Runner.close`` and the interpreter's exit, so the process
-        #: leaves with ``os._exit`` once the log is flushed and the pidfile released.
-        self._exit_now = False
+        #: Held by whoever ends the process: the main thread releasing the pidfile, the stop
+        #: deadline's thread, a second Ctrl-C.  Reentrant: a signal handler may interrupt the
+        #: main thread while it holds the lock.
+        self._exit_lock = threading.RLock()
+        self._deadline: Deadline | None = None
 
     def run(self) -> int:
         """The whole life of the process after the service was built; returns the exit status.
@@ -200,18 +214,14 @@ class Runner:
 
             self.status = daemonize(self.options.logfile or DEFAULT_DAEMON_LOGFILE)
         try:
-            try:
-                status = self._run_and_report()
-            except RunnerError as error:
-                if not self._exit_now:
-                    raise
-                self._exit_at_once(error.status, error.message)
-            if self._exit_now:
-                self._exit_at_once(status)
-            return status
+            return self._run_and_report()
         finally:
-            if self._pidfile is not None:
-                self._pidfile.release()
+            with self._exit_lock:
+                if self._pidfile is not None:
+                    self._pidfile.release()
+                    self._pidfile = None
+                if self._deadline is not None:  # everything stopped, executor threads too
+                    self._deadline.disarm()
 
     def _run_and_report(self) -> int:
         try:
@@ -233,6 +243,11 @@ class Runner:
         self.status.failed(message)
 
     def _run(self) -> int:
+        # Also imports asyncio, before dropping privileges: the new user may not read the stdlib.
+        from dropins.runner.signals import StartupSignals, StopBeforeStart
+
+        startup = StartupSignals()  # a stop asked for from here on is never a silent death
+        startup.install()
         if self.options.pidfile:
             from dropins.runner.pidfile import PidFile
 
@@ -240,10 +255,14 @@ class Runner:
             pidfile.acquire()
             self._pidfile = pidfile
         try:
-            self.application.privileged_start()
+            with startup.interruptible():
+                self.application.privileged_start()
+        except StopBeforeStart as stop:
+            self._stop_signal = stop.signum
+            raise self._stopped_before_start() from None
         except Exception as error:
             raise RunnerError(startup_message(error)) from error
-        import asyncio  # before dropping privileges: the new user may not read the stdlib
+        import asyncio
 
         if self.identity.uid is not None or self.identity.gid is not None:
             from dropins.runner.privileges import drop_privileges
@@ -251,12 +270,11 @@ class Runner:
             drop_privileges(self.identity)
         runner = asyncio.Runner(loop_factory=loop_factory(self.options.loop))
         try:
-            return runner.run(self._serve())
+            return runner.run(self._serve(startup))
         finally:
-            if not self._exit_now:  # closing would wait for the executor's stuck threads
-                runner.close()
+            runner.close()  # waits for the executor's threads: still under the stop deadline
 
-    async def _serve(self) -> int:
+    async def _serve(self, startup: StartupSignals) -> int:
         import asyncio
 
         from dropins.runner.logs import reopen_log_files
@@ -266,6 +284,8 @@ class Runner:
         handlers = SignalHandlers(asyncio.get_running_loop(), on_stop=self._stop_requested,
                                   on_force=self._force_exit, on_reopen=reopen_log_files)
         handlers.install()
+        if startup.received is not None:  # between privileged_start() and now: stop at once
+            handlers.stop_requested(startup.received)
         try:
             await self._start()
             log.info("%s", ready_line(self.label, self.application))
@@ -276,9 +296,27 @@ class Runner:
             handlers.uninstall()
 
     def _stop_requested(self, signum: int) -> None:
+        """The first SIGTERM/SIGINT: stop, against a deadline no service can hold up."""
+        from dropins.runner.deadline import Deadline
+
         self._stop_signal = signum
         assert self._stop_event is not None
         self._stop_event.set()
+        self._deadline = Deadline(self.application.shutdown_timeout + SHUTDOWN_GRACE,
+                                  self._stop_overran, self._exit_lock)
+        self._deadline.start()
+
+    def _stop_overran(self) -> NoReturn:
+        """The stop deadline passed (in its thread): say so, and leave with status 1.
+
+        ``os._exit``, without interpreter shutdown: that would join the threads the services
+        left behind, and the main thread may be stuck anyway.
+        """
+        assert self._deadline is not None
+        message = (f"services did not stop within {self._deadline.seconds:g} seconds; "
+                   "exiting anyway")
+        self.status.failed(message)  # when stopped during the start: the launcher reports it
+        self._exit_at_once(FAILURE, logged=message)
 
     async def _start(self) -> None:
         """``application.start()`` as a task, cancelled if a stop is asked for meanwhile.
@@ -303,29 +341,22 @@ class Runner:
                 raise RunnerError(startup_message(error)) from error
             return
         starting.cancel()  # the services already started are stopped by the cancelled start()
-        limit = self.application.shutdown_timeout + SHUTDOWN_GRACE
-        done, _pending = await asyncio.wait({starting}, timeout=limit)
-        if not done:
-            log.error("services did not stop within %g seconds; exiting anyway", limit)
-            self._exit_now = True
-        elif not starting.cancelled() and (failure := starting.exception()) is not None:
+        await asyncio.wait({starting})  # not wait_for: the stop deadline bounds this
+        if not starting.cancelled() and (failure := starting.exception()) is not None:
             log.error("while cancelling the start: %s", one_line(failure))
+        raise self._stopped_before_start()
+
+    def _stopped_before_start(self) -> RunnerError:
+        """The error for a stop signal that came before every service had started."""
         import signal
 
         name = signal.Signals(self._stop_signal).name if self._stop_signal else "a signal"
         status = INTERRUPTED if self._stop_signal == signal.SIGINT else TERMINATED
-        raise RunnerError(f"stopped by {name} before the services had started", status)
+        return RunnerError(f"stopped by {name} before the services had started", status)
 
     async def _stop(self) -> int:
-        import asyncio
-
-        limit = self.application.shutdown_timeout + SHUTDOWN_GRACE
-        try:
-            await asyncio.wait_for(self.application.stop(), timeout=limit)
-        except TimeoutError:
-            log.error("services did not stop within %g seconds; exiting anyway", limit)
-            self._exit_now = True
-            return FAILURE
+        """Stop the tree; no timeout here, the stop deadline's thread bounds it (see above)."""
+        await self.application.stop()
         log.info("stopped")
         return 0
 
@@ -333,21 +364,29 @@ class Runner:
         """A second SIGINT: leave now, with the pidfile removed and the log flushed."""
         self._exit_at_once(INTERRUPTED)
 
-    def _exit_at_once(self, status: int, message: str | None = None) -> NoReturn:
-        """Release the pidfile, flush the log, print ``message`` if any, and ``os._exit``.
+    def _exit_at_once(self, status: int, logged: str | None = None) -> NoReturn:
+        """Release the pidfile, log ``logged`` as an error if given, flush, and ``os._exit``.
 
-        No interpreter shutdown: it would join the threads that services left behind.
+        No interpreter shutdown: it would join the threads that services left behind.  Called
+        from the deadline's thread too, so a log handler whose lock another thread holds (stuck
+        writing into a full pipe) is skipped after a second rather than waited for.
         """
+        self._exit_lock.acquire()  # never released: the first caller ends the process
         if self._pidfile is not None:
             self._pidfile.release()
             self._pidfile = None
+        record = None
+        if logged is not None and log.isEnabledFor(logging.ERROR):
+            record = logging.LogRecord(log.name, logging.ERROR, __file__, 0, logged, None, None)
         for handler in logging.getLogger().handlers:
+            if handler.lock is not None and not handler.lock.acquire(timeout=1.0):
+                continue
             try:
+                if record is not None:
+                    handler.handle(record)
                 getattr(handler, "flush_now", handler.flush)()  # not deferred: no loop after
             except Exception:
                 pass
-        if message is not None:
-            sys.stderr.write(f"dropins: error: {message}\n")
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
