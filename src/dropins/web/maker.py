@@ -73,6 +73,10 @@ class Options(AuthOptions):
                       help="file served for a folder's URL ('' for none)")
     no_listing = Flag(help="answer 403 for folders without an index instead of listing them")
     follow_symlinks = Flag(help="serve symlinks that point outside the folder")
+    dotfiles = Parameter(default="deny", choices=("allow", "deny"), metavar="allow|deny",
+                         help="allow: serve and list names starting with '.' (.git, .env, "
+                              ".htpasswd); deny: answer 404 for them and leave them out of "
+                              "listings, except /.well-known/")
     threads = Parameter(default=10, type=positive_int, metavar="N",
                         help="worker threads for the WSGI application")
     max_body_size = Parameter(default="10M", type=byte_size, metavar="SIZE",
@@ -189,7 +193,8 @@ def make_service(options: Any) -> MultiService:
         root.add_service(_PrivilegeDropPreparation())
         handler = StaticSite(options["path"], index=options["index"],
                              listing=not options["no_listing"],
-                             follow_symlinks=options["follow_symlinks"])
+                             follow_symlinks=options["follow_symlinks"],
+                             dotfiles=options["dotfiles"] == "allow")
     if options["auth"]:
         from dropins.web.auth import BasicAuth
 
