@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # asyncio and ssl are imported only by code that serves
     import asyncio
     import ssl
 
+    from dropins.service.accepting import ConnectionGate
+
 __all__ = ["DEFAULT_BACKLOG", "ServerGroup", "SocketEndpoint", "escape", "format_address"]
 
 #: listen() backlog when the endpoint string gives none
@@ -73,20 +75,20 @@ class SocketEndpoint:
         return format_address(sock, self.address_kind)
 
     async def serve(self, loop: asyncio.AbstractEventLoop, sockets: Sequence[socket.socket],
-                    protocol_factory: Callable[[], asyncio.BaseProtocol]) -> asyncio.AbstractServer:
-        """Serve ``protocol_factory`` on the bound ``sockets``; returns one server for all."""
-        servers = []
-        try:
-            for sock in sockets:
-                servers.append(await loop.create_server(
-                    protocol_factory, sock=sock, backlog=self.backlog, ssl=self.ssl_context))
-        except BaseException:
-            for server in servers:
-                server.close()
-            raise
-        if len(servers) == 1:
-            return servers[0]
-        return cast("asyncio.AbstractServer", ServerGroup(servers))
+                    protocol_factory: Callable[[], asyncio.BaseProtocol],
+                    gate: ConnectionGate | None = None) -> asyncio.AbstractServer:
+        """Serve ``protocol_factory`` on the bound ``sockets``; returns one server for all.
+
+        ``gate`` limits the connections and paces accepting when descriptors run out (see
+        ``dropins.service.accepting``); without one, a gate of its own is used.
+        """
+        from dropins.service.accepting import Acceptor, ConnectionGate
+
+        acceptor = Acceptor(loop, sockets, protocol_factory, gate or ConnectionGate(),
+                            ssl=self.ssl_context, batch=self.backlog,
+                            description=self.describe())
+        await acceptor.start_serving()
+        return cast("asyncio.AbstractServer", acceptor)
 
     def close(self, sockets: Sequence[socket.socket]) -> None:
         """Release what ``bind`` acquired, once the server is closed (or was never started)."""

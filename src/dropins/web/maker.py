@@ -89,6 +89,10 @@ class Options(AuthOptions):
     send_timeout = Parameter(default=60.0, type=positive_float, metavar="SECONDS",
                              help="time a client may take to accept more of a response "
                                   "before it is disconnected")
+    max_connections = Parameter(type=positive_int, metavar="N",
+                                help="most connections open at once, over all --listen; more "
+                                     "wait in the listen backlog until one closes (default: "
+                                     "half the open-file limit, ulimit -n)")
     no_access_log = Flag(help="do not log each request (logger dropins.web.access)")
     insecure_auth = Flag(help="allow --auth on plain TCP reachable from other machines, where "
                               "passwords cross the network in clear text")
@@ -164,6 +168,7 @@ def make_service(options: Any) -> MultiService:
         import httptools  # noqa: F401 - only to check the extra is installed
     except ImportError:
         raise SystemExit(_MISSING_EXTRA) from None
+    from dropins.service.accepting import ConnectionGate
     from dropins.service.stream import StreamServerService
     from dropins.web.server import Limits, WebServer
 
@@ -204,6 +209,7 @@ def make_service(options: Any) -> MultiService:
                     keepalive_timeout=options["keepalive_timeout"],
                     send_timeout=options["send_timeout"])
     server = WebServer(handler, limits, access_log=not options["no_access_log"])
+    gate = ConnectionGate(options["max_connections"])
     for endpoint in options["listen"]:
-        root.add_service(StreamServerService(endpoint, server))
+        root.add_service(StreamServerService(endpoint, server, gate=gate))
     return root
