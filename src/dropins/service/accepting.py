@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["Acceptor", "ConnectionGate", "default_max_connections"]
+__all__ = ["Acceptor", "ConnectionGate", "default_max_connections", "watches_sockets"]
 
 logger = logging.getLogger("dropins.service")
 
@@ -53,6 +53,12 @@ def default_max_connections() -> int:
     if soft == resource.RLIM_INFINITY or soft <= 0:
         soft = 1 << 20
     return max(1, (soft - _RESERVED_DESCRIPTORS) // 2)
+
+
+def watches_sockets(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop`` has ``add_reader`` (not Windows' proactor loop, its default)."""
+    proactor = getattr(asyncio, "ProactorEventLoop", None)
+    return proactor is None or not isinstance(loop, proactor)
 
 
 class ConnectionGate:

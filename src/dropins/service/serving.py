@@ -80,15 +80,36 @@ class SocketEndpoint:
         """Serve ``protocol_factory`` on the bound ``sockets``; returns one server for all.
 
         ``gate`` limits the connections and paces accepting when descriptors run out (see
-        ``dropins.service.accepting``); without one, a gate of its own is used.
+        ``dropins.service.accepting``); without one, a gate of its own is used.  Windows'
+        proactor loop cannot watch sockets for readiness, so there the loop's own
+        ``create_server`` accepts, without those limits.
         """
-        from dropins.service.accepting import Acceptor, ConnectionGate
+        from dropins.service.accepting import Acceptor, ConnectionGate, watches_sockets
 
+        if not watches_sockets(loop):
+            return await self._serve_natively(loop, sockets, protocol_factory)
         acceptor = Acceptor(loop, sockets, protocol_factory, gate or ConnectionGate(),
                             ssl=self.ssl_context, batch=self.backlog,
                             description=self.describe())
         await acceptor.start_serving()
         return cast("asyncio.AbstractServer", acceptor)
+
+    async def _serve_natively(self, loop: asyncio.AbstractEventLoop,
+                              sockets: Sequence[socket.socket],
+                              protocol_factory: Callable[[], asyncio.BaseProtocol],
+                              ) -> asyncio.AbstractServer:
+        servers = []
+        try:
+            for sock in sockets:
+                servers.append(await loop.create_server(
+                    protocol_factory, sock=sock, backlog=self.backlog, ssl=self.ssl_context))
+        except BaseException:
+            for server in servers:
+                server.close()
+            raise
+        if len(servers) == 1:
+            return servers[0]
+        return cast("asyncio.AbstractServer", ServerGroup(servers))
 
     def close(self, sockets: Sequence[socket.socket]) -> None:
         """Release what ``bind`` acquired, once the server is closed (or was never started)."""
