@@ -1,9 +1,9 @@
 """Accepting connections: a back-off when the process runs out of descriptors, and a limit.
 
 Why not ``loop.create_server``: when ``accept()`` fails with EMFILE ("too many open files"),
-asyncio logs a traceback for every waiting connection, over and over (thousands a second, and
-on Python 3.11 it may never accept again), while uvloop (libuv) silently closes the waiting
-connections.  Neither can cap the number of open connections.  So listening sockets are
+asyncio logs a traceback for every failed attempt (hundreds within seconds, with a few dozen
+clients waiting), while uvloop (libuv) silently resets the waiting clients.  Neither can cap
+the number of open connections.  So listening sockets are
 watched here with ``loop.add_reader``, accepted connections are handed to
 ``loop.connect_accepted_socket`` (which both loops implement, TLS included), and one
 ``ConnectionGate`` shared by the listeners of a server decides when to accept:
