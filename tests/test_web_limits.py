@@ -125,3 +125,18 @@ def test_max_connections_must_be_a_positive_number(site: Path) -> None:
     result = run_dropins("web", "--path", str(site), "--max-connections", "0")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "--max-connections" in result.stderr
+
+
+def test_default_max_connections_is_half_the_open_file_limit(
+        site: Path, sockets: list[socket.socket]) -> None:
+    with web_with_fd_limit(40, ["--path", str(site)], "asyncio") as server:  # (40 - 32) / 2
+        for _ in range(4):
+            sock = connect(server.port, sockets)
+            sock.sendall(REQUEST)
+            assert read_responses(sock, 1)[0].status == 200
+        server.wait_for_log(r"4 connections open, the limit")
+        waiting = connect(server.port, sockets)
+        waiting.sendall(REQUEST)
+        waiting.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            waiting.recv(1)
