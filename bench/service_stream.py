@@ -9,6 +9,10 @@ all of them alike:
 * ``connections``: ``--connections`` connect/send/receive/close cycles, 10 at a time (the
   per-connection path, where StreamServerService adds its connection tracking).
 
+``--loop uvloop`` runs the asyncio and dropins servers on uvloop (Twisted keeps its reactor):
+dropins accepts connections itself on both loops (``dropins.service.accepting``), so the
+``connections`` ratio shows what that costs against the loop's own ``create_server``.
+
 Run:  unset PYTHONDONTWRITEBYTECODE; /work/main/.venv/bin/python bench/service_stream.py
 """
 
@@ -32,7 +36,7 @@ BASELINE = "asyncio protocol"
 
 SERVER_CODE = r'''
 import asyncio, sys
-kind = sys.argv[1]
+kind, loop_name = sys.argv[1], sys.argv[2]
 
 class Echo(asyncio.Protocol):
     def connection_made(self, transport):
@@ -85,14 +89,17 @@ if kind == "twisted":
     threading.Thread(target=lambda: (sys.stdin.read(), reactor.callFromThread(reactor.stop)),
                      daemon=True).start()
     reactor.run()
+elif loop_name == "uvloop":
+    import uvloop
+    uvloop.run(main())
 else:
     asyncio.run(main())
 '''
 
 
 class Server:
-    def __init__(self, kind: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-c", SERVER_CODE, kind],
+    def __init__(self, kind: str, loop: str) -> None:
+        self.process = subprocess.Popen([sys.executable, "-c", SERVER_CODE, kind, loop],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())
@@ -144,13 +151,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--trips", type=int, default=500)
     parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="the event loop of the asyncio and dropins servers")
     args = parser.parse_args()
     if args.runs < 5:
         parser.error("--runs must be at least 5, for a meaningful median")
 
     results: dict[str, dict[str, list[float]]] = {
         name: {"round trips": [], "connections": []} for name in SERVERS}
-    servers = {name: Server(kind) for name, kind in SERVERS.items()}
+    servers = {name: Server(kind, args.loop) for name, kind in SERVERS.items()}
     try:
         for _ in range(args.runs):
             for name, server in servers.items():
@@ -165,7 +174,7 @@ def main() -> None:
     medians = {name: {work: statistics.median(values) for work, values in by_work.items()}
                for name, by_work in results.items()}
     base = medians[BASELINE]
-    print(f"echo servers, median of {args.runs} runs "
+    print(f"echo servers on {args.loop}, median of {args.runs} runs "
           f"({args.clients} clients x {args.trips} round trips; {args.connections} connections)")
     print(f"{'server':<18} {'round trips/s':>14} {'ratio':>6} {'connections/s':>14} {'ratio':>6}")
     for name, values in medians.items():

@@ -227,7 +227,16 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are a single line naming where to get help."""
+    """An ArgumentParser whose usage errors are a single line naming where to get help.
+
+    Abbreviated options are refused (``allow_abbrev=False``): otherwise ``--ws x`` is quietly
+    read as ``--wsgi x``, and adding an option later changes what old command lines mean.
+    Subparsers made by ``add_subparsers`` are of this class too, so they refuse them as well.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")

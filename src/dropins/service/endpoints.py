@@ -31,8 +31,10 @@ An endpoint (what ``parse_endpoint`` returns, and what parser plugins must retur
 ``bind() -> list[socket.socket]``
     Synchronous: create, bind and listen (run before privileges are dropped).  Raise
     ``ListenError`` or ``OSError`` on failure, leaving nothing open behind.
-``async serve(loop, sockets, protocol_factory) -> asyncio.AbstractServer``
-    Serve the protocol on the bound sockets (TLS endpoints wrap connections here).
+``async serve(loop, sockets, protocol_factory, gate=None) -> asyncio.AbstractServer``
+    Serve the protocol on the bound sockets (TLS endpoints wrap connections here); ``gate``,
+    a ``dropins.service.accepting.ConnectionGate``, limits connections (a ``serve`` without
+    that parameter is called without it).
 
 and optionally ``address(sock) -> str`` (the real address in endpoint style, such as
 ``tcp:127.0.0.1:43121``) and ``close(sockets)`` (release what ``bind`` took once the server has

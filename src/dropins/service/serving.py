@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # asyncio and ssl are imported only by code that serves
     import asyncio
     import ssl
 
+    from dropins.service.accepting import ConnectionGate
+
 __all__ = ["DEFAULT_BACKLOG", "ServerGroup", "SocketEndpoint", "escape", "format_address"]
 
 #: listen() backlog when the endpoint string gives none
@@ -76,8 +78,30 @@ class SocketEndpoint:
         return format_address(sock, self.address_kind)
 
     async def serve(self, loop: asyncio.AbstractEventLoop, sockets: Sequence[socket.socket],
-                    protocol_factory: Callable[[], asyncio.BaseProtocol]) -> asyncio.AbstractServer:
-        """Serve ``protocol_factory`` on the bound ``sockets``; returns one server for all."""
+                    protocol_factory: Callable[[], asyncio.BaseProtocol],
+                    gate: ConnectionGate | None = None) -> asyncio.AbstractServer:
+        """Serve ``protocol_factory`` on the bound ``sockets``; returns one server for all.
+
+        ``gate`` limits the connections and paces accepting when descriptors run out (see
+        ``dropins.service.accepting``); without one, a gate of its own is used.  Windows'
+        proactor loop cannot watch sockets for readiness, so there the loop's own
+        ``create_server`` accepts, without those limits.
+        """
+        from dropins.service.accepting import Acceptor, ConnectionGate, watches_sockets
+
+        if not watches_sockets(loop):
+            return await self._serve_natively(loop, sockets, protocol_factory)
+        acceptor = Acceptor(loop, sockets, protocol_factory, gate or ConnectionGate(),
+                            ssl=self.ssl_context, batch=self.backlog,
+                            ssl_handshake_timeout=self.ssl_handshake_timeout,
+                            description=self.describe())
+        await acceptor.start_serving()
+        return cast("asyncio.AbstractServer", acceptor)
+
+    async def _serve_natively(self, loop: asyncio.AbstractEventLoop,
+                              sockets: Sequence[socket.socket],
+                              protocol_factory: Callable[[], asyncio.BaseProtocol],
+                              ) -> asyncio.AbstractServer:
         servers = []
         try:
             for sock in sockets:

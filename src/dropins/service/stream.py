@@ -8,6 +8,11 @@ server begins to stop, which lets it close idle connections (an HTTP keep-alive,
 instead of waiting for the timeout.  A protocol may also define ``abort_connection()``, called
 instead of ``transport.abort()`` when the timeout is over: a protocol in the middle of an
 operation that must not be cut under it (asyncio's ``loop.sendfile``) cancels that first.
+
+Accepting goes through a ``ConnectionGate`` (``dropins.service.accepting``): at most
+``max_connections`` open at once (by default half the open-file limit; more wait in the listen
+backlog), and a short back-off, logged once, when the process runs out of descriptors.  Pass
+one gate to several services to make them share the limit.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from dropins.service.accepting import ConnectionGate
 from dropins.service.base import DEFAULT_SHUTDOWN_TIMEOUT, Service, root_setting
 from dropins.service.errors import listen_error
 from dropins.service.serving import format_address
@@ -44,7 +50,8 @@ class StreamServerService(Service):
     """
 
     def __init__(self, endpoint: Any, factory: Callable[..., Any], *, name: str | None = None,
-                 shutdown_timeout: float | None = None) -> None:
+                 shutdown_timeout: float | None = None,
+                 gate: ConnectionGate | None = None) -> None:
         super().__init__(name)
         if isinstance(endpoint, str):
             from dropins.service.endpoints import parse_endpoint
@@ -57,6 +64,7 @@ class StreamServerService(Service):
         self.factory = factory
         self.is_handler = _is_coroutine_function(factory)
         self.shutdown_timeout = shutdown_timeout
+        self.gate = gate or ConnectionGate()
         self.server: asyncio.AbstractServer | None = None
         self._sockets: list[socket.socket] | None = None
         self._transports: dict[asyncio.Transport, Any] = {}  # open transport -> its protocol
@@ -93,7 +101,8 @@ class StreamServerService(Service):
         self._idle = asyncio.Event()
         self._idle.set()
         try:
-            self.server = await self.endpoint.serve(loop, self._sockets, self._protocol_factory())
+            self.server = await _serve(self.endpoint, loop, self._sockets,
+                                       self._protocol_factory(), self.gate)
         except Exception as error:
             self._release()
             raise listen_error(self.description, error) from error
@@ -241,6 +250,17 @@ class StreamServerService(Service):
             protocol.connection_lost = connection_lost
         except AttributeError:  # a protocol with __slots__: served, but not tracked
             logger.debug("%s: cannot track connections of %r", self.description, protocol)
+
+
+async def _serve(endpoint: Any, loop: asyncio.AbstractEventLoop, sockets: list[socket.socket],
+                 factory: Callable[[], asyncio.BaseProtocol],
+                 gate: ConnectionGate) -> asyncio.AbstractServer:
+    """``endpoint.serve(...)``, with the gate for endpoints that take one (SocketEndpoint's do;
+    a plugin's own ``serve`` written without it still works, without the limit)."""
+    serve = endpoint.serve
+    if "gate" in inspect.signature(serve).parameters:
+        return await serve(loop, sockets, factory, gate=gate)
+    return await serve(loop, sockets, factory)
 
 
 def _is_coroutine_function(factory: Any) -> bool:

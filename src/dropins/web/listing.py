@@ -3,13 +3,15 @@
 Every name comes from the file system, so every name is untrusted: it is HTML-escaped for
 display and percent-quoted (from its file-system bytes) for the link, so that a file called
 ``<script>.html`` or ``a"b`` or ``50%.txt`` shows and links correctly and runs nothing.
-Symlinks that leave the served root are not listed unless symlinks may be followed.
+Symlinks that leave the served root are not listed unless symlinks may be followed, and
+names the server would not serve (dotfiles, by default) are not listed either.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from urllib.parse import quote
 
 from dropins.web.paths import is_inside
@@ -42,14 +44,20 @@ def _row(href: str, label: str, size: str, modified: str) -> str:
             f'<td class="size">{size}</td><td>{modified}</td></tr>')
 
 
-def render_listing(folder: str, url_path: str, root: str, follow_symlinks: bool) -> bytes:
-    """The listing page of ``folder`` (a resolved path) shown at ``url_path`` (decoded)."""
+def render_listing(folder: str, url_path: str, root: str, follow_symlinks: bool,
+                   shown: Callable[[str], bool] | None = None) -> bytes:
+    """The listing page of ``folder`` (a resolved path) shown at ``url_path`` (decoded).
+
+    ``shown(name)``, when given, says whether an entry may be listed at all.
+    """
     rows = []
     if url_path != "/":
         rows.append(_row("../", "../", "", ""))
     entries = []
     with os.scandir(folder) as iterator:
         for entry in iterator:
+            if shown is not None and not shown(entry.name):
+                continue
             try:
                 if entry.is_symlink() and not follow_symlinks and not is_inside(
                         os.path.realpath(entry.path), root):

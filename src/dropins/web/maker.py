@@ -73,6 +73,10 @@ class Options(AuthOptions):
                       help="file served for a folder's URL ('' for none)")
     no_listing = Flag(help="answer 403 for folders without an index instead of listing them")
     follow_symlinks = Flag(help="serve symlinks that point outside the folder")
+    dotfiles = Parameter(default="deny", choices=("allow", "deny"), metavar="allow|deny",
+                         help="allow: serve and list names starting with '.' (.git, .env, "
+                              ".htpasswd); deny: answer 404 for them and leave them out of "
+                              "listings, except /.well-known/")
     threads = Parameter(default=10, type=positive_int, metavar="N",
                         help="worker threads for the WSGI application")
     max_body_size = Parameter(default="10M", type=byte_size, metavar="SIZE",
@@ -85,6 +89,10 @@ class Options(AuthOptions):
     send_timeout = Parameter(default=60.0, type=positive_float, metavar="SECONDS",
                              help="time a client may take to accept more of a response "
                                   "before it is disconnected")
+    max_connections = Parameter(type=positive_int, metavar="N",
+                                help="most connections open at once, over all --listen; more "
+                                     "wait in the listen backlog until one closes (default: "
+                                     "half the open-file limit, ulimit -n)")
     no_access_log = Flag(help="do not log each request (logger dropins.web.access)")
     insecure_auth = Flag(help="allow --auth on plain TCP reachable from other machines, where "
                               "passwords cross the network in clear text")
@@ -160,6 +168,7 @@ def make_service(options: Any) -> MultiService:
         import httptools  # noqa: F401 - only to check the extra is installed
     except ImportError:
         raise SystemExit(_MISSING_EXTRA) from None
+    from dropins.service.accepting import ConnectionGate
     from dropins.service.stream import StreamServerService
     from dropins.web.server import Limits, WebServer
 
@@ -189,7 +198,8 @@ def make_service(options: Any) -> MultiService:
         root.add_service(_PrivilegeDropPreparation())
         handler = StaticSite(options["path"], index=options["index"],
                              listing=not options["no_listing"],
-                             follow_symlinks=options["follow_symlinks"])
+                             follow_symlinks=options["follow_symlinks"],
+                             dotfiles=options["dotfiles"] == "allow")
     if options["auth"]:
         from dropins.web.auth import BasicAuth
 
@@ -201,10 +211,11 @@ def make_service(options: Any) -> MultiService:
     server = WebServer(handler, limits, access_log=not options["no_access_log"])
     from dropins.service.endpoints import parse_endpoint
 
+    gate = ConnectionGate(options["max_connections"])
     for text in options["listen"]:
         endpoint = parse_endpoint(text)
         if getattr(endpoint, "ssl_context", None) is not None:
             # The TLS handshake comes before the request head: bound it the same way.
             endpoint.ssl_handshake_timeout = limits.header_timeout
-        root.add_service(StreamServerService(endpoint, server))
+        root.add_service(StreamServerService(endpoint, server, gate=gate))
     return root

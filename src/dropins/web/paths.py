@@ -9,7 +9,11 @@ The rules, in order, each closing one classic hole:
 3. The path is split on ``/``; empty and ``.`` segments are dropped (so ``//etc/passwd`` cannot
    become an absolute path), any ``..`` segment is refused (400), and so is a segment that would
    be a drive or an absolute path on this platform (``C:``).
-4. The segments are joined under the root and each step is checked with ``lstat``; when a
+4. Unless dotfiles are allowed, a segment starting with ``.`` is answered 404 as if it did not
+   exist (``/.git/config``, ``/.env``, ``/a/.htpasswd``, also spelled ``/%2egit``): the served
+   folder is often a checkout, and those files hold secrets.  The one exception is a leading
+   ``/.well-known/`` (RFC 8615: ACME challenges, ``security.txt``), which sites must serve.
+5. The segments are joined under the root and each step is checked with ``lstat``; when a
    symlink is met, the whole path is resolved with ``os.path.realpath`` and, unless symlinks
    may be followed, a result outside the (resolved) root is answered 404, the same as a missing
    file, so the server never reveals what exists outside its folder.  (Walking with ``lstat``
@@ -22,12 +26,15 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["BadPath", "PathNotFound", "is_inside", "percent_decode", "resolve_request_path"]
+__all__ = ["BadPath", "PathNotFound", "is_hidden", "is_inside", "percent_decode",
+           "resolve_request_path"]
 
 _WINDOWS = os.name == "nt"
 _HEX = "0123456789abcdefABCDEF"
 #: b"2f" -> b"/", for every spelling of every byte (upper, lower and mixed case)
 _ESCAPES = {(a + b).encode(): bytes([int(a + b, 16)]) for a in _HEX for b in _HEX}
+#: the one dot-folder served when dotfiles are hidden, at the root only (RFC 8615)
+WELL_KNOWN = ".well-known"
 
 
 class BadPath(ValueError):
@@ -82,15 +89,27 @@ def decode_segments(raw_path: bytes) -> list[str]:
     return segments
 
 
-def resolve_request_path(root: str, raw_path: bytes, *,
-                         follow_symlinks: bool = False) -> tuple[str, os.stat_result]:
+def is_hidden(segments: list[str]) -> bool:
+    """Whether a path (its decoded segments) names a dotfile or goes through a dot-folder.
+
+    A leading ``.well-known`` does not count: that folder is meant to be public.
+    """
+    return any(segment.startswith(".") and (index or segment != WELL_KNOWN)
+               for index, segment in enumerate(segments))
+
+
+def resolve_request_path(root: str, raw_path: bytes, *, follow_symlinks: bool = False,
+                         dotfiles: bool = False) -> tuple[str, os.stat_result]:
     """The file system path for ``raw_path`` below ``root`` (already resolved), and its stat.
 
     Raises BadPath (400) for malformed paths, PathNotFound (404) for paths that would leave the
-    root through a symlink, and OSError (FileNotFoundError, PermissionError...) from the file
-    system.  The stat result is that of the target (symlinks followed).
+    root through a symlink or, unless ``dotfiles``, that are hidden (see ``is_hidden``), and
+    OSError (FileNotFoundError, PermissionError...) from the file system.  The stat result is
+    that of the target (symlinks followed).
     """
     segments = decode_segments(raw_path)
+    if not dotfiles and is_hidden(segments):
+        raise PathNotFound(raw_path.decode("latin-1"))
     if not segments:
         return root, os.stat(root)
     path = root

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import stat
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import BinaryIO
 
 from dropins.web.exchange import Exchange
@@ -21,6 +22,8 @@ from dropins.web.httputil import http_date, parse_http_date
 from dropins.web.paths import (
     BadPath,
     PathNotFound,
+    decode_segments,
+    is_hidden,
     is_inside,
     percent_decode,
     resolve_request_path,
@@ -119,17 +122,22 @@ class StaticSite:
     keyed by path and checked against the file's stat signature (inode, size, mtime and ctime)
     on every request, so an edited file is never served stale: the stat a request needs anyway
     replaces the open/read/close it would otherwise cost.
+
+    Dotfiles (any path segment starting with ``.``, but a leading ``/.well-known/``) are 404
+    and left out of listings unless ``dotfiles`` is true: see ``dropins.web.paths``.
     """
 
     #: the methods it answers, for the server's own ``Allow`` headers
     allow = _ALLOW[0][1]
 
     def __init__(self, root: str, *, index: str = "index.html", listing: bool = True,
-                 follow_symlinks: bool = False, cache_size: int = 16 * 1024 * 1024) -> None:
+                 follow_symlinks: bool = False, dotfiles: bool = False,
+                 cache_size: int = 16 * 1024 * 1024) -> None:
         self.root = os.path.realpath(root)
         self.index = index
         self.listing = listing
         self.follow_symlinks = follow_symlinks
+        self.dotfiles = dotfiles
         self.cache_size = cache_size
         self._cache: OrderedDict[str, _CachedFile] = OrderedDict()
         self._cached_bytes = 0
@@ -145,7 +153,8 @@ class StaticSite:
             return None
         try:
             file_path, info = resolve_request_path(self.root, path,
-                                                   follow_symlinks=self.follow_symlinks)
+                                                   follow_symlinks=self.follow_symlinks,
+                                                   dotfiles=self.dotfiles)
         except BadPath as error:
             exchange.respond_error(400, f"Bad request path: {error}")
             return None
@@ -191,7 +200,8 @@ class StaticSite:
             from dropins.web.listing import render_listing
 
             url_path = os.fsdecode(percent_decode(path))
-            page = render_listing(folder, url_path, self.root, self.follow_symlinks)
+            shown = None if self.dotfiles else _served_names_in(decode_segments(path))
+            page = render_listing(folder, url_path, self.root, self.follow_symlinks, shown)
         except PermissionError:
             exchange.respond_error(403)
             return None
@@ -282,6 +292,11 @@ class StaticSite:
             return None
         return _send(exchange, status, [*headers, (b"Content-Length", b"%d" % count)], file,
                      start, count)
+
+
+def _served_names_in(segments: list[str]) -> Callable[[str], bool]:
+    """For a listing: whether an entry of the folder at ``segments`` is served (so listed)."""
+    return lambda name: not is_hidden([*segments, name])
 
 
 async def _send(exchange: Exchange, status: int, headers: list[tuple[bytes, bytes]],
