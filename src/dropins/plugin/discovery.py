@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from dropins.plugin.scan import Importer
 
 __all__ = ["DEFAULT_PACKAGE", "ScanSession", "get_plugins", "interface_identifier",
-           "iter_plugin_info", "rebuild_cache", "resolve_package"]
+           "iter_plugin_info", "package_name", "rebuild_cache", "resolve_package"]
 
 #: The plugin package used when none is given.
 DEFAULT_PACKAGE = "dropins.plugins"
@@ -149,6 +149,21 @@ def resolve_package(name: str) -> tuple[list[str], bool]:
     return [entry for entry in path if isinstance(entry, str)], package.__file__ is None
 
 
+def package_name(package: Any) -> str:
+    """The dotted name of ``package``: ``None`` (the default package), a name, or the package
+    module itself (``get_plugins(IMaterial, matsim.plugins)``, as ``twisted.plugin.getPlugins``
+    takes it), so code ported from Twisted works unchanged."""
+    if package is None:
+        return DEFAULT_PACKAGE
+    if isinstance(package, str):
+        return package
+    name = getattr(package, "__name__", None) if isinstance(package, type(sys)) else None
+    if not isinstance(name, str):
+        raise TypeError(f"expected a plugin package (its dotted name or the module), "
+                        f"got {package!r}")
+    return name
+
+
 def _disabled_names() -> set[str]:
     value = os.environ.get("DROPINS_DISABLE", "")
     return {name.strip() for name in value.split(",") if name.strip()}
@@ -208,10 +223,10 @@ def _discover_records(package: str, session: ScanSession) -> list[PluginInfo]:
     return records
 
 
-def iter_plugin_info(interface: Any = None, package: str | None = None, *,
+def iter_plugin_info(interface: Any = None, package: Any = None, *,
                      strict: bool | None = None) -> Iterator[PluginInfo]:
-    """Yield a record for every plugin of ``package`` (default ``dropins.plugins``), in
-    discovery order, in every state, without importing plugin code when the cache is valid.
+    """Yield a record for every plugin of ``package`` (a dotted name or the package module;
+    default ``dropins.plugins``), in discovery order, in every state, without importing plugin code when the cache is valid.
 
     ``interface`` (an interface or its dotted identifier) keeps the records that provide it,
     plus broken records whose interfaces are unknown (a module never seen working), so that a
@@ -220,14 +235,14 @@ def iter_plugin_info(interface: Any = None, package: str | None = None, *,
     """
     identifier = interface_identifier(interface)
     session = ScanSession(strict=strict_from_environment() if strict is None else strict)
-    records = _discover(package or DEFAULT_PACKAGE, session)
+    records = _discover(package_name(package), session)
     if identifier is not None:
         records = [record for record in records if identifier in record.interfaces
                    or (record.state == "broken" and not record.interfaces)]
     yield from records
 
 
-def get_plugins(interface: Any, package: str | None = None, *,
+def get_plugins(interface: Any, package: Any = None, *,
                 strict: bool | None = None) -> Iterator[Any]:
     """Yield the loaded plugin objects of ``package`` that provide ``interface``.
 
@@ -249,9 +264,9 @@ def get_plugins(interface: Any, package: str | None = None, *,
         yield plugin
 
 
-def rebuild_cache(package: str | None = None) -> list[PluginInfo]:
+def rebuild_cache(package: Any = None) -> list[PluginInfo]:
     """Rescan every plugin module of ``package`` and rewrite its caches; return the records.
 
     What ``dropins plugins cache --rebuild`` runs, e.g. after installing plugins in a Dockerfile.
     """
-    return _discover(package or DEFAULT_PACKAGE, ScanSession(rebuild=True))
+    return _discover(package_name(package), ScanSession(rebuild=True))
