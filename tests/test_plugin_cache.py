@@ -413,3 +413,25 @@ def test_user_cache_directory_matches_platformdirs(monkeypatch, tmp_path: Path) 
         monkeypatch.setenv("XDG_CACHE_HOME", xdg)
         monkeypatch.setattr(cache, "_user_cache_dir", None)
         assert cache._user_directory() == platformdirs.user_cache_dir("dropins", appauthor=False)
+
+
+def test_module_loaded_by_a_record_then_changed_does_not_poison_the_cache(tmp_path: Path,
+                                                                          cache_env) -> None:
+    # A long-lived process loads a plugin through PluginInfo.load(), the file changes, and the
+    # process lists again: it must describe the new file, and so must every other process.
+    app, dev = make_matsim(tmp_path, {"matsim/plugins/gold.py": material_module("gold")})
+    gold = dev / "matsim/plugins/gold.py"
+    list_records(path=[app, dev], env=cache_env)  # a warm cache: the next listing imports nothing
+    result = run_python(f'''
+        import pathlib
+        from dropins import iter_plugin_info
+        from _plugin_helpers import material_module
+        (record,) = iter_plugin_info(package="matsim.plugins")
+        print(record.load().name)
+        pathlib.Path({str(gold)!r}).write_text(material_module("platinum") + "# longer")
+        print([r.name for r in iter_plugin_info(package="matsim.plugins")])
+        ''', path=[app, dev, Path(__file__).parent], env=cache_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["gold", "['platinum']"]
+    records, stderr = list_records(path=[app, dev], env=cache_env)
+    assert names(records) == ["platinum"] and stderr == ""

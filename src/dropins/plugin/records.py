@@ -16,6 +16,12 @@ __all__ = ["STATES", "PluginError", "PluginInfo"]
 #: Every state a record can be in.  Only ``ok`` records can be loaded.
 STATES = ("ok", "broken", "disabled", "shadowed")
 
+#: module name -> ``[st_mtime_ns, st_size]`` of its file when this process imported it, through
+#: discovery (``scan.Importer``) or ``PluginInfo.load()``.  A later rescan after the file changed
+#: then reloads the module instead of describing the old one under the new file's key, which
+#: would poison the cache that every other process reads.
+IMPORTED_AT: dict[str, list[int]] = {}
+
 
 class PluginError(Exception):
     """A plugin or plugin package cannot be used.
@@ -114,9 +120,14 @@ class PluginInfo:
         if self.attribute is None:
             raise PluginError(f"plugin {self.name!r} has no object to load ({self.module})")
         import importlib
+        import sys
 
+        fresh = self.module not in sys.modules
+        key = _file_key(self.path) if fresh else None  # before the import: never newer than it
         try:
             target: Any = importlib.import_module(self.module)
+            if key is not None:
+                IMPORTED_AT.setdefault(self.module, key)
             for part in self.attribute.split("."):
                 target = getattr(target, part)
         except Exception as error:
@@ -135,6 +146,17 @@ class PluginInfo:
     def __repr__(self) -> str:
         where = f"{self.module}:{self.attribute}" if self.attribute else self.module
         return f"<PluginInfo {self.name!r} {self.state} from {where} ({self.source})>"
+
+
+def _file_key(path: str) -> list[int] | None:
+    """``[st_mtime_ns, st_size]`` of ``path`` (the key discovery caches a module under)."""
+    import os
+
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return [status.st_mtime_ns, status.st_size]
 
 
 def records_from_entry(entry: list[Any], *, package: str, source: str, path: str,

@@ -31,6 +31,7 @@ from zope.interface import Interface, implementedBy, providedBy
 from dropins.plugin.diagnostics import describe_failure
 from dropins.plugin.entries import PLUGINS, REASON, STATE, VERSION, new_entry
 from dropins.plugin.interfaces import IPlugin
+from dropins.plugin.records import IMPORTED_AT
 
 if TYPE_CHECKING:
     from dropins.plugin.entries import Entry
@@ -46,11 +47,13 @@ class Importer:
 
     Import-system caches are invalidated once per pass, before the first import, so that files
     added since the process started are found.  A module this process already imported is
-    reloaded when its file changed since; a module someone else imported is used as it is.
+    imported again when its file changed since (``PluginInfo.load()`` counts as this process); a
+    module someone else imported is used as it is.
     """
 
-    #: module name -> file key when this process last imported it through discovery
-    imported_at: dict[str, Any] = {}
+    #: module name -> file key when this process last imported it (through discovery or
+    #: ``PluginInfo.load()``)
+    imported_at: dict[str, Any] = IMPORTED_AT
 
     def __init__(self) -> None:
         self._invalidated = False
@@ -60,16 +63,13 @@ class Importer:
             importlib.invalidate_caches()
             self._invalidated = True
         existing = sys.modules.get(name)
-        if existing is not None and self.imported_at.get(name, key) != key:
-            try:
-                module = importlib.reload(existing)
-            except BaseException:
-                sys.modules.pop(name, None)
-                self.imported_at.pop(name, None)
-                raise
-        elif existing is not None:
+        if existing is not None and self.imported_at.get(name, key) == key:
             module = existing
         else:
+            # A changed file is imported afresh, not reloaded: a reload runs the new code in
+            # the old namespace, so a plugin renamed or removed in the file would still be seen.
+            sys.modules.pop(name, None)
+            self.imported_at.pop(name, None)
             module = importlib.import_module(name)
         self.imported_at[name] = key
         return module
