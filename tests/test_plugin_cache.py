@@ -435,3 +435,44 @@ def test_module_loaded_by_a_record_then_changed_does_not_poison_the_cache(tmp_pa
     assert result.stdout.splitlines() == ["gold", "['platinum']"]
     records, stderr = list_records(path=[app, dev], env=cache_env)
     assert names(records) == ["platinum"] and stderr == ""
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _dev_zero(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+def _huge(path: Path) -> None:
+    with open(path, "wb") as stream:  # sparse: 4 GiB that use no disk
+        stream.truncate(4 << 30)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="FIFOs and /dev/zero are POSIX")
+@pytest.mark.parametrize("plant", [_fifo, _dev_zero, _huge])
+def test_hostile_files_at_cache_paths_are_refused(tmp_path: Path, plant) -> None:
+    # Someone who can write the shared cache folder puts a FIFO, /dev/zero or a huge file where
+    # each cache and remembered listing goes: discovery must neither hang nor eat memory.
+    app, dev = make_matsim(tmp_path)
+    site = tmp_path / "site"
+    make_dist(site, "copper", "1.0", {"matsim.plugins": {"copper": "copper_mod:copper"}},
+              {"copper_mod.py": material_module("copper")})
+    shared = tmp_path / "shared-cache"
+    env = {"DROPINS_CACHE_DIR": str(shared)}
+    list_records(path=[app, dev, site], env=env)
+    planted = sorted(shared.glob("*.json"))
+    assert len(planted) >= 3  # the directory's cache, its listing, the entry points' cache
+    for path in planted:
+        path.unlink()
+        plant(path)
+    result = run_python('''
+        import json, resource
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        from dropins.plugin import iter_plugin_info
+        print(json.dumps(sorted(r.name for r in iter_plugin_info(package="matsim.plugins"))))
+        ''', path=[app, dev, site], env=env, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["brass_plate", "copper", "steel_plate"]
+    assert result.stderr == ""
