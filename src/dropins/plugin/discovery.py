@@ -63,19 +63,30 @@ class ScanSession:
     def rescan(self, module_name: str, path: str, key: Any, **options: Any) -> Entry:
         """Import and describe one module (see ``scan.scan_module``); report it if broken.
 
+        The import is marked beforehand (``dropins.plugin.markers``): a module whose last import
+        ended the process (``os._exit()``) is listed as broken instead of imported again.
+
         A broken module is reported here, once per (file state, failure): not when its broken
         entry is merely read back, nor when it is retried because the import environment
         changed (see ``still_broken``) and fails again the same way.  A broken entry records
         the import environment as it is *after* the attempt, which may itself have added a
         ``__pycache__`` folder to a ``sys.path`` directory.
         """
-        from dropins.plugin.scan import Importer, scan_module
+        from dropins.plugin.markers import ImportMarker
+        from dropins.plugin.scan import Importer, ended_process, scan_module
 
         if self._importer is None:
             self._importer = Importer()
         self.rescanned += 1
         previous = options.get("previous")
-        entry = scan_module(self._importer, module_name, path, key, **options)
+        marker = ImportMarker(module_name, path, key)
+        if marker.begin():
+            entry = ended_process(module_name, path, key, previous)
+        else:
+            try:
+                entry = scan_module(self._importer, module_name, path, key, **options)
+            finally:
+                marker.end()
         if entry[STATE] == "broken":
             self._environment = import_environment()
             entry[ENVIRONMENT] = self._environment
@@ -226,7 +237,8 @@ def _discover_records(package: str, session: ScanSession) -> list[PluginInfo]:
 def iter_plugin_info(interface: Any = None, package: Any = None, *,
                      strict: bool | None = None) -> Iterator[PluginInfo]:
     """Yield a record for every plugin of ``package`` (a dotted name or the package module;
-    default ``dropins.plugins``), in discovery order, in every state, without importing plugin code when the cache is valid.
+    default ``dropins.plugins``), in discovery order, in every state, without importing plugin
+    code when the cache is valid.
 
     ``interface`` (an interface or its dotted identifier) keeps the records that provide it,
     plus broken records whose interfaces are unknown (a module never seen working), so that a

@@ -22,6 +22,7 @@ Which objects a module contributes depends on how it was reached:
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,7 @@ from dropins.plugin.records import IMPORTED_AT
 if TYPE_CHECKING:
     from dropins.plugin.entries import Entry
 
-__all__ = ["Importer", "describe_object", "scan_module"]
+__all__ = ["Importer", "describe_object", "ended_process", "scan_module"]
 
 MODULE, OBJECT, EXTENSION = "module", "object", "extension"
 _FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType)
@@ -57,11 +58,44 @@ class Importer:
 
     def __init__(self) -> None:
         self._invalidated = False
+        #: whether a SIGINT (a real Ctrl-C) arrived during an import of this pass
+        self.interrupted = False
 
     def import_module(self, name: str, key: Any) -> types.ModuleType:
         if not self._invalidated:
             importlib.invalidate_caches()
             self._invalidated = True
+        restore = self._watch_interrupts()
+        try:
+            return self._import(name, key)
+        finally:
+            if restore is not None:
+                signal.signal(signal.SIGINT, restore)
+
+    def _watch_interrupts(self) -> Any:
+        """Note a SIGINT arriving during the import, then handle it as before; return the
+        handler to restore (None when nothing was installed).
+
+        A module may raise KeyboardInterrupt itself, which makes it broken, while a real Ctrl-C
+        must still stop the program: the flag tells them apart.  Only a Python-level handler
+        (the default one raises KeyboardInterrupt) is wrapped; outside the main thread, or with
+        SIGINT ignored or left to the system, a KeyboardInterrupt cannot come from the terminal.
+        """
+        previous = signal.getsignal(signal.SIGINT)
+        if not callable(previous):
+            return None
+
+        def note_interrupt(signum: int, frame: Any) -> Any:
+            self.interrupted = True
+            return previous(signum, frame)
+
+        try:
+            signal.signal(signal.SIGINT, note_interrupt)
+        except ValueError:  # not the main thread
+            return None
+        return previous
+
+    def _import(self, name: str, key: Any) -> types.ModuleType:
         existing = sys.modules.get(name)
         if existing is not None and self.imported_at.get(name, key) == key:
             module = existing
@@ -180,11 +214,27 @@ def scan_module(importer: Importer, module_name: str, path: str, key: Any, *, mo
             entry[VERSION] = None if version is None else str(version)
         else:
             entry[PLUGINS] = _module_plugins(module)
-    except (Exception, SystemExit) as error:  # a module calling sys.exit() is broken too
-        entry[STATE] = "broken"
-        entry[REASON] = describe_failure(error, path)
-        if isinstance(previous, list) and len(previous) == len(entry) and \
-                isinstance(previous[PLUGINS], list):
-            entry[PLUGINS] = previous[PLUGINS]
-            entry[VERSION] = previous[VERSION]
+    except BaseException as error:  # sys.exit(), GeneratorExit, KeyboardInterrupt: broken too
+        if isinstance(error, KeyboardInterrupt) and importer.interrupted:
+            raise  # a real Ctrl-C from the terminal
+        _mark_broken(entry, describe_failure(error, path), previous)
     return entry
+
+
+def ended_process(module_name: str, path: str, key: Any, previous: Entry | None) -> Entry:
+    """The broken entry of a module whose last import (in this file state) ended its process
+    (``os._exit()``): it is not imported again until the file or the environment changes."""
+    entry = new_entry(key, module_name)
+    _mark_broken(entry, f"{path}: the last import of {module_name} ended the process", previous)
+    return entry
+
+
+def _mark_broken(entry: Entry, reason: str, previous: Entry | None) -> None:
+    """Make ``entry`` broken for ``reason``, keeping the last known good plugins of
+    ``previous`` (so listings keep showing, as broken, the plugins that used to be there)."""
+    entry[STATE] = "broken"
+    entry[REASON] = reason
+    if isinstance(previous, list) and len(previous) == len(entry) and \
+            isinstance(previous[PLUGINS], list):
+        entry[PLUGINS] = previous[PLUGINS]
+        entry[VERSION] = previous[VERSION]
