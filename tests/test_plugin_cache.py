@@ -390,7 +390,7 @@ def test_cache_is_json_readable_by_everyone(matsim, cache_env) -> None:
     assert data["layout"] == {
         "table": ["package", "files", "mtimes", "sizes", "interfaces", "plugins", "special"],
         "plugin": ["file", "name", "attribute", "description", "interfaces"],
-        "special": ["state", "reason", "version", "environment"]}
+        "special": ["state", "reason", "version", "environment", "problems"]}
     metals = dev / "matsim/plugins/metals.py"
     assert (data["package"], data["files"], data["mtimes"], data["sizes"]) == (
         "matsim.plugins", ["metals.py"], [metals.stat().st_mtime_ns], [metals.stat().st_size])

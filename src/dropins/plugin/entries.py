@@ -11,6 +11,10 @@ is ``[name, attribute, description, [interface identifiers]]``, and ``environmen
 an ``ok`` entry and, for a broken one, the import environment it failed in (see
 ``import_environment``): a module broken by a missing dependency is tried again once something
 may have been installed, although its own file did not change.
+
+A plugin that imported but cannot be used (``dropins.plugin.scan._problem``: a twistd service
+maker's ``tapname``/``makeService``) has a fifth item, the problem; its ``ok`` entry then also
+has a ``reason``, the first problem, so that readers can skip the per-plugin check otherwise.
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ if TYPE_CHECKING:
 __all__ = ["LAYOUT", "Entry", "import_environment", "is_current", "new_entry"]
 
 KEY, MODULE, STATE, REASON, VERSION, PLUGINS, ENVIRONMENT = range(7)
-NAME, ATTRIBUTE, DESCRIPTION, INTERFACES = range(4)
+NAME, ATTRIBUTE, DESCRIPTION, INTERFACES, PROBLEM = range(5)
 
 LAYOUT = {"entry": ["key", "module", "state", "reason", "version", "plugins", "environment"],
-          "plugin": ["name", "attribute", "description", "interfaces"]}
+          "plugin": ["name", "attribute", "description", "interfaces", "problem (optional)"]}
 
 
 def new_entry(key: Any, module: str) -> Entry:

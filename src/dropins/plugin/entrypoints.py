@@ -287,8 +287,8 @@ def _cached_records(dist: list[Any], folder: str, group: str,
     make = PluginInfo._cached
     records: list[PluginInfo] = []
     for ep_name, _value, path, entry in points:
-        _key, module, state, _reason, entry_version, plugins, _environment = entry
-        if state != "ok":
+        _key, module, state, reason, entry_version, plugins, _environment = entry
+        if state != "ok" or reason is not None:  # broken, or some plugins have a problem
             records += records_from_entry(
                 entry, package=group, source="entry-point", path=path or folder,
                 fallback_name=ep_name, distribution=name, version=version)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from zope.interface import Interface, implementedBy, providedBy
 
 from dropins.plugin.diagnostics import describe_failure
-from dropins.plugin.entries import PLUGINS, REASON, STATE, VERSION, new_entry
+from dropins.plugin.entries import PLUGINS, PROBLEM, REASON, STATE, VERSION, new_entry
 from dropins.plugin.interfaces import IPlugin
 from dropins.plugin.records import IMPORTED_AT
 
@@ -133,19 +133,53 @@ def _interfaces(obj: Any, include_implemented: bool) -> list[str]:
     return identifiers
 
 
+def _problem(obj: Any, explicit: bool) -> tuple[str | None, dict[str, str]]:
+    """What makes ``obj`` unusable although it imported, and the renames it needs (new -> old).
+
+    An interface may name, in its ``dropins.renamed`` tagged value, attributes that other
+    frameworks call differently (``IServiceMaker``: twistd's ``tapname`` and ``makeService``).
+    An object providing it that has an old name but not the new one was ported without them.
+    """
+    interfaces: list[str] = []
+    renames: dict[str, str] = {}
+    specs = [providedBy(obj)]
+    if explicit and isinstance(obj, type):
+        specs.append(implementedBy(obj))
+    try:
+        for spec in specs:
+            for interface in spec.flattened():
+                for old, new in (interface.queryDirectTaggedValue("dropins.renamed") or {}).items():
+                    if new not in renames and hasattr(obj, old) and not hasattr(obj, new):
+                        renames[new] = old
+                        if interface.__name__ not in interfaces:
+                            interfaces.append(interface.__name__)
+    except Exception:  # an object with hostile attributes still gets listed
+        return None, {}
+    if not renames:
+        return None, {}
+    return (f"provides {', '.join(interfaces)} but has {'/'.join(renames.values())}: rename to"
+            f" {'/'.join(renames)}", renames)
+
+
 def describe_object(obj: Any, attribute: str, default_name: str, *,
                     explicit: bool) -> list[Any]:
     """Cacheable metadata for one plugin object bound as ``attribute`` in its module.
 
     ``explicit`` is true when the object was named by an entry point or ``__all__``; a class named
-    that way is also listed under the interfaces its instances implement.
+    that way is also listed under the interfaces its instances implement.  An object that has
+    the old names of some attributes (a twistd service maker's ``tapname``/``makeService``) gets
+    a fifth item, the problem: it is listed as broken, under its old ``name`` if that is all it
+    has, so that operators find it under the name they know.
     """
     is_class = isinstance(obj, type)
     name = default_name
     description = ""
+    problem, renames = _problem(obj, explicit)
     try:
         if not is_class and isinstance(getattr(obj, "name", None), str):
             name = obj.name
+        elif not is_class and isinstance(getattr(obj, renames.get("name", "name"), None), str):
+            name = getattr(obj, renames["name"])
         own_description = getattr(obj, "description", None)
         if isinstance(own_description, str):
             description = _first_line(own_description)
@@ -155,7 +189,8 @@ def describe_object(obj: Any, attribute: str, default_name: str, *,
             description = _first_line(obj.__doc__)
     except Exception:  # an object with hostile attributes still gets listed
         pass
-    return [name, attribute, description, _interfaces(obj, explicit)]
+    plugin = [name, attribute, description, _interfaces(obj, explicit)]
+    return plugin if problem is None else [*plugin, problem]
 
 
 def _provides_plugin(obj: Any) -> bool:
@@ -214,6 +249,9 @@ def scan_module(importer: Importer, module_name: str, path: str, key: Any, *, mo
             entry[VERSION] = None if version is None else str(version)
         else:
             entry[PLUGINS] = _module_plugins(module)
+        problems = [plugin[PROBLEM] for plugin in entry[PLUGINS] if len(plugin) > PROBLEM]
+        if problems:  # an ok entry with a reason: some of its plugins are unusable
+            entry[REASON] = problems[0]
     except BaseException as error:  # sys.exit(), GeneratorExit, KeyboardInterrupt: broken too
         if isinstance(error, KeyboardInterrupt) and importer.interrupted:
             raise  # a real Ctrl-C from the terminal
