@@ -157,7 +157,27 @@ def resolve_package(name: str) -> tuple[list[str], bool]:
     path = getattr(package, "__path__", None)
     if path is None:
         raise PluginError(f"{name!r} is a module, not a plugin package")
-    return [entry for entry in path if isinstance(entry, str)], package.__file__ is None
+    return ([entry for entry in path if isinstance(entry, str)],
+            package.__file__ is None or _declares_namespace(package.__file__))
+
+
+def _declares_namespace(init_file: str) -> bool:
+    """Whether the package ``__init__.py`` at ``init_file`` makes an old-style namespace package
+    (``__path__ = __import__('pkgutil').extend_path(__path__, __name__)``, as dripline's
+    ``dripline/extensions`` does, or setuptools' ``declare_namespace``): its subpackages are
+    then extensions, as in a PEP 420 namespace package.
+
+    The file is read only when one of those modules was imported at all, so ordinary plugin
+    packages (``dropins.plugins``) pay one dictionary lookup.
+    """
+    if "pkgutil" not in sys.modules and "pkg_resources" not in sys.modules:
+        return False
+    try:
+        with open(init_file, "rb") as stream:
+            source = stream.read(1 << 16)
+    except (OSError, TypeError):
+        return False
+    return b"extend_path" in source or b"declare_namespace" in source
 
 
 def package_name(package: Any) -> str:

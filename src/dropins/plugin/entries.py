@@ -6,7 +6,8 @@ time, and parsing is most of a warm listing.  The layout is written into every c
 
 An entry: ``[key, module, state, reason, version, plugins, environment]`` where ``key`` is the
 file's ``[st_mtime_ns, st_size]`` when scanned, ``state`` is ``"ok"`` or ``"broken"``, ``reason``
-the one-line failure or null, ``version`` a namespace extension's version or null, each plugin
+the one-line failure or null, ``version`` a namespace extension's version (or ``[distribution,
+version]`` when an installed distribution provides it) or null, each plugin
 is ``[name, attribute, description, [interface identifiers]]``, and ``environment`` is null for
 an ``ok`` entry and, for a broken one, the import environment it failed in (see
 ``import_environment``): a module broken by a missing dependency is tried again once something

@@ -174,6 +174,10 @@ def records_from_entry(entry: list[Any], *, package: str, source: str, path: str
         reason = None
     elif state != "broken":
         raise ValueError(f"bad state {state!r}")
+    if entry_version.__class__ is list:  # a namespace extension's [distribution, version]
+        distribution, entry_version = entry_version
+        if not isinstance(distribution, str):
+            raise TypeError("malformed distribution")
     version = version or entry_version
     if state == "broken" and not plugins:
         return [PluginInfo(name=fallback_name, module=module, attribute=None, source=source,

@@ -246,7 +246,7 @@ def scan_module(importer: Importer, module_name: str, path: str, key: Any, *, mo
         elif mode == EXTENSION:
             entry[PLUGINS] = _extension_plugins(module)
             version = getattr(module, "version", None) or getattr(module, "__version__", None)
-            entry[VERSION] = None if version is None else str(version)
+            entry[VERSION] = _extension_version(path, None if version is None else str(version))
         else:
             entry[PLUGINS] = _module_plugins(module)
         problems = [plugin[PROBLEM] for plugin in entry[PLUGINS] if len(plugin) > PROBLEM]
@@ -257,6 +257,16 @@ def scan_module(importer: Importer, module_name: str, path: str, key: Any, *, mo
             raise  # a real Ctrl-C from the terminal
         _mark_broken(entry, describe_failure(error, path), previous)
     return entry
+
+
+def _extension_version(path: str, version: str | None) -> Any:
+    """The version item of an extension's entry: ``[distribution, version]`` when an installed
+    distribution provides ``path`` (its version, else the module's), else the module's
+    ``version``."""
+    from dropins.plugin.owners import distribution_of
+
+    owner = distribution_of(path)
+    return version if owner is None else [owner[0], owner[1] or version]
 
 
 def ended_process(module_name: str, path: str, key: Any, previous: Entry | None) -> Entry:

@@ -168,8 +168,11 @@ def unpack(table: dict[str, Any]) -> dict[str, Entry]:
     for name, mtime, size in zip(files, table["mtimes"], table["sizes"], strict=True):
         state, reason, version, environment, problems = special.get(
             name, ("ok", None, None, None, None))
-        if state not in ("ok", "broken") or not all(text is None or text.__class__ is str
-                                                    for text in (reason, version)):
+        if version.__class__ is list and len(version) == 2:  # [distribution, version]
+            "".join(version[:1] + [text for text in version[1:] if text is not None])
+        elif version is not None and version.__class__ is not str:
+            raise TypeError(f"malformed plugin table: the version of {name}")
+        if state not in ("ok", "broken") or not (reason is None or reason.__class__ is str):
             raise TypeError(f"malformed plugin table: the state of {name}")
         if problems is not None:
             if problems.__class__ is not list or not all(
