@@ -18,8 +18,8 @@ STATES = ("ok", "broken", "disabled", "shadowed")
 
 #: module name -> ``[st_mtime_ns, st_size]`` of its file when this process imported it, through
 #: discovery (``scan.Importer``) or ``PluginInfo.load()``.  A later rescan after the file changed
-#: then reloads the module instead of describing the old one under the new file's key, which
-#: would poison the cache that every other process reads.
+#: then imports the module again instead of describing the old one under the new file's key,
+#: which would poison the cache that every other process reads.
 IMPORTED_AT: dict[str, list[int]] = {}
 
 

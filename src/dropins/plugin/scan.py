@@ -178,8 +178,9 @@ def describe_object(obj: Any, attribute: str, default_name: str, *,
     try:
         if not is_class and isinstance(getattr(obj, "name", None), str):
             name = obj.name
-        elif not is_class and isinstance(getattr(obj, renames.get("name", "name"), None), str):
-            name = getattr(obj, renames["name"])
+        elif not is_class and "name" in renames \
+                and isinstance(getattr(obj, renames["name"], None), str):
+            name = getattr(obj, renames["name"])  # a twistd tapname: the name operators know
         own_description = getattr(obj, "description", None)
         if isinstance(own_description, str):
             description = _first_line(own_description)
