@@ -56,6 +56,9 @@ def test_module_ending_the_process_is_listed_as_broken_by_the_next_run(tmp_path:
         '''})
     first = _listing(env)
     assert first.returncode == 7  # nothing can survive os._exit() in the process itself
+    # Another run, importing other plugin modules, leaves the dead run's marker alone.
+    other = run_dropins("plugins", "cache", "--rebuild", env=env)
+    assert other.returncode == 0, other.stderr
     exits = tmp_path / "dev/matsim/plugins/exits.py"
     reason = f"{exits}: the last import of matsim.plugins.exits ended the process"
     for _ in range(2):
@@ -70,6 +73,7 @@ def test_module_ending_the_process_is_listed_as_broken_by_the_next_run(tmp_path:
     exits.write_text(material_module("fixed"))
     fixed = _listing(env)
     assert fixed.returncode == 0 and "broken" not in fixed.stdout, fixed.stdout
+    assert not list((tmp_path / "xdg").rglob("importing-*"))  # clean exits leave no marker
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGINT delivery is POSIX")

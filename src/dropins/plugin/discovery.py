@@ -72,21 +72,21 @@ class ScanSession:
         the import environment as it is *after* the attempt, which may itself have added a
         ``__pycache__`` folder to a ``sys.path`` directory.
         """
-        from dropins.plugin.markers import ImportMarker
+        from dropins.plugin import markers
         from dropins.plugin.scan import Importer, ended_process, scan_module
 
         if self._importer is None:
             self._importer = Importer()
         self.rescanned += 1
         previous = options.get("previous")
-        marker = ImportMarker(module_name, path, key)
-        if marker.begin():
+        if markers.ended_process(module_name, path, key):
             entry = ended_process(module_name, path, key, previous)
         else:
+            markers.begin_import(module_name, path, key)
             try:
                 entry = scan_module(self._importer, module_name, path, key, **options)
             finally:
-                marker.end()
+                markers.end_import()
         if entry[STATE] == "broken":
             self._environment = import_environment()
             entry[ENVIRONMENT] = self._environment

@@ -2,17 +2,18 @@
 
 A plugin module that calls ``os._exit()`` (or crashes the interpreter) at import leaves no
 exception to catch and no cache entry behind, so every later run would import it and die
-again.  Before importing a module, discovery therefore writes a small marker file naming it
-(module, file, file state) in the cache folder and holds an exclusive ``flock`` on it; after
-the import, whatever its outcome, the marker is emptied and removed.  A marker found *unlocked
-and still naming the same module in the same file state* was left by a process that ended
-during that import: the module is then listed as broken instead of being imported again.
+again.  So before importing a module, discovery writes what it is importing (module, file, file
+state) into this process's marker file in the cache folder, and blanks it afterwards.  The file
+is held with an exclusive ``flock`` while the process lives.  A marker file that is *unlocked*
+belongs to a process that has ended; if it still names a module, that import ended it, and the
+module is listed as broken instead of being imported again (``ended_process``).  An unlocked
+file is removed when found blank, or once the module it names has been listed.
 
-The lock tells a dead importer from a concurrent one (a second process importing the same
-module meanwhile finds the file locked and simply imports without a marker), and the file is
-emptied before it is unlocked, so an importer that finished normally never looks dead.
-Markers cost a few system calls per import, that is only on a cache miss; they need POSIX
-``flock`` and a writable cache folder, and are skipped silently without them.
+One file per process, opened on the first import and overwritten in place: creating a file
+costs about a millisecond on a busy disk, overwriting a few bytes of page cache a microsecond,
+so a first run importing a thousand modules pays nothing noticeable.  Markers are only written
+on a cache miss; they need POSIX ``flock`` and a writable cache folder, and are skipped
+silently without them.
 """
 
 from __future__ import annotations
@@ -20,74 +21,142 @@ from __future__ import annotations
 import os
 from stat import S_ISREG
 
-from dropins.plugin.cache import _dump_json, caching_enabled, private_cache_path
+from dropins.plugin.cache import _dump_json, caching_enabled, override_directory
 from dropins.plugin.diagnostics import debug
 
 TYPE_CHECKING = False  # not typing's: importing typing costs more than a warm listing
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["ImportMarker"]
+__all__ = ["begin_import", "end_import", "ended_process"]
+
+_PREFIX = "importing-"
+_LIMIT = 1 << 16  # a marker names one module: anything longer is not ours
+
+#: this process's marker file, open and locked (None until the first import; -1: unusable)
+_handle: int | None = None
+#: the bytes written by the last ``begin_import``, blanked by ``end_import``
+_written = 0
+#: what the marker files of ended processes name -> those files (found when this process
+#: opened its own; each is removed once the module it names has been listed as broken)
+_ended: dict[bytes, str] = {}
 
 
-class ImportMarker:
-    """The marker of one import of ``module`` from ``path`` in file state ``key``.
+def _content(module: str, path: str, key: Any) -> bytes:
+    return _dump_json([module, path, key]).encode("utf-8", "surrogateescape")
 
-    ``begin()`` says whether the previous import of exactly this ended its process; otherwise
-    it leaves the marker in place, locked, until ``end()``.
-    """
 
-    def __init__(self, module: str, path: str, key: Any) -> None:
-        self._content = _dump_json([module, path, key]).encode("utf-8", "surrogateescape")
-        self._path = private_cache_path("importing", f"{module}\0{path}", hint=module) \
-            if caching_enabled() else None
-        self._handle: int | None = None
+def _folder() -> str | None:
+    if not caching_enabled():
+        return None
+    from dropins.plugin.cache import _user_directory
 
-    def begin(self) -> bool:
-        """Take the marker; True if the last import of this module (same file state) ended
-        the process that ran it, in which case nothing is held and the module must not be
-        imported."""
+    return override_directory() or _user_directory()
+
+
+def _open() -> int:
+    """Sweep the marker files of ended processes, then create and lock this process's own;
+    -1 if impossible."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return -1
+    folder = _folder()
+    if folder is None:
+        return -1
+    try:
+        os.makedirs(folder, exist_ok=True)
+        names = [name for name in os.listdir(folder) if name.startswith(_PREFIX)]
+    except OSError as error:
+        debug(f"no import markers in {folder}: {error}")
+        return -1
+    for name in names:
+        _sweep(fcntl, os.path.join(folder, name))
+    path = os.path.join(folder, f"{_PREFIX}{os.getpid()}-{os.urandom(4).hex()}")
+    try:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        debug(f"no import marker {path}: {error}")
+        return -1
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.fstat(handle).st_nlink == 0:  # swept by another process before we locked it
+            raise OSError("removed meanwhile")
+    except OSError as error:
+        os.close(handle)
+        debug(f"no import marker {path}: {error}")
+        return -1
+    import atexit
+
+    atexit.register(_remove, path, os.getpid())  # os._exit() skips it: the marker stays
+    return handle
+
+
+def _remove(path: str, pid: int) -> None:
+    """At a normal exit, remove this process's marker (not from a forked child's exit)."""
+    if os.getpid() == pid:
         try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            return False
-        if self._path is None:
-            return False
-        try:
-            os.makedirs(os.path.dirname(self._path), exist_ok=True)
-            handle = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
-                             | os.O_NONBLOCK, 0o644)
-        except OSError as error:
-            debug(f"no import marker {self._path}: {error}")
-            return False
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: someone imports it now
-            status = os.fstat(handle)
-            if not S_ISREG(status.st_mode) or status.st_nlink == 0:  # or removed meanwhile
-                raise OSError("not a regular file, or removed")
-            if os.read(handle, len(self._content) + 1) == self._content:
-                self._handle = handle
-                self.end()
-                return True
-            os.ftruncate(handle, 0)
-            os.pwrite(handle, self._content, 0)
-        except OSError as error:
-            os.close(handle)
-            debug(f"no import marker {self._path}: {error}")
-            return False
-        self._handle = handle
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _sweep(fcntl: Any, path: str) -> None:
+    """Note what the marker file at ``path`` names if its process has ended; remove it if it
+    names nothing (kept otherwise, for the run that lists that module)."""
+    try:
+        handle = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its process lives
+        if S_ISREG(os.fstat(handle).st_mode):
+            named = os.read(handle, _LIMIT).strip()
+            if named:
+                _ended[named] = path
+                return
+        os.unlink(path)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def ended_process(module: str, path: str, key: Any) -> bool:
+    """Whether the last import of ``module`` from ``path`` in file state ``key``, by a process
+    that has ended since, was under way when it ended: then it must not be imported again."""
+    global _handle
+    if _handle is None:
+        _handle = _open()
+    marker = _ended.pop(_content(module, path, key), None)
+    if marker is None:
         return False
+    try:
+        os.unlink(marker)
+    except OSError:
+        pass
+    return True
 
-    def end(self) -> None:
-        """Empty and remove the marker, then release it (emptied first: a process that opened
-        it meanwhile must not take a finished import for one that ended its process)."""
-        handle, self._handle = self._handle, None
-        if handle is None or self._path is None:
-            return
+
+def begin_import(module: str, path: str, key: Any) -> None:
+    """Note in this process's marker that ``module`` is being imported."""
+    global _handle, _written
+    if _handle is None:
+        _handle = _open()
+    if _handle < 0:
+        return
+    content = _content(module, path, key)
+    try:  # padded over the previous content: no truncation, one write
+        os.pwrite(_handle, content.ljust(_written), 0)
+        _written = max(_written, len(content))
+    except OSError as error:
+        debug(f"cannot write the import marker: {error}")
+
+
+def end_import() -> None:
+    """Blank the marker: no import is under way."""
+    if _handle is not None and _handle >= 0 and _written:
         try:
-            os.ftruncate(handle, 0)
-            os.unlink(self._path)
+            os.pwrite(_handle, b" " * _written, 0)
         except OSError as error:
-            debug(f"cannot remove import marker {self._path}: {error}")
-        finally:
-            os.close(handle)
+            debug(f"cannot write the import marker: {error}")
