@@ -198,6 +198,9 @@ TYPE_DAMAGE = [
     _edited(interfaces=["matsim.IMaterial"], mtimes=[0]),
     _edited(special={"metals.py": ["broken", {"reason": 1}, None, None]}),
     _edited(special={"metals.py": "broken"}, mtimes=[0]),
+    _edited(special={"metals.py": ["ok", "x", None, None, [7, None]]}),
+    _edited(special={"metals.py": ["ok", "x", None, None, ["x"]]}),
+    _edited(special={"metals.py": ["ok", None, [1, "2.0"], None, None]}),
 ]
 
 

@@ -79,10 +79,9 @@ class ScanSession:
             self._importer = Importer()
         self.rescanned += 1
         previous = options.get("previous")
-        if markers.ended_process(module_name, path, key):
+        if markers.begin_import(module_name, path, key):
             entry = ended_process(module_name, path, key, previous)
         else:
-            markers.begin_import(module_name, path, key)
             try:
                 entry = scan_module(self._importer, module_name, path, key, **options)
             finally:
@@ -98,6 +97,11 @@ class ScanSession:
                                     and previous[REASON] == entry[REASON]):
                 warn(message)
         return entry
+
+    def close(self) -> None:
+        """End the pass: the importer gives SIGINT back to its previous handler."""
+        if self._importer is not None:
+            self._importer.close()
 
     def still_broken(self, entry: Entry) -> bool:
         """Whether a cached broken ``entry`` is still worth believing: the import environment
@@ -235,6 +239,7 @@ def _discover(package: str, session: ScanSession) -> list[PluginInfo]:
     try:
         return _discover_records(package, session)
     finally:
+        session.close()
         if collecting:
             gc.enable()
 

@@ -6,7 +6,7 @@ again.  So before importing a module, discovery writes what it is importing (mod
 state) into this process's marker file in the cache folder, and blanks it afterwards.  The file
 is held with an exclusive ``flock`` while the process lives.  A marker file that is *unlocked*
 belongs to a process that has ended; if it still names a module, that import ended it, and the
-module is listed as broken instead of being imported again (``ended_process``).  An unlocked
+module is listed as broken instead of being imported again (``begin_import`` says so).  An unlocked
 file is removed when found blank, or once the module it names has been listed.
 
 One file per process, opened on the first import and overwritten in place: creating a file
@@ -28,7 +28,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs more than a warm l
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["begin_import", "end_import", "ended_process"]
+__all__ = ["begin_import", "end_import"]
 
 _PREFIX = "importing-"
 _LIMIT = 1 << 16  # a marker names one module: anything longer is not ours
@@ -122,35 +122,29 @@ def _sweep(fcntl: Any, path: str) -> None:
         os.close(handle)
 
 
-def ended_process(module: str, path: str, key: Any) -> bool:
-    """Whether the last import of ``module`` from ``path`` in file state ``key``, by a process
-    that has ended since, was under way when it ended: then it must not be imported again."""
-    global _handle
-    if _handle is None:
-        _handle = _open()
-    marker = _ended.pop(_content(module, path, key), None)
-    if marker is None:
-        return False
-    try:
-        os.unlink(marker)
-    except OSError:
-        pass
-    return True
-
-
-def begin_import(module: str, path: str, key: Any) -> None:
-    """Note in this process's marker that ``module`` is being imported."""
+def begin_import(module: str, path: str, key: Any) -> bool:
+    """Note in this process's marker that ``module`` (file ``path`` in state ``key``) is being
+    imported; or, when its last import in that state was under way as its process ended,
+    return True and note nothing: then it must not be imported again."""
     global _handle, _written
     if _handle is None:
         _handle = _open()
-    if _handle < 0:
-        return
     content = _content(module, path, key)
+    ended = _ended.pop(content, None)
+    if ended is not None:
+        try:
+            os.unlink(ended)
+        except OSError:
+            pass
+        return True
+    if _handle < 0:
+        return False
     try:  # padded over the previous content: no truncation, one write
         os.pwrite(_handle, content.ljust(_written), 0)
         _written = max(_written, len(content))
     except OSError as error:
         debug(f"cannot write the import marker: {error}")
+    return False
 
 
 def end_import() -> None:

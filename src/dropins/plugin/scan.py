@@ -58,22 +58,26 @@ class Importer:
 
     def __init__(self) -> None:
         self._invalidated = False
-        #: whether a SIGINT (a real Ctrl-C) arrived during an import of this pass
+        #: whether a SIGINT (a real Ctrl-C) arrived during this pass
         self.interrupted = False
+        #: the SIGINT handler to give back at ``close()``, if one was wrapped
+        self._restore: Any = None
 
     def import_module(self, name: str, key: Any) -> types.ModuleType:
-        if not self._invalidated:
+        if not self._invalidated:  # the first import of the pass
             importlib.invalidate_caches()
             self._invalidated = True
-        restore = self._watch_interrupts()
-        try:
-            return self._import(name, key)
-        finally:
-            if restore is not None:
-                signal.signal(signal.SIGINT, restore)
+            self._restore = self._watch_interrupts()
+        return self._import(name, key)
+
+    def close(self) -> None:
+        """End the pass: give SIGINT back to the handler it had."""
+        if self._restore is not None:
+            signal.signal(signal.SIGINT, self._restore)
+            self._restore = None
 
     def _watch_interrupts(self) -> Any:
-        """Note a SIGINT arriving during the import, then handle it as before; return the
+        """Note a SIGINT arriving during the pass, then handle it as before; return the
         handler to restore (None when nothing was installed).
 
         A module may raise KeyboardInterrupt itself, which makes it broken, while a real Ctrl-C

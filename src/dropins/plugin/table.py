@@ -151,6 +151,12 @@ def _interface_lists(table: dict[str, Any]) -> list[tuple[str, ...]]:
     return lists
 
 
+def _is_owner(version: Any) -> bool:
+    """Whether ``version`` is a namespace extension's ``[distribution, version or null]``."""
+    return (version.__class__ is list and len(version) == 2 and version[0].__class__ is str
+            and (version[1] is None or version[1].__class__ is str))
+
+
 def unpack(table: dict[str, Any]) -> dict[str, Entry]:
     """The entries of ``table``, by listed name.
 
@@ -168,9 +174,7 @@ def unpack(table: dict[str, Any]) -> dict[str, Entry]:
     for name, mtime, size in zip(files, table["mtimes"], table["sizes"], strict=True):
         state, reason, version, environment, problems = special.get(
             name, ("ok", None, None, None, None))
-        if version.__class__ is list and len(version) == 2:  # [distribution, version]
-            "".join(version[:1] + [text for text in version[1:] if text is not None])
-        elif version is not None and version.__class__ is not str:
+        if not (version is None or version.__class__ is str or _is_owner(version)):
             raise TypeError(f"malformed plugin table: the version of {name}")
         if state not in ("ok", "broken") or not (reason is None or reason.__class__ is str):
             raise TypeError(f"malformed plugin table: the state of {name}")
