@@ -191,7 +191,7 @@ def test_why_explains_files_that_discovery_skips(tmp_path: Path) -> None:
                                             "matsim/plugins/ceramics.py": material_module("clay")})
     env = {"PYTHONPATH": f"{app}:{dev}:{rival}", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
     dashed = dev / "matsim/plugins/my-plugin.py"
-    expected = (f"{dashed} is skipped: 'my-plugin' is not a Python identifier, so it cannot be"
+    expected = (f"{dashed}: 'my-plugin' is not a Python identifier, so it cannot be"
                 " imported; rename it to my_plugin.py")
     for name in ("my-plugin", "my-plugin.py", "my_plugin", "dashed"):
         result = plugins("why", name, "-p", "matsim.plugins", env=env)

@@ -66,7 +66,7 @@ def skipped_files(package: str) -> list[Skipped]:
             stem = name[:-3]
             if not stem.isidentifier():
                 found.append(Skipped(os.path.join(folder, name), (
-                    f"{os.path.join(folder, name)} is skipped: {stem!r} is not a Python"
+                    f"{os.path.join(folder, name)}: {stem!r} is not a Python"
                     f" identifier, so it cannot be imported; rename it to"
                     f" {_identifier(stem)}.py")))
     parts = package.split(".")
