@@ -16,31 +16,50 @@ from dropins.plugin.entrypoints import find_distributions, read_metadata
 __all__ = ["distribution_of"]
 
 
+#: the distributions last indexed, and what each installed: ``(identity, [(metadata folder,
+#: installed files (real paths), editable roots (real paths))])``
+_index: tuple[object, list[tuple[str, set[str], list[str]]]] | None = None
+
+
 def distribution_of(path: str) -> tuple[str, str | None] | None:
-    """``(name, version)`` of the installed distribution that provides the file ``path``."""
+    """``(name, version)`` of the installed distribution that provides the file ``path``: the
+    one whose RECORD lists it, else the one whose editable root holding it is the deepest."""
     target = os.path.realpath(path)
-    distributions, _places = find_distributions()
-    for folder, _normalized, _key in distributions:
-        if _recorded(folder, target):
+    best: tuple[int, str] | None = None
+    for folder, files, roots in _installed():
+        if target in files:
             return read_metadata(folder)
-    return None
+        for root in roots:
+            if target.startswith(os.path.join(root, "")) and (best is None
+                                                              or len(root) > best[0]):
+                best = (len(root), folder)
+    return None if best is None else read_metadata(best[1])
 
 
-def _recorded(folder: str, target: str) -> bool:
-    """Whether the distribution of metadata ``folder`` installed ``target``: its RECORD lists
-    it, or lists the ``.pth`` file or editable finder that makes a folder holding it
-    importable (an editable install)."""
+def _installed() -> list[tuple[str, set[str], list[str]]]:
+    """What every distribution on ``sys.path`` installed, read again only when the set of
+    distributions (or one's entry_points.txt) changed: a first run scanning many extensions
+    reads each RECORD once."""
+    global _index
+    distributions, _places = find_distributions()
+    identity = tuple((folder, str(key)) for folder, _normalized, key in distributions)
+    if _index is None or _index[0] != identity:
+        _index = (identity, [_read_record(folder) for folder, _name, _key in distributions])
+    return _index[1]
+
+
+def _read_record(folder: str) -> tuple[str, set[str], list[str]]:
+    """``(folder, installed files, editable roots)`` from ``folder``/RECORD, whose paths are
+    relative to the site directory holding ``folder``."""
     site = os.path.realpath(os.path.dirname(folder))
     try:
         with open(os.path.join(folder, "RECORD"), encoding="utf-8", errors="replace") as stream:
             files = [line.partition(",")[0] for line in stream]
     except OSError:
-        return False
-    if target.startswith(os.path.join(site, "")) \
-            and os.path.relpath(target, site).replace(os.sep, "/") in files:
-        return True
-    return any(target.startswith(os.path.join(os.path.realpath(root), ""))
-               for root in _editable_roots(site, files))
+        return folder, set(), []
+    installed = {os.path.normpath(os.path.join(site, name)) for name in files if name}
+    roots = [os.path.realpath(root) for root in _editable_roots(site, files)]
+    return folder, installed, roots
 
 
 def _editable_roots(site: str, files: list[str]) -> list[str]:
