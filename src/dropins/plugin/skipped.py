@@ -13,11 +13,12 @@ import os
 import re
 import sys
 
+from dropins.plugin.cache import read_regular_file
 from dropins.plugin.discovery import resolve_package
 
 __all__ = ["Skipped", "skipped_files"]
 
-#: how much of a skipped file is searched for the name asked about
+#: the largest skipped file searched for the name asked about
 _READ_LIMIT = 1 << 20
 
 
@@ -35,9 +36,8 @@ class Skipped:
         would define)."""
         if name in (self.stem, os.path.basename(self.path), _identifier(self.stem)):
             return True
-        try:
-            with open(self.path, "rb") as stream:
-                text = stream.read(_READ_LIMIT).decode("utf-8", "replace")
+        try:  # a regular file only: a FIFO named like a module must not hang the answer
+            text = read_regular_file(self.path, _READ_LIMIT).decode("utf-8", "replace")
         except OSError:
             return False
         return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) is not None
