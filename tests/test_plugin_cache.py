@@ -198,6 +198,9 @@ TYPE_DAMAGE = [
     _edited(interfaces=["matsim.IMaterial"], mtimes=[0]),
     _edited(special={"metals.py": ["broken", {"reason": 1}, None, None]}),
     _edited(special={"metals.py": "broken"}, mtimes=[0]),
+    _edited(special={"metals.py": ["ok", "x", None, None, [7, None]]}),
+    _edited(special={"metals.py": ["ok", "x", None, None, ["x"]]}),
+    _edited(special={"metals.py": ["ok", None, [1, "2.0"], None, None]}),
 ]
 
 
@@ -390,7 +393,7 @@ def test_cache_is_json_readable_by_everyone(matsim, cache_env) -> None:
     assert data["layout"] == {
         "table": ["package", "files", "mtimes", "sizes", "interfaces", "plugins", "special"],
         "plugin": ["file", "name", "attribute", "description", "interfaces"],
-        "special": ["state", "reason", "version", "environment"]}
+        "special": ["state", "reason", "version", "environment", "problems"]}
     metals = dev / "matsim/plugins/metals.py"
     assert (data["package"], data["files"], data["mtimes"], data["sizes"]) == (
         "matsim.plugins", ["metals.py"], [metals.stat().st_mtime_ns], [metals.stat().st_size])
@@ -413,3 +416,66 @@ def test_user_cache_directory_matches_platformdirs(monkeypatch, tmp_path: Path) 
         monkeypatch.setenv("XDG_CACHE_HOME", xdg)
         monkeypatch.setattr(cache, "_user_cache_dir", None)
         assert cache._user_directory() == platformdirs.user_cache_dir("dropins", appauthor=False)
+
+
+def test_module_loaded_by_a_record_then_changed_does_not_poison_the_cache(tmp_path: Path,
+                                                                          cache_env) -> None:
+    # A long-lived process loads a plugin through PluginInfo.load(), the file changes, and the
+    # process lists again: it must describe the new file, and so must every other process.
+    app, dev = make_matsim(tmp_path, {"matsim/plugins/gold.py": material_module("gold")})
+    gold = dev / "matsim/plugins/gold.py"
+    list_records(path=[app, dev], env=cache_env)  # a warm cache: the next listing imports nothing
+    result = run_python(f'''
+        import pathlib
+        from dropins import iter_plugin_info
+        from _plugin_helpers import material_module
+        (record,) = iter_plugin_info(package="matsim.plugins")
+        print(record.load().name)
+        pathlib.Path({str(gold)!r}).write_text(material_module("platinum") + "# longer")
+        print([r.name for r in iter_plugin_info(package="matsim.plugins")])
+        ''', path=[app, dev, Path(__file__).parent], env=cache_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["gold", "['platinum']"]
+    records, stderr = list_records(path=[app, dev], env=cache_env)
+    assert names(records) == ["platinum"] and stderr == ""
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _dev_zero(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+def _huge(path: Path) -> None:
+    with open(path, "wb") as stream:  # sparse: 4 GiB that use no disk
+        stream.truncate(4 << 30)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="FIFOs and /dev/zero are POSIX")
+@pytest.mark.parametrize("plant", [_fifo, _dev_zero, _huge])
+def test_hostile_files_at_cache_paths_are_refused(tmp_path: Path, plant) -> None:
+    # Someone who can write the shared cache folder puts a FIFO, /dev/zero or a huge file where
+    # each cache and remembered listing goes: discovery must neither hang nor eat memory.
+    app, dev = make_matsim(tmp_path)
+    site = tmp_path / "site"
+    make_dist(site, "copper", "1.0", {"matsim.plugins": {"copper": "copper_mod:copper"}},
+              {"copper_mod.py": material_module("copper")})
+    shared = tmp_path / "shared-cache"
+    env = {"DROPINS_CACHE_DIR": str(shared)}
+    list_records(path=[app, dev, site], env=env)
+    planted = sorted(shared.glob("*.json"))
+    assert len(planted) >= 3  # the directory's cache, its listing, the entry points' cache
+    for path in planted:
+        path.unlink()
+        plant(path)
+    result = run_python('''
+        import json, resource
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        from dropins.plugin import iter_plugin_info
+        print(json.dumps(sorted(r.name for r in iter_plugin_info(package="matsim.plugins"))))
+        ''', path=[app, dev, site], env=env, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["brass_plate", "copper", "steel_plate"]
+    assert result.stderr == ""

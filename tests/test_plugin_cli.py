@@ -183,3 +183,27 @@ def test_default_package_lists_builtin_plugins(tmp_path: Path) -> None:
     records = json.loads(result.stdout)
     assert all(r["package"] == "dropins.plugins" for r in records)
     assert {r["state"] for r in records} <= {"ok"}
+
+
+def test_why_explains_files_that_discovery_skips(tmp_path: Path) -> None:
+    app, dev = make_matsim(tmp_path, {"matsim/plugins/my-plugin.py": material_module("dashed")})
+    rival = write_tree(tmp_path / "rival", {"matsim/plugins/__init__.py": "",
+                                            "matsim/plugins/ceramics.py": material_module("clay")})
+    env = {"PYTHONPATH": f"{app}:{dev}:{rival}", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    dashed = dev / "matsim/plugins/my-plugin.py"
+    expected = (f"{dashed}: 'my-plugin' is not a Python identifier, so it cannot be"
+                " imported; rename it to my_plugin.py")
+    for name in ("my-plugin", "my-plugin.py", "my_plugin", "dashed"):
+        result = plugins("why", name, "-p", "matsim.plugins", env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == [f"{name}: skipped: {expected}"]
+    folder = rival / "matsim/plugins"
+    for name in ("ceramics", "clay"):
+        result = plugins("why", name, "-p", "matsim.plugins", env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == [
+            f"{name}: skipped: {folder} is not searched for plugins of matsim.plugins: it has"
+            " an __init__.py, so it is a rival copy of the package rather than a development"
+            " folder; remove its __init__.py"]
+    unknown = plugins("why", "nothing_like_it", "-p", "matsim.plugins", env=env)
+    assert unknown.returncode == 2 and "no plugin named 'nothing_like_it'" in unknown.stderr

@@ -379,3 +379,25 @@ def test_module_hidden_by_an_earlier_directory_is_reported_once(tmp_path: Path,
     assert len(warnings) == 1, result.stderr
     assert str(dev / "matsim/plugins/metals.py") in warnings[0]
     assert "rename the file" in warnings[0]
+
+
+def test_plugin_package_given_as_a_module_object(tmp_path: Path, cache_env) -> None:
+    # As twisted.plugin.getPlugins(IMaterial, matsim.plugins) takes it.
+    app, dev = make_matsim(tmp_path)
+    result = run_python('''
+        import matsim.plugins
+        from dropins import get_plugins, iter_plugin_info
+        from dropins.plugin import rebuild_cache
+        from matsim import IMaterial
+        print(sorted(m.name for m in get_plugins(IMaterial, matsim.plugins)))
+        print(sorted(r.name for r in iter_plugin_info(None, matsim.plugins)))
+        print(len(rebuild_cache(matsim.plugins)))
+        try:
+            list(iter_plugin_info(None, 42))
+        except TypeError as error:
+            print(error)
+        ''', path=[app, dev], env=cache_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "['brass_plate', 'steel_plate']", "['brass_plate', 'steel_plate']", "2",
+        "expected a plugin package (its dotted name or the module), got 42"]

@@ -176,6 +176,7 @@ def test_extensions_walkthrough_installed_and_editable(fresh_venv, tmp_path: Pat
                 assert record["name"] == "JitterEntity"
                 assert record["source"] == "namespace"
                 assert record["version"] == "0.3.0"
+                assert record["distribution"] == "kvapp-jitter"
                 assert record["module"] == "kvapp.extensions.jitter"
                 assert record["description"] == "A store that adds jitter to its value."
                 if editable:
@@ -183,7 +184,7 @@ def test_extensions_walkthrough_installed_and_editable(fresh_venv, tmp_path: Pat
                                                  / "__init__.py")
                 table = fresh_venv.run("dropins", "plugins", "list", "-p", "kvapp.extensions",
                                        env=env)
-                assert "JitterEntity" in table.stdout and "0.3.0" in table.stdout
+                assert "JitterEntity" in table.stdout and "kvapp-jitter 0.3.0" in table.stdout
                 built = fresh_venv.run("python", "-c", BUILD, str(config), env=env)
                 assert built.returncode == 0, built.stderr
                 assert built.stdout.splitlines() == ["JitterEntity wobbly 2.25"]

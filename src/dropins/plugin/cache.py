@@ -18,6 +18,7 @@ otherwise; entry-point and namespace caches always live in the user cache direct
 from __future__ import annotations
 
 import os
+from stat import S_ISREG
 
 from dropins.plugin.diagnostics import debug
 
@@ -33,13 +34,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["CACHE_FILENAME", "FORMAT", "VERSION", "caching_enabled", "in_installed_tree",
-           "private_cache_path", "read_cache", "write_cache"]
+__all__ = ["CACHE_FILENAME", "FORMAT", "MAX_CACHE_BYTES", "VERSION", "caching_enabled",
+           "in_installed_tree", "private_cache_path", "read_cache", "read_regular_file",
+           "write_cache"]
 
 FORMAT = "dropins-plugin-cache"
 VERSION = 2
 #: The file name used beside the modules of a plugin directory.
 CACHE_FILENAME = "dropins.cache.json"
+#: The largest cache file read: a thousand modules take about 100 kB.
+MAX_CACHE_BYTES = 16 << 20
 
 _TRUE = {"1", "true", "yes", "on"}
 _user_cache_dir: str | None = None
@@ -221,13 +225,37 @@ def _dump_json(value: object) -> str:
     return "".join(encode(value, 0))
 
 
+def read_regular_file(path: str, limit: int) -> bytes:
+    """The bytes of the regular file at ``path``; OSError if it is anything else or larger than
+    ``limit`` bytes.
+
+    Cache files may sit in a folder others can write to (a shared ``DROPINS_CACHE_DIR``): a
+    FIFO there must not block discovery (opened non-blocking, refused as not a regular file),
+    nor a link to ``/dev/zero`` or a huge file eat the memory (size capped while reading).
+    """
+    handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        status = os.fstat(handle)
+        if not S_ISREG(status.st_mode):
+            raise OSError(f"not a regular file: {path}")
+        if status.st_size > limit:
+            raise OSError(f"larger than {limit} bytes: {path}")
+        data = os.read(handle, status.st_size + 1)  # one more: a file that grew since fstat
+        while len(data) <= limit and (more := os.read(handle, 1 << 20)):
+            data += more
+        if len(data) > limit:
+            raise OSError(f"larger than {limit} bytes: {path}")
+        return data
+    finally:
+        os.close(handle)
+
+
 def read_cache(path: str, identity: str, layout: dict[str, Any]) -> dict[str, Any] | None:
     """The cache document at ``path`` if it is a valid cache of this format and version,
     describing ``identity`` in ``layout`` (what its reader expects); otherwise ``None``, with a
     DEBUG line unless the file is just absent.  The caller reads its own fields defensively."""
     try:
-        with open(path, "rb") as stream:
-            data = _parse_json(stream.read().decode("utf-8"))
+        data = _parse_json(read_regular_file(path, MAX_CACHE_BYTES).decode("utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, UnicodeDecodeError, RecursionError) as error:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from dropins.plugin.scan import Importer
 
 __all__ = ["DEFAULT_PACKAGE", "ScanSession", "get_plugins", "interface_identifier",
-           "iter_plugin_info", "rebuild_cache", "resolve_package"]
+           "iter_plugin_info", "package_name", "rebuild_cache", "resolve_package"]
 
 #: The plugin package used when none is given.
 DEFAULT_PACKAGE = "dropins.plugins"
@@ -63,19 +63,29 @@ class ScanSession:
     def rescan(self, module_name: str, path: str, key: Any, **options: Any) -> Entry:
         """Import and describe one module (see ``scan.scan_module``); report it if broken.
 
+        The import is marked beforehand (``dropins.plugin.markers``): a module whose last import
+        ended the process (``os._exit()``) is listed as broken instead of imported again.
+
         A broken module is reported here, once per (file state, failure): not when its broken
         entry is merely read back, nor when it is retried because the import environment
         changed (see ``still_broken``) and fails again the same way.  A broken entry records
         the import environment as it is *after* the attempt, which may itself have added a
         ``__pycache__`` folder to a ``sys.path`` directory.
         """
-        from dropins.plugin.scan import Importer, scan_module
+        from dropins.plugin import markers
+        from dropins.plugin.scan import Importer, ended_process, scan_module
 
         if self._importer is None:
             self._importer = Importer()
         self.rescanned += 1
         previous = options.get("previous")
-        entry = scan_module(self._importer, module_name, path, key, **options)
+        if markers.begin_import(module_name, path, key):
+            entry = ended_process(module_name, path, key, previous)
+        else:
+            try:
+                entry = scan_module(self._importer, module_name, path, key, **options)
+            finally:
+                markers.end_import()
         if entry[STATE] == "broken":
             self._environment = import_environment()
             entry[ENVIRONMENT] = self._environment
@@ -87,6 +97,11 @@ class ScanSession:
                                     and previous[REASON] == entry[REASON]):
                 warn(message)
         return entry
+
+    def close(self) -> None:
+        """End the pass: the importer gives SIGINT back to its previous handler."""
+        if self._importer is not None:
+            self._importer.close()
 
     def still_broken(self, entry: Entry) -> bool:
         """Whether a cached broken ``entry`` is still worth believing: the import environment
@@ -146,7 +161,42 @@ def resolve_package(name: str) -> tuple[list[str], bool]:
     path = getattr(package, "__path__", None)
     if path is None:
         raise PluginError(f"{name!r} is a module, not a plugin package")
-    return [entry for entry in path if isinstance(entry, str)], package.__file__ is None
+    return ([entry for entry in path if isinstance(entry, str)],
+            package.__file__ is None or _declares_namespace(package.__file__))
+
+
+def _declares_namespace(init_file: str) -> bool:
+    """Whether the package ``__init__.py`` at ``init_file`` makes an old-style namespace package
+    (``__path__ = __import__('pkgutil').extend_path(__path__, __name__)``, as dripline's
+    ``dripline/extensions`` does, or setuptools' ``declare_namespace``): its subpackages are
+    then extensions, as in a PEP 420 namespace package.
+
+    The file is read only when one of those modules was imported at all, so ordinary plugin
+    packages (``dropins.plugins``) pay one dictionary lookup.
+    """
+    if "pkgutil" not in sys.modules and "pkg_resources" not in sys.modules:
+        return False
+    try:
+        with open(init_file, "rb") as stream:
+            source = stream.read(1 << 16)
+    except (OSError, TypeError):
+        return False
+    return b"extend_path" in source or b"declare_namespace" in source
+
+
+def package_name(package: Any) -> str:
+    """The dotted name of ``package``: ``None`` (the default package), a name, or the package
+    module itself (``get_plugins(IMaterial, matsim.plugins)``, as ``twisted.plugin.getPlugins``
+    takes it), so code ported from Twisted works unchanged."""
+    if package is None:
+        return DEFAULT_PACKAGE
+    if isinstance(package, str):
+        return package
+    name = getattr(package, "__name__", None) if isinstance(package, type(sys)) else None
+    if not isinstance(name, str):
+        raise TypeError(f"expected a plugin package (its dotted name or the module), "
+                        f"got {package!r}")
+    return name
 
 
 def _disabled_names() -> set[str]:
@@ -189,6 +239,7 @@ def _discover(package: str, session: ScanSession) -> list[PluginInfo]:
     try:
         return _discover_records(package, session)
     finally:
+        session.close()
         if collecting:
             gc.enable()
 
@@ -208,10 +259,11 @@ def _discover_records(package: str, session: ScanSession) -> list[PluginInfo]:
     return records
 
 
-def iter_plugin_info(interface: Any = None, package: str | None = None, *,
+def iter_plugin_info(interface: Any = None, package: Any = None, *,
                      strict: bool | None = None) -> Iterator[PluginInfo]:
-    """Yield a record for every plugin of ``package`` (default ``dropins.plugins``), in
-    discovery order, in every state, without importing plugin code when the cache is valid.
+    """Yield a record for every plugin of ``package`` (a dotted name or the package module;
+    default ``dropins.plugins``), in discovery order, in every state, without importing plugin
+    code when the cache is valid.
 
     ``interface`` (an interface or its dotted identifier) keeps the records that provide it,
     plus broken records whose interfaces are unknown (a module never seen working), so that a
@@ -220,14 +272,14 @@ def iter_plugin_info(interface: Any = None, package: str | None = None, *,
     """
     identifier = interface_identifier(interface)
     session = ScanSession(strict=strict_from_environment() if strict is None else strict)
-    records = _discover(package or DEFAULT_PACKAGE, session)
+    records = _discover(package_name(package), session)
     if identifier is not None:
         records = [record for record in records if identifier in record.interfaces
                    or (record.state == "broken" and not record.interfaces)]
     yield from records
 
 
-def get_plugins(interface: Any, package: str | None = None, *,
+def get_plugins(interface: Any, package: Any = None, *,
                 strict: bool | None = None) -> Iterator[Any]:
     """Yield the loaded plugin objects of ``package`` that provide ``interface``.
 
@@ -249,9 +301,9 @@ def get_plugins(interface: Any, package: str | None = None, *,
         yield plugin
 
 
-def rebuild_cache(package: str | None = None) -> list[PluginInfo]:
+def rebuild_cache(package: Any = None) -> list[PluginInfo]:
     """Rescan every plugin module of ``package`` and rewrite its caches; return the records.
 
     What ``dropins plugins cache --rebuild`` runs, e.g. after installing plugins in a Dockerfile.
     """
-    return _discover(package or DEFAULT_PACKAGE, ScanSession(rebuild=True))
+    return _discover(package_name(package), ScanSession(rebuild=True))

@@ -6,11 +6,16 @@ time, and parsing is most of a warm listing.  The layout is written into every c
 
 An entry: ``[key, module, state, reason, version, plugins, environment]`` where ``key`` is the
 file's ``[st_mtime_ns, st_size]`` when scanned, ``state`` is ``"ok"`` or ``"broken"``, ``reason``
-the one-line failure or null, ``version`` a namespace extension's version or null, each plugin
+the one-line failure or null, ``version`` a namespace extension's version (or ``[distribution,
+version]`` when an installed distribution provides it) or null, each plugin
 is ``[name, attribute, description, [interface identifiers]]``, and ``environment`` is null for
 an ``ok`` entry and, for a broken one, the import environment it failed in (see
 ``import_environment``): a module broken by a missing dependency is tried again once something
 may have been installed, although its own file did not change.
+
+A plugin that imported but cannot be used (``dropins.plugin.scan._problem``: a twistd service
+maker's ``tapname``/``makeService``) has a fifth item, the problem; its ``ok`` entry then also
+has a ``reason``, the first problem, so that readers can skip the per-plugin check otherwise.
 """
 
 from __future__ import annotations
@@ -27,10 +32,10 @@ if TYPE_CHECKING:
 __all__ = ["LAYOUT", "Entry", "import_environment", "is_current", "new_entry"]
 
 KEY, MODULE, STATE, REASON, VERSION, PLUGINS, ENVIRONMENT = range(7)
-NAME, ATTRIBUTE, DESCRIPTION, INTERFACES = range(4)
+NAME, ATTRIBUTE, DESCRIPTION, INTERFACES, PROBLEM = range(5)
 
 LAYOUT = {"entry": ["key", "module", "state", "reason", "version", "plugins", "environment"],
-          "plugin": ["name", "attribute", "description", "interfaces"]}
+          "plugin": ["name", "attribute", "description", "interfaces", "problem (optional)"]}
 
 
 def new_entry(key: Any, module: str) -> Entry:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from dropins.plugin.discovery import ScanSession
 
-__all__ = ["find_distributions", "normalize_name", "scan_entry_points"]
+__all__ = ["find_distributions", "normalize_name", "read_metadata", "scan_entry_points"]
 
 _memory: dict[str, dict[str, Any]] = {}
 _SUFFIXES = (".dist-info", ".egg-info")
@@ -119,7 +119,7 @@ def _stat_key(path: str | None, handle: int | None = None) -> list[int] | None:
     return [status.st_mtime_ns, status.st_size]
 
 
-def _read_metadata(folder: str) -> tuple[str, str | None]:
+def read_metadata(folder: str) -> tuple[str, str | None]:
     """Name and version from the METADATA / PKG-INFO headers, else from the folder name."""
     stem = os.path.basename(folder).rpartition(".")[0]
     name, _, rest = stem.partition("-")
@@ -214,7 +214,7 @@ def _entry_point_current(point: list[Any], site: str, session: ScanSession) -> b
 
 def _scan_distribution(session: ScanSession, folder: str, group: str, key: list[int] | None,
                        cached: Any) -> list[Any]:
-    name, version = _read_metadata(folder)
+    name, version = read_metadata(folder)
     previous: dict[str, Any] = {}
     if isinstance(cached, list) and len(cached) == 4 and isinstance(cached[3], list):
         previous = {point[0]: point for point in cached[3]
@@ -287,8 +287,8 @@ def _cached_records(dist: list[Any], folder: str, group: str,
     make = PluginInfo._cached
     records: list[PluginInfo] = []
     for ep_name, _value, path, entry in points:
-        _key, module, state, _reason, entry_version, plugins, _environment = entry
-        if state != "ok":
+        _key, module, state, reason, entry_version, plugins, _environment = entry
+        if state != "ok" or reason is not None:  # broken, or some plugins have a problem
             records += records_from_entry(
                 entry, package=group, source="entry-point", path=path or folder,
                 fallback_name=ep_name, distribution=name, version=version)

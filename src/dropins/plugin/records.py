@@ -16,6 +16,12 @@ __all__ = ["STATES", "PluginError", "PluginInfo"]
 #: Every state a record can be in.  Only ``ok`` records can be loaded.
 STATES = ("ok", "broken", "disabled", "shadowed")
 
+#: module name -> ``[st_mtime_ns, st_size]`` of its file when this process imported it, through
+#: discovery (``scan.Importer``) or ``PluginInfo.load()``.  A later rescan after the file changed
+#: then imports the module again instead of describing the old one under the new file's key,
+#: which would poison the cache that every other process reads.
+IMPORTED_AT: dict[str, list[int]] = {}
+
 
 class PluginError(Exception):
     """A plugin or plugin package cannot be used.
@@ -114,9 +120,14 @@ class PluginInfo:
         if self.attribute is None:
             raise PluginError(f"plugin {self.name!r} has no object to load ({self.module})")
         import importlib
+        import sys
 
+        fresh = self.module not in sys.modules
+        key = _file_key(self.path) if fresh else None  # before the import: never newer than it
         try:
             target: Any = importlib.import_module(self.module)
+            if key is not None:
+                IMPORTED_AT.setdefault(self.module, key)
             for part in self.attribute.split("."):
                 target = getattr(target, part)
         except Exception as error:
@@ -137,13 +148,25 @@ class PluginInfo:
         return f"<PluginInfo {self.name!r} {self.state} from {where} ({self.source})>"
 
 
+def _file_key(path: str) -> list[int] | None:
+    """``[st_mtime_ns, st_size]`` of ``path`` (the key discovery caches a module under)."""
+    import os
+
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return [status.st_mtime_ns, status.st_size]
+
+
 def records_from_entry(entry: list[Any], *, package: str, source: str, path: str,
                        fallback_name: str, distribution: str | None = None,
                        version: str | None = None) -> list[PluginInfo]:
     """Build the records of one cached module entry (layout: ``dropins.plugin.entries``).
 
     A broken module keeps its last known good plugins, marked broken; one never seen working
-    yields a single broken record named ``fallback_name``.  Malformed cached data raises
+    yields a single broken record named ``fallback_name``.  A plugin with a problem (a fifth
+    item) is broken for that reason.  Malformed cached data raises
     (KeyError, IndexError, TypeError, ValueError) and the caller rescans the module.
     """
     _key, module, state, reason, entry_version, plugins, _environment = entry
@@ -151,12 +174,17 @@ def records_from_entry(entry: list[Any], *, package: str, source: str, path: str
         reason = None
     elif state != "broken":
         raise ValueError(f"bad state {state!r}")
+    if entry_version.__class__ is list:  # a namespace extension's [distribution, version]
+        distribution, entry_version = entry_version
+        if not isinstance(distribution, str):
+            raise TypeError("malformed distribution")
     version = version or entry_version
     if state == "broken" and not plugins:
         return [PluginInfo(name=fallback_name, module=module, attribute=None, source=source,
                            path=path, package=package, distribution=distribution,
                            version=version, state=state, reason=reason)]
     make = PluginInfo._cached
-    return [make(name, description, tuple(interfaces), module, attribute, source, path, package,
-                 distribution, version, state, reason)
-            for name, attribute, description, interfaces in plugins]
+    return [make(plugin[0], plugin[2], tuple(plugin[3]), module, plugin[1], source, path, package,
+                 distribution, version, *(("broken", f"{path}: {plugin[4]}") if len(plugin) > 4
+                                          else (state, reason)))
+            for plugin in plugins]

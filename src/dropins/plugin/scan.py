@@ -22,6 +22,7 @@ Which objects a module contributes depends on how it was reached:
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -29,13 +30,14 @@ from typing import TYPE_CHECKING, Any
 from zope.interface import Interface, implementedBy, providedBy
 
 from dropins.plugin.diagnostics import describe_failure
-from dropins.plugin.entries import PLUGINS, REASON, STATE, VERSION, new_entry
+from dropins.plugin.entries import PLUGINS, PROBLEM, REASON, STATE, VERSION, new_entry
 from dropins.plugin.interfaces import IPlugin
+from dropins.plugin.records import IMPORTED_AT
 
 if TYPE_CHECKING:
     from dropins.plugin.entries import Entry
 
-__all__ = ["Importer", "describe_object", "scan_module"]
+__all__ = ["Importer", "describe_object", "ended_process", "scan_module"]
 
 MODULE, OBJECT, EXTENSION = "module", "object", "extension"
 _FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType)
@@ -46,30 +48,66 @@ class Importer:
 
     Import-system caches are invalidated once per pass, before the first import, so that files
     added since the process started are found.  A module this process already imported is
-    reloaded when its file changed since; a module someone else imported is used as it is.
+    imported again when its file changed since (``PluginInfo.load()`` counts as this process); a
+    module someone else imported is used as it is.
     """
 
-    #: module name -> file key when this process last imported it through discovery
-    imported_at: dict[str, Any] = {}
+    #: module name -> file key when this process last imported it (through discovery or
+    #: ``PluginInfo.load()``)
+    imported_at: dict[str, Any] = IMPORTED_AT
 
     def __init__(self) -> None:
         self._invalidated = False
+        #: whether a SIGINT (a real Ctrl-C) arrived during this pass
+        self.interrupted = False
+        #: the SIGINT handler to give back at ``close()``, if one was wrapped
+        self._restore: Any = None
 
     def import_module(self, name: str, key: Any) -> types.ModuleType:
-        if not self._invalidated:
+        if not self._invalidated:  # the first import of the pass
             importlib.invalidate_caches()
             self._invalidated = True
+            self._restore = self._watch_interrupts()
+        return self._import(name, key)
+
+    def close(self) -> None:
+        """End the pass: give SIGINT back to the handler it had."""
+        if self._restore is not None:
+            signal.signal(signal.SIGINT, self._restore)
+            self._restore = None
+
+    def _watch_interrupts(self) -> Any:
+        """Note a SIGINT arriving during the pass, then handle it as before; return the
+        handler to restore (None when nothing was installed).
+
+        A module may raise KeyboardInterrupt itself, which makes it broken, while a real Ctrl-C
+        must still stop the program: the flag tells them apart.  Only a Python-level handler
+        (the default one raises KeyboardInterrupt) is wrapped; outside the main thread, or with
+        SIGINT ignored or left to the system, a KeyboardInterrupt cannot come from the terminal.
+        """
+        previous = signal.getsignal(signal.SIGINT)
+        if not callable(previous):
+            return None
+
+        def note_interrupt(signum: int, frame: Any) -> Any:
+            self.interrupted = True
+            return previous(signum, frame)
+
+        try:
+            signal.signal(signal.SIGINT, note_interrupt)
+        except ValueError:  # not the main thread
+            return None
+        return previous
+
+    def _import(self, name: str, key: Any) -> types.ModuleType:
         existing = sys.modules.get(name)
-        if existing is not None and self.imported_at.get(name, key) != key:
-            try:
-                module = importlib.reload(existing)
-            except BaseException:
-                sys.modules.pop(name, None)
-                self.imported_at.pop(name, None)
-                raise
-        elif existing is not None:
+        if existing is not None and self.imported_at.get(name, key) == key:
             module = existing
         else:
+            # A changed file is imported afresh, not reloaded: a reload runs the new code in
+            # the old namespace, so a plugin renamed or removed in the file would still be seen.
+            sys.modules.pop(name, None)
+            self.imported_at.pop(name, None)
             module = importlib.import_module(name)
         self.imported_at[name] = key
         return module
@@ -99,19 +137,54 @@ def _interfaces(obj: Any, include_implemented: bool) -> list[str]:
     return identifiers
 
 
+def _problem(obj: Any, explicit: bool) -> tuple[str | None, dict[str, str]]:
+    """What makes ``obj`` unusable although it imported, and the renames it needs (new -> old).
+
+    An interface may name, in its ``dropins.renamed`` tagged value, attributes that other
+    frameworks call differently (``IServiceMaker``: twistd's ``tapname`` and ``makeService``).
+    An object providing it that has an old name but not the new one was ported without them.
+    """
+    interfaces: list[str] = []
+    renames: dict[str, str] = {}
+    specs = [providedBy(obj)]
+    if explicit and isinstance(obj, type):
+        specs.append(implementedBy(obj))
+    try:
+        for spec in specs:
+            for interface in spec.flattened():
+                for old, new in (interface.queryDirectTaggedValue("dropins.renamed") or {}).items():
+                    if new not in renames and hasattr(obj, old) and not hasattr(obj, new):
+                        renames[new] = old
+                        if interface.__name__ not in interfaces:
+                            interfaces.append(interface.__name__)
+    except Exception:  # an object with hostile attributes still gets listed
+        return None, {}
+    if not renames:
+        return None, {}
+    return (f"provides {', '.join(interfaces)} but has {'/'.join(renames.values())}: rename to"
+            f" {'/'.join(renames)}", renames)
+
+
 def describe_object(obj: Any, attribute: str, default_name: str, *,
                     explicit: bool) -> list[Any]:
     """Cacheable metadata for one plugin object bound as ``attribute`` in its module.
 
     ``explicit`` is true when the object was named by an entry point or ``__all__``; a class named
-    that way is also listed under the interfaces its instances implement.
+    that way is also listed under the interfaces its instances implement.  An object that has
+    the old names of some attributes (a twistd service maker's ``tapname``/``makeService``) gets
+    a fifth item, the problem: it is listed as broken, under its old ``name`` if that is all it
+    has, so that operators find it under the name they know.
     """
     is_class = isinstance(obj, type)
     name = default_name
     description = ""
+    problem, renames = _problem(obj, explicit)
     try:
         if not is_class and isinstance(getattr(obj, "name", None), str):
             name = obj.name
+        elif not is_class and "name" in renames \
+                and isinstance(getattr(obj, renames["name"], None), str):
+            name = getattr(obj, renames["name"])  # a twistd tapname: the name operators know
         own_description = getattr(obj, "description", None)
         if isinstance(own_description, str):
             description = _first_line(own_description)
@@ -121,7 +194,8 @@ def describe_object(obj: Any, attribute: str, default_name: str, *,
             description = _first_line(obj.__doc__)
     except Exception:  # an object with hostile attributes still gets listed
         pass
-    return [name, attribute, description, _interfaces(obj, explicit)]
+    plugin = [name, attribute, description, _interfaces(obj, explicit)]
+    return plugin if problem is None else [*plugin, problem]
 
 
 def _provides_plugin(obj: Any) -> bool:
@@ -177,14 +251,43 @@ def scan_module(importer: Importer, module_name: str, path: str, key: Any, *, mo
         elif mode == EXTENSION:
             entry[PLUGINS] = _extension_plugins(module)
             version = getattr(module, "version", None) or getattr(module, "__version__", None)
-            entry[VERSION] = None if version is None else str(version)
+            entry[VERSION] = _extension_version(path, None if version is None else str(version))
         else:
             entry[PLUGINS] = _module_plugins(module)
-    except (Exception, SystemExit) as error:  # a module calling sys.exit() is broken too
-        entry[STATE] = "broken"
-        entry[REASON] = describe_failure(error, path)
-        if isinstance(previous, list) and len(previous) == len(entry) and \
-                isinstance(previous[PLUGINS], list):
-            entry[PLUGINS] = previous[PLUGINS]
-            entry[VERSION] = previous[VERSION]
+        problems = [plugin[PROBLEM] for plugin in entry[PLUGINS] if len(plugin) > PROBLEM]
+        if problems:  # an ok entry with a reason: some of its plugins are unusable
+            entry[REASON] = problems[0]
+    except BaseException as error:  # sys.exit(), GeneratorExit, KeyboardInterrupt: broken too
+        if isinstance(error, KeyboardInterrupt) and importer.interrupted:
+            raise  # a real Ctrl-C from the terminal
+        _mark_broken(entry, describe_failure(error, path), previous)
     return entry
+
+
+def _extension_version(path: str, version: str | None) -> Any:
+    """The version item of an extension's entry: ``[distribution, version]`` when an installed
+    distribution provides ``path`` (its version, else the module's), else the module's
+    ``version``."""
+    from dropins.plugin.owners import distribution_of
+
+    owner = distribution_of(path)
+    return version if owner is None else [owner[0], owner[1] or version]
+
+
+def ended_process(module_name: str, path: str, key: Any, previous: Entry | None) -> Entry:
+    """The broken entry of a module whose last import (in this file state) ended its process
+    (``os._exit()``): it is not imported again until the file or the environment changes."""
+    entry = new_entry(key, module_name)
+    _mark_broken(entry, f"{path}: the last import of {module_name} ended the process", previous)
+    return entry
+
+
+def _mark_broken(entry: Entry, reason: str, previous: Entry | None) -> None:
+    """Make ``entry`` broken for ``reason``, keeping the last known good plugins of
+    ``previous`` (so listings keep showing, as broken, the plugins that used to be there)."""
+    entry[STATE] = "broken"
+    entry[REASON] = reason
+    if isinstance(previous, list) and len(previous) == len(entry) and \
+            isinstance(previous[PLUGINS], list):
+        entry[PLUGINS] = previous[PLUGINS]
+        entry[VERSION] = previous[VERSION]

@@ -20,8 +20,10 @@ A table (``TABLE_LAYOUT``)::
                  "attribute" and "interfaces" may be one value that every row holds, and
                  "file" null when row i is the one plugin of file i: the common case of one
                  plugin per module with the same interfaces then costs two values a plugin
-    special      {file: [state, reason, version, environment]} for the entries that are not
-                 plain ok ones: broken modules, extensions with a version
+    special      {file: [state, reason, version, environment, problems]} for the entries that
+                 are not plain ok ones: broken modules, extensions with a version, modules with
+                 unusable plugins (``problems``: that file's plugin rows' problems, in order,
+                 null for a usable one; null when none has a problem)
 
 Other code sees entries (``dropins.plugin.entries``): ``pack`` and ``unpack`` convert, and only
 the warm path reads columns directly.
@@ -37,6 +39,7 @@ from dropins.plugin.entries import (
     KEY,
     NAME,
     PLUGINS,
+    PROBLEM,
     REASON,
     STATE,
     VERSION,
@@ -55,7 +58,7 @@ __all__ = ["TABLE_LAYOUT", "module_name", "pack", "plain_records", "unpack"]
 TABLE_LAYOUT = {"table": ["package", "files", "mtimes", "sizes", "interfaces", "plugins",
                           "special"],
                 "plugin": ["file", "name", "attribute", "description", "interfaces"],
-                "special": ["state", "reason", "version", "environment"]}
+                "special": ["state", "reason", "version", "environment", "problems"]}
 
 
 def module_name(package: str, name: str) -> str:
@@ -74,7 +77,10 @@ def pack(package: str, entries: dict[str, Entry]) -> dict[str, Any]:
         entry = entries[name]
         if (entry[STATE], entry[REASON], entry[VERSION], entry[ENVIRONMENT]) != \
                 ("ok", None, None, None):
-            special[name] = [entry[STATE], entry[REASON], entry[VERSION], entry[ENVIRONMENT]]
+            problems = [plugin[PROBLEM] if len(plugin) > PROBLEM else None
+                        for plugin in entry[PLUGINS]]
+            special[name] = [entry[STATE], entry[REASON], entry[VERSION], entry[ENVIRONMENT],
+                             problems if any(problems) else None]
         for plugin in entry[PLUGINS]:
             identifiers = tuple(plugin[INTERFACES])
             if identifiers not in where:
@@ -145,6 +151,12 @@ def _interface_lists(table: dict[str, Any]) -> list[tuple[str, ...]]:
     return lists
 
 
+def _is_owner(version: Any) -> bool:
+    """Whether ``version`` is a namespace extension's ``[distribution, version or null]``."""
+    return (version.__class__ is list and len(version) == 2 and version[0].__class__ is str
+            and (version[1] is None or version[1].__class__ is str))
+
+
 def unpack(table: dict[str, Any]) -> dict[str, Entry]:
     """The entries of ``table``, by listed name.
 
@@ -158,18 +170,30 @@ def unpack(table: dict[str, Any]) -> dict[str, Entry]:
         raise TypeError("malformed plugin table")
     special = table["special"]
     entries: dict[str, Entry] = {}
+    problems_of: dict[str, list[Any]] = {}
     for name, mtime, size in zip(files, table["mtimes"], table["sizes"], strict=True):
-        state, reason, version, environment = special.get(name, ("ok", None, None, None))
-        if state not in ("ok", "broken") or not all(text is None or text.__class__ is str
-                                                    for text in (reason, version)):
+        state, reason, version, environment, problems = special.get(
+            name, ("ok", None, None, None, None))
+        if not (version is None or version.__class__ is str or _is_owner(version)):
+            raise TypeError(f"malformed plugin table: the version of {name}")
+        if state not in ("ok", "broken") or not (reason is None or reason.__class__ is str):
             raise TypeError(f"malformed plugin table: the state of {name}")
+        if problems is not None:
+            if problems.__class__ is not list or not all(
+                    text is None or text.__class__ is str for text in problems):
+                raise TypeError(f"malformed plugin table: the problems of {name}")
+            problems_of[name] = problems
         entries[name] = [[mtime, size], module_name(package, name), state, reason, version, [],
                          environment]
     interfaces = _interface_lists(table)
     for file, name, attribute, description, index in _columns(table["plugins"]):
-        entries[files[file]][PLUGINS].append(
-            [name, name if attribute is None else attribute, description,
-             list(interfaces[index])])
+        rows = entries[files[file]][PLUGINS]
+        row = [name, name if attribute is None else attribute, description,
+               list(interfaces[index])]
+        problems = problems_of.get(files[file])
+        if problems is not None and problems[len(rows)] is not None:  # IndexError if too few
+            row.append(problems[len(rows)])
+        rows.append(row)
     return entries
 
 

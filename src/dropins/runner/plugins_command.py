@@ -147,6 +147,12 @@ def _why(prog: str, package: str, name: str) -> int:
     records = list(iter_plugin_info(package=package))
     matching = [record for record in records if record.name == name]
     if not matching:
+        from dropins.plugin.skipped import skipped_files
+
+        skipped = [file for file in skipped_files(package) if file.mentions(name)]
+        if skipped:  # a file discovery passes over on purpose: say why, and how to fix it
+            sys.stdout.write("".join(f"{name}: skipped: {file.reason}\n" for file in skipped))
+            return 0
         import difflib
 
         names = sorted({record.name for record in records})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zope.interface import Attribute, Interface
+from zope.interface import Attribute, Interface, taggedValue
 
 
 class IService(Interface):
@@ -40,6 +40,10 @@ class IServiceMaker(Interface):
 
     def make_service(options):
         """Build and return the IService to run, from the parsed options mapping."""
+
+    # twistd's names for the same things: discovery lists a plugin that still has them as
+    # broken, saying what to rename (see dropins.plugin.scan).
+    taggedValue("dropins.renamed", {"tapname": "name", "makeService": "make_service"})
 
 
 class IServerEndpointParser(Interface):

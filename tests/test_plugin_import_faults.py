@@ -1,0 +1,102 @@
+"""Plugin modules that end the import abnormally: BaseException subclasses, os._exit(), and a
+real Ctrl-C arriving while a plugin module is imported.  Each runs the real CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from _plugin_helpers import make_matsim, material_module
+from conftest import clean_env, run_dropins, write_tree
+
+
+def _environment(tmp_path: Path, modules: dict[str, str]) -> dict[str, str]:
+    app, dev = make_matsim(tmp_path, {"matsim/plugins/alpha.py": material_module("alpha"),
+                                      **modules})
+    return {"PYTHONPATH": f"{app}:{dev}", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+
+
+def _listing(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return run_dropins("plugins", "list", "--package", "matsim.plugins", env=env, timeout=60)
+
+
+def test_base_exceptions_at_import_list_the_module_as_broken(tmp_path: Path) -> None:
+    env = _environment(tmp_path, {
+        "matsim/plugins/bare.py": "raise BaseException('bare')\n",
+        "matsim/plugins/generator.py": "raise GeneratorExit\n",
+        "matsim/plugins/interrupt.py": "x = 1\nraise KeyboardInterrupt\n",
+    })
+    for _ in range(2):  # freshly scanned, then read back from the cache
+        result = _listing(env)
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        notes = {line.partition(":")[0]: line for line in result.stdout.splitlines()
+                 if ": broken: " in line}
+        assert sorted(notes) == ["bare", "generator", "interrupt"], result.stdout
+        assert notes["bare"].endswith("bare.py:1: BaseException: bare")
+        assert notes["generator"].endswith("generator.py:1: GeneratorExit")
+        assert notes["interrupt"].endswith("interrupt.py:2: KeyboardInterrupt")
+        assert any(line.split()[:5] == ["alpha", "IMaterial", "directory", "-", "ok"]
+                   for line in result.stdout.splitlines())
+
+
+def test_module_ending_the_process_is_listed_as_broken_by_the_next_run(tmp_path: Path) -> None:
+    marker = tmp_path / "imports.txt"
+    env = _environment(tmp_path, {"matsim/plugins/exits.py": f'''
+        import os
+        with open({str(marker)!r}, "a") as stream:
+            stream.write("imported\\n")
+        os._exit(7)
+        '''})
+    first = _listing(env)
+    assert first.returncode == 7  # nothing can survive os._exit() in the process itself
+    # Another run, importing other plugin modules, leaves the dead run's marker alone.
+    other = run_dropins("plugins", "cache", "--rebuild", env=env)
+    assert other.returncode == 0, other.stderr
+    exits = tmp_path / "dev/matsim/plugins/exits.py"
+    reason = f"{exits}: the last import of matsim.plugins.exits ended the process"
+    for _ in range(2):
+        result = _listing(env)
+        assert result.returncode == 0, result.stderr
+        assert f"exits: broken: {reason}" in result.stdout.splitlines()
+        assert "alpha" in result.stdout
+    assert marker.read_text() == "imported\n"  # never imported again
+    assert reason in run_dropins("plugins", "why", "exits", "-p", "matsim.plugins",
+                                 env=env).stdout
+    # once the file changes, it is tried again
+    exits.write_text(material_module("fixed"))
+    fixed = _listing(env)
+    assert fixed.returncode == 0 and "broken" not in fixed.stdout, fixed.stdout
+    assert not list((tmp_path / "xdg").rglob("importing-*"))  # clean exits leave no marker
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT delivery is POSIX")
+def test_real_ctrl_c_during_a_plugin_import_still_interrupts(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    dev = write_tree(tmp_path / "dev", {"dropins/plugins/slowpoke.py": f'''
+        import pathlib, time
+        pathlib.Path({str(started)!r}).write_text("yes")
+        time.sleep(60)
+        '''})
+    env = clean_env({"PYTHONPATH": str(dev), "XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    child = subprocess.Popen([sys.executable, "-m", "dropins", "--help"], env=env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), "the plugin module was never imported"
+        child.send_signal(signal.SIGINT)
+        _out, err = child.communicate(timeout=20)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == 130, err
+    assert err.strip() == "dropins: interrupted"
