@@ -162,6 +162,37 @@ def test_the_hashing_pool_refuses_at_once_when_its_queue_is_full():
     asyncio.run(scenario())
 
 
+def test_cancelled_logins_give_their_place_in_the_hashing_pool_back():
+    """Queued jobs cancelled before they run (clients gone) no longer count; the running one
+    counts until its hashing ends (before the fix, each queued one kept its place forever)."""
+    pool = HashPool(workers=1, max_waiting=3)
+    release = threading.Event()
+
+    async def scenario() -> None:
+        jobs = [asyncio.ensure_future(pool.run(release.wait, 10)) for _ in range(4)]
+        await asyncio.sleep(0.1)
+        assert pool.pending == 4
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        assert pool.pending == 1  # the running one: its thread is still hashing
+        release.set()
+        for _ in range(500):  # within 5 s
+            if pool.pending == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert pool.pending == 0
+        release.clear()
+        busy = [asyncio.ensure_future(pool.run(release.wait, 10)) for _ in range(4)]
+        await asyncio.sleep(0)
+        with pytest.raises(LoginThrottled):  # the full capacity is there again, no more
+            await pool.run(release.wait, 10)
+        release.set()
+        assert await asyncio.wait_for(asyncio.gather(*busy), 10) == [True] * 4
+
+    asyncio.run(scenario())
+
+
 def test_a_throttled_login_is_reported_at_once_and_as_throttled(tmp_path):
     pool = HashPool(workers=1, max_waiting=0)
     checker = PasswordFileChecker(password_file(tmp_path, f"alice:{cheap_bcrypt('pw')}\n"),

@@ -44,8 +44,9 @@ class HashPool:
         self.retry_after = retry_after
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._pending = 0  # running + waiting; decremented by the worker, so cancelled logins
-        #                    still count until their hashing really ends
+        self._pending = 0  # running + waiting; lowered when the job's future is done, so a
+        #                    login cancelled while hashing counts until the hashing ends, and
+        #                    one cancelled while queued (never run) stops counting at once
 
     @property
     def pending(self) -> int:
@@ -62,18 +63,18 @@ class HashPool:
                                                     thread_name_prefix="dropins-hash")
             executor = self._executor
             try:
-                future = executor.submit(self._counted, function, args)
+                future = executor.submit(function, *args)
             except RuntimeError:  # the executor was shut down at interpreter exit
                 self._pending -= 1
                 raise LoginThrottled(self.retry_after) from None
+        # Outside the lock: the callback runs at once, in this thread, if the job is done.
+        future.add_done_callback(self._finished)
         return await asyncio.wrap_future(future)
 
-    def _counted(self, function: Callable[..., Result], args: tuple[object, ...]) -> Result:
-        try:
-            return function(*args)
-        finally:
-            with self._lock:
-                self._pending -= 1
+    def _finished(self, _future: object) -> None:
+        """Called for every job, run or cancelled before it could run."""
+        with self._lock:
+            self._pending -= 1
 
 
 _default_pool: HashPool | None = None
