@@ -215,19 +215,29 @@ def test_a_throttled_login_is_reported_at_once_and_as_throttled(tmp_path):
     assert asyncio.run(scenario()) < 4  # not padded to the 5 s failure delay
 
 
-def test_failure_throttle_is_a_token_bucket_per_address():
+def test_failure_throttle_counts_each_attempt_when_it_starts_per_address_and_user():
     now = [0.0]
-    throttle = FailureThrottle(burst=3, per_second=0.5, max_addresses=10, clock=lambda: now[0])
-    for _ in range(3):
-        assert throttle.retry_after("10.0.0.1") == 0
-        throttle.failed("10.0.0.1")
-    assert throttle.retry_after("10.0.0.1") == pytest.approx(2.0)
-    assert throttle.retry_after("10.0.0.2") == 0  # other addresses are not affected
+    throttle = FailureThrottle(burst=3, per_second=0.5, address_burst=5, max_addresses=10,
+                               clock=lambda: now[0])
+    # Three logins in flight at once use the bucket up: the fourth waits, before any answer.
+    assert [throttle.attempt("10.0.0.1", "alice") for _ in range(3)] == [0, 0, 0]
+    assert throttle.attempt("10.0.0.1", "alice") == pytest.approx(2.0)
+    # Other users at the same address (a reverse proxy) and other addresses are not affected.
+    assert throttle.attempt("10.0.0.1", "bob") == 0
+    assert throttle.attempt("10.0.0.2", "alice") == 0
+    # The looser per-address ceiling: 5 guesses whatever the user names.
+    assert throttle.attempt("10.0.0.1", "carol") == 0
+    assert throttle.attempt("10.0.0.1", "dave") == pytest.approx(1 / 2.5)
     now[0] += 2
-    assert throttle.retry_after("10.0.0.1") == 0
+    assert throttle.attempt("10.0.0.1", "alice") == 0
+    # A right password (or one never checked) gives its token back.
+    assert throttle.attempt("10.0.0.3", "erin") == 0
+    throttle.give_back("10.0.0.3", "erin")
+    assert [throttle.attempt("10.0.0.3", "erin") for _ in range(3)] == [0, 0, 0]
+    # The tables stay bounded.
     for index in range(50):
-        throttle.failed(f"192.0.2.{index}")
-    assert len(throttle._buckets) <= 10
+        throttle.attempt(f"192.0.2.{index}", "alice")
+    assert len(throttle._per_user) <= 10 and len(throttle._per_address) <= 10
 
 
 def test_a_changed_big_file_is_re_read_without_stalling_the_loop(tmp_path):

@@ -199,6 +199,21 @@ def test_failed_logins_from_one_address_are_throttled(file_server: WebProcess) -
     assert get_from(port, "127.0.0.6", basic("alice", PASSWORD))[0] == 200
 
 
+def test_parallel_guesses_are_counted_before_they_are_answered(file_server: WebProcess) -> None:
+    """30 guesses at once from one address: only the bucket's 10 (and a refill or so) are
+    checked; before the fix every one passed the check and cost a hash."""
+    port = file_server.port
+    with ThreadPoolExecutor(30) as pool:
+        statuses = list(pool.map(lambda n: get_from(port, "127.0.0.8", basic("alice", f"w{n}"))[0],
+                                 range(30)))
+    assert set(statuses) <= {401, 429, 503}, statuses
+    assert len([status for status in statuses if status != 429]) <= 12, statuses
+    # The bucket is per address and user: bob at that address (a proxy's users) still gets
+    # his password checked, and alice at another address logs in.
+    assert get_from(port, "127.0.0.8", basic("bob", "guess"))[0] == 401
+    assert get_from(port, "127.0.0.9", basic("alice", PASSWORD))[0] == 200
+
+
 def test_a_connection_is_closed_after_three_failed_logins(file_server: WebProcess) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", file_server.port, timeout=10,
                                             source_address=("127.0.0.7", 0))

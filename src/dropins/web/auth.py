@@ -8,11 +8,13 @@ in as anonymous.  The user name goes to the access log and to the application (W
 portal's failure delay, which slows guessing without holding up other clients.
 
 Guessing is limited further, without costing the server a hash: after
-``MAX_FAILURES_PER_CONNECTION`` failures a connection is closed with its 401, and each client
-address has a token bucket of failures (``dropins.cred.throttle``); an address whose bucket is
-empty is answered 429 with ``Retry-After`` before its credentials are looked at.  When the
-server has more logins to hash than it can queue, a login is answered 503 with
-``Retry-After`` (not 401: the password may well be right).
+``MAX_FAILURES_PER_CONNECTION`` failures a connection is closed with its 401, and every login
+with credentials first takes a token from its client's buckets (per address and user name, and
+per address: ``dropins.cred.throttle``), before the password is checked, so that parallel
+guesses are counted too; a client whose bucket is empty is answered 429 with ``Retry-After``.
+A right password gives its token back.  When the server has more logins to hash than it can
+queue, a login is answered 503 with ``Retry-After`` (not 401: the password may well be right)
+and gets its token back, since nothing was checked.
 
 Basic credentials travel in clear text, which is why ``dropins web`` refuses ``--auth`` on a
 TCP listener reachable from other machines unless ``--insecure-auth`` is given
@@ -82,11 +84,12 @@ class BasicAuth:
             exchange.respond_error(401, headers=CHALLENGE)
             return
         address = exchange.connection.client[0]
-        wait = self.throttle.retry_after(address) if credentials is not None else 0
-        if wait:
-            exchange.respond_error(429, "too many failed logins from your address",
-                                   headers=_retry_after(wait))
-            return
+        if credentials is not None:
+            wait = self.throttle.attempt(address, credentials[0])
+            if wait:
+                exchange.respond_error(429, "too many failed logins from your address",
+                                       headers=_retry_after(wait))
+                return
         try:
             if credentials is None:
                 _, avatar, logout = await self.portal.login(Anonymous(), None)
@@ -94,13 +97,15 @@ class BasicAuth:
             else:
                 _, avatar, logout = await self.portal.login(UsernamePassword(*credentials), None)
                 exchange.user = avatar if isinstance(avatar, str) else credentials[0]
+                self.throttle.give_back(address, credentials[0])
         except LoginThrottled as error:
+            if credentials is not None:
+                self.throttle.give_back(address, credentials[0])
             if not exchange.finished:
                 exchange.respond_error(503, "too many logins at once",
                                        headers=_retry_after(error.retry_after))
             return
         except UnauthorizedLogin:
-            self.throttle.failed(address)
             failures = self._failures[exchange.connection] = (
                 self._failures.get(exchange.connection, 0) + 1)
             if failures >= MAX_FAILURES_PER_CONNECTION:
