@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -347,6 +348,23 @@ def test_plain_password_made_readable_while_running_refuses_every_login(tmp_path
     with caplog.at_level(logging.ERROR, logger="dropins.cred"):
         assert avatar_id(checker, "alice", "wonderland") is None
     assert any("other users can read it" in record.getMessage() for record in caplog.records)
+
+
+def test_a_chmod_alone_of_a_plain_password_file_is_noticed_both_ways(tmp_path, caplog):
+    """Only the mode changes, not the content (before the fix, the unchanged content returned
+    before the mode was looked at, so a chmod 644 kept serving the plain passwords)."""
+    path = write(tmp_path / "users.txt", "alice:wonderland\n")
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    os.utime(path, ns=(an_hour_ago, an_hour_ago))  # settled: only the chmod changes it
+    checker = file.make_checker(path)
+    assert avatar_id(checker, "alice", "wonderland") == "alice"
+    os.chmod(path, 0o644)
+    with caplog.at_level(logging.ERROR, logger="dropins.cred"):
+        assert avatar_id(checker, "alice", "wonderland") is None
+    assert any("other users can read it (mode 0644)" in record.getMessage()
+               for record in caplog.records)
+    os.chmod(path, 0o600)
+    assert avatar_id(checker, "alice", "wonderland") == "alice"
 
 
 def test_file_refuses_overlong_lines(tmp_path):

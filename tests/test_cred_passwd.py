@@ -251,7 +251,7 @@ def test_user_names_that_would_split_or_garble_a_line_are_refused(tmp_path, sepa
 
 def test_only_newlines_end_entries_of_a_password_file():
     # A comment (or any text) holding a Unicode line separator is still one line to readers.
-    from dropins.cred.passwordfile import parse_password_text
+    from dropins.cred.passwordformat import parse_password_text
 
     parsed = parse_password_text("# ops\u2028team\nbob:$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaA\n",
                                  "users.txt")

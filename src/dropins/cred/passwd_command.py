@@ -122,7 +122,7 @@ def split_file_text(data: bytes, path: str) -> list[str]:
 
 def user_of(line: str) -> str | None:
     """The user a line is for, or None for a comment, a blank or a malformed line."""
-    from dropins.cred.passwordfile import split_line
+    from dropins.cred.passwordformat import split_line
 
     try:
         fields = split_line(line.removeprefix("\ufeff"))
@@ -284,7 +284,7 @@ def run(options: Options) -> str:
 def plain_users_of(path: str) -> list[str]:
     """Users whose entry in ``path`` is a plain password (to nudge the operator)."""
     from dropins.cred.hashing import UnsupportedHash, identify
-    from dropins.cred.passwordfile import split_line
+    from dropins.cred.passwordformat import split_line
 
     users = []
     for line in read_lines(path) or []:
