@@ -138,6 +138,45 @@ def test_refuses_a_symlinked_password_or_lock_file(tmp_path, linked):
 
 
 @posix_only
+def test_refuses_a_folder_of_the_path_that_is_a_symbolic_link(tmp_path):
+    """The service's user owns ``owned`` and made ``data`` a link to a folder root owns (here
+    a stand-in for /etc): before the fix the new file and os.replace landed there."""
+    precious = tmp_path / "etc"
+    precious.mkdir()
+    (tmp_path / "owned").mkdir()
+    (tmp_path / "owned" / "data").symlink_to(precious)
+    result = passwd(str(tmp_path / "owned" / "data" / "users.txt"), "alice", "--scheme",
+                    "bcrypt", password="pw")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert (f"folder {tmp_path / 'owned' / 'data'} is a symbolic link; refusing to write"
+            f" through it: give the real path, in {precious}") in result.stderr
+    assert list(precious.iterdir()) == []
+    # The real path works.
+    assert passwd(str(precious / "users.txt"), "alice", "--scheme", "bcrypt",
+                  password="pw").returncode == 0
+
+
+@posix_only
+def test_a_folder_swapped_for_a_link_after_it_was_opened_is_not_followed(tmp_path):
+    """Every step works relative to the folder opened at the start (dir_fd), so replacing that
+    folder by a link in the middle of a change does not redirect the write."""
+    from dropins.cred.passwd_files import Folder, locked, write_atomically
+
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    data.mkdir()
+    elsewhere.mkdir()
+    with Folder(str(data)) as folder:
+        data.rename(tmp_path / "moved")
+        data.symlink_to(elsewhere)
+        with locked(folder, "users.txt"):
+            write_atomically(folder, "users.txt", b"alice:x\n", 0o600)
+    assert sorted(path.name for path in (tmp_path / "moved").iterdir()) == [
+        "users.txt", "users.txt.lock"]
+    assert list(elsewhere.iterdir()) == []
+
+
+@posix_only
 def test_concurrent_changes_are_all_kept(tmp_path):
     """Ten concurrent adds keep ten users; a delete racing an add keeps both changes."""
     import subprocess

@@ -11,20 +11,25 @@ Changes are serialised by an exclusive ``fcntl`` lock on ``FILE.lock`` beside th
 never deleted: removing a lock file lets two writers lock different files): under the lock the
 file is read again, changed and replaced, so that concurrent runs never undo each other.  The
 password is read and hashed before the lock is taken, so a slow typist holds nobody up.
-A symbolic link is refused as the file or its lock (``O_NOFOLLOW``): root running
-``dropins passwd`` would otherwise write wherever a link planted by the service's user points.
+A symbolic link is refused as the file, its lock or a folder of its path, and the folder is
+held open while the file is changed (``dropins.cred.passwd_files``): root running ``dropins
+passwd`` would otherwise write wherever a link planted by the service's user points.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import stat
 import sys
-import tempfile
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
+from dropins.cred.passwd_files import (
+    Folder,
+    MissingFolder,
+    PasswdError,
+    locked,
+    read_file,
+    write_atomically,
+)
 from dropins.options import Argument, Flag, Options, Parameter
 
 __all__ = ["main"]
@@ -43,14 +48,6 @@ class PasswdOptions(Options):
     user = Argument(metavar="USER", help="The user name.")
 
 
-class PasswdError(Exception):
-    """A failure reported as one line, with an exit status."""
-
-    def __init__(self, message: str, status: int = 1) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 def check_user_name(user: str) -> None:
     if not user:
         raise PasswdError("empty user name", 2)
@@ -65,43 +62,13 @@ def check_user_name(user: str) -> None:
         raise PasswdError("a user name cannot start with '#' (it marks a comment)", 2)
 
 
-#: How long to wait for another ``dropins passwd`` to finish with the file.
-LOCK_TIMEOUT = 10.0
-
-
-def symlink_error(path: str) -> PasswdError:
-    return PasswdError(f"{path} is a symbolic link; refusing to write through it (give the"
-                       " real file's path if that is the one you mean); nothing changed")
-
-
-def read_file(path: str) -> tuple[list[str], int] | None:
+def read_lines(folder: Folder, name: str) -> tuple[list[str], int] | None:
     """The file's lines with their line endings and its mode, or None if it does not exist."""
-    try:
-        # O_NONBLOCK: a FIFO planted as the file must not make the command hang.
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-                             | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
+    content = read_file(folder, name)
+    if content is None:
         return None
-    except IsADirectoryError:
-        raise PasswdError(f"{path} is a directory, not a password file") from None
-    except OSError as error:
-        if os.path.islink(path):
-            raise symlink_error(path) from None
-        raise PasswdError(f"cannot read {path}: {error.strerror}") from None
-    mode = os.fstat(descriptor).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(descriptor)
-        what = "a directory, not a password file" if stat.S_ISDIR(mode) else "not a regular file"
-        raise PasswdError(f"{path} is {what}")
-    with os.fdopen(descriptor, "rb") as stream:
-        data = stream.read()
-    return split_file_text(data, path), mode & 0o7777
-
-
-def read_lines(path: str) -> list[str] | None:
-    """The file's lines with their line endings, or None if it does not exist."""
-    content = read_file(path)
-    return None if content is None else content[0]
+    data, mode = content
+    return split_file_text(data, folder.shown(name)), mode
 
 
 def split_file_text(data: bytes, path: str) -> list[str]:
@@ -173,92 +140,30 @@ def updated_lines(lines: list[str], user: str, entry: str | None) -> tuple[list[
     return result, found
 
 
-@contextlib.contextmanager
-def locked(path: str) -> Iterator[None]:
-    """Hold the exclusive lock of ``path`` (``PATH.lock``, created 0600); PasswdError if
-    another holder keeps it longer than LOCK_TIMEOUT."""
-    try:
-        import fcntl
-    except ImportError:  # no fcntl (Windows): concurrent runs are not serialised
-        yield
-        return
-    lock_path = path + ".lock"
-    try:
-        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                             0o600)
-    except OSError as error:
-        if os.path.islink(lock_path):
-            raise symlink_error(lock_path) from None
-        raise PasswdError(f"cannot create the lock file {lock_path}: {error.strerror}") from None
-    try:
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise PasswdError(f"{path} has been locked by another dropins passwd for"
-                                      f" {LOCK_TIMEOUT:.0f} s ({lock_path}); nothing changed"
-                                      ) from None
-                time.sleep(0.02)
-        yield
-    finally:
-        os.close(descriptor)  # releases the lock
-
-
-def write_atomically(path: str, text: str, mode: int) -> None:
-    """Replace ``path`` by ``text`` via a temporary file in the same folder and ``os.replace``."""
-    folder = os.path.dirname(path) or "."
-    try:
-        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".dropins-passwd-",
-                                                 suffix=".tmp")
-    except OSError as error:
-        raise PasswdError(f"cannot write in {folder}: {error.strerror}") from None
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(text.encode("utf-8"))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        _keep_owner(path, temporary)
-        os.replace(temporary, path)
-    except OSError as error:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise PasswdError(f"cannot write {path}: {error.strerror}; nothing changed") from None
-
-
-def _keep_owner(path: str, temporary: str) -> None:
-    """Give the new file the old one's owner when we may (running as root); else keep ours."""
-    chown = getattr(os, "chown", None)
-    if chown is None:
-        return
-    try:
-        info = os.lstat(path)
-        chown(temporary, info.st_uid, info.st_gid)
-    except OSError:
-        pass
-
-
 def run(options: Options) -> str:
     """Do what the options ask; return the line to print.  Raise PasswdError on failure."""
     user = str(options["user"])
     check_user_name(user)
-    path = os.path.abspath(str(options["file"]))
-    if os.path.islink(path):
-        raise symlink_error(str(options["file"]))
-    existing = read_file(path)  # errors in the file are reported before a password is asked
+    folder_path, name = os.path.split(os.path.abspath(str(options["file"])))
+    try:
+        folder = Folder(folder_path)
+    except MissingFolder as error:
+        if options["delete"]:
+            raise PasswdError(f"{options['file']}: no such file") from None
+        raise PasswdError(f"cannot create {options['file']}: {error}") from None
+    except PasswdError as error:
+        raise PasswdError(f"cannot use {options['file']}: {error}") from None
+    with folder:
+        return _change(options, user, folder, name)
+
+
+def _change(options: Options, user: str, folder: Folder, name: str) -> str:
+    existing = read_lines(folder, name)  # errors in the file are reported before a password
     if options["delete"]:
         if existing is None:
             raise PasswdError(f"{options['file']}: no such file")
         entry = None
     else:
-        folder = os.path.dirname(path) or "."
-        if not os.path.isdir(folder):
-            raise PasswdError(f"cannot create {options['file']}: folder {folder} does not exist")
         from dropins.cred.hashing import MissingHashLibrary, default_scheme, hash_password
 
         scheme = options["scheme"] or default_scheme()
@@ -267,15 +172,15 @@ def run(options: Options) -> str:
             entry = f"{user}:{hash_password(password, scheme)}"
         except (MissingHashLibrary, ValueError) as error:
             raise PasswdError(f"{error}; nothing changed") from None
-    with locked(path):
-        current = read_file(path)  # again: another run may have changed it meanwhile
+    with locked(folder, name):
+        current = read_lines(folder, name)  # again: another run may have changed it meanwhile
         lines, mode = current if current is not None else ([], 0o600)
         if current is None and entry is None:
             raise PasswdError(f"{options['file']}: no such file")
         new_lines, found = updated_lines(lines, user, entry)
         if entry is None and not found:
             raise PasswdError(f"user '{user}' is not in {options['file']}; nothing changed")
-        write_atomically(path, "".join(new_lines), mode)
+        write_atomically(folder, name, "".join(new_lines).encode("utf-8"), mode)
     if entry is None:
         return f"removed user '{user}' from {options['file']}"
     return f"{'updated' if found else 'added'} user '{user}' in {options['file']} ({scheme})"
@@ -286,8 +191,14 @@ def plain_users_of(path: str) -> list[str]:
     from dropins.cred.hashing import UnsupportedHash, identify
     from dropins.cred.passwordformat import split_line
 
+    folder_path, name = os.path.split(path)
+    try:
+        with Folder(folder_path) as folder:
+            lines = (read_lines(folder, name) or ([], 0))[0]
+    except PasswdError:
+        return []
     users = []
-    for line in read_lines(path) or []:
+    for line in lines:
         try:
             fields = split_line(line.removeprefix("\ufeff"))
             if fields and identify(fields[1]) == "plain":
