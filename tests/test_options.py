@@ -144,6 +144,13 @@ def test_twisted_option_lists_are_declarations() -> None:
     assert options.port == 80
 
 
+def test_a_string_default_of_a_twisted_list_goes_through_its_coerce_function() -> None:
+    """argparse's rule, documented (twisted would keep "1235"): one type, given or not."""
+    ported = type("Ported", (Options,), {"optParameters": [["port", "p", "1235", "", int]]})
+    assert ported.parse([])["port"] == 1235
+    assert ported.parse(["-p", "80"])["port"] == 80
+
+
 def test_twisted_option_lists_give_help_and_coercion_errors(
         capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
@@ -166,6 +173,12 @@ def test_twisted_option_lists_give_help_and_coercion_errors(
         ({"optFlags": [[None, "v", "help"]]}, "the first being the long name"),
         ({"optParameters": [["port", "p", 1, "help", "int"]]}, "must be callable"),
         ({"optParameters": [["description"]]}, "hides the class attribute"),
+        ({"optParameters": [["port", "p"], ["port", "q"]]}, "'port' is already declared"),
+        ({"optParameters": [["verbose"]], "optFlags": [["verbose"]]}, "already declared"),
+        ({"optParameters": [["--port", "p"]]}, "must be given without dashes: 'port'"),
+        ({"optFlags": [["-verbose"]]}, "without dashes: 'verbose'"),
+        ({"optParameters": [["port", "-p"]]}, "one character without a dash"),
+        ({"optFlags": [["verbose", "vv"]]}, "one character without a dash"),
     ],
 )
 def test_malformed_twisted_option_lists_are_refused_when_defined(

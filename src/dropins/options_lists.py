@@ -10,6 +10,11 @@ With twisted's meaning: an entry may be shorter (missing items are None), ``shor
 the value is stored under the long name as written (``options["max-conn"]``), a flag is False
 unless given, and the lists of base classes add up.  The entries become ``Parameter`` and
 ``Flag`` declarations, so help, coercion errors and ``validate()`` work as for any option.
+One difference, argparse's: a string default goes through the coerce function too
+(``"1235"`` with ``int`` gives 1235 where twisted keeps ``"1235"``), as for every dropins
+``Parameter``, so a value has one type whether given or not.
+Where twisted silently lets the last of two entries with one long name win, and would make
+``"--port"`` the option ``----port``, these are refused when the class is defined.
 Imported only by a class that uses the lists, to keep other commands' start-up light.
 """
 
@@ -37,12 +42,27 @@ _EXAMPLES = {"optParameters": '["port", "p", 1235, "TCP port.", int]',
              "optFlags": '["verbose", "v", "Say more."]'}
 
 
+def _check_names(declared: dict[str, Option], long: str, short: Any, list_name: str,
+                 owner: str) -> None:
+    """TypeError for a long name given twice or with dashes, or a short one not one letter."""
+    if long.startswith("-"):
+        raise TypeError(f"{owner}.{list_name}: long name {long!r} must be given without"
+                        f" dashes: {long.lstrip('-')!r}")
+    if long in declared:
+        raise TypeError(f"{owner}.{list_name}: option {long!r} is already declared (each"
+                        " long name is one key of the options); keep one entry")
+    if short is not None and (not isinstance(short, str) or len(short) != 1 or short == "-"):
+        raise TypeError(f"{owner}.{list_name}: the short name of {long!r} must be one"
+                        f" character without a dash, or None; got {short!r}")
+
+
 def declarations_from_lists(cls: type) -> dict[str, Option]:
     """The options that ``cls``'s own ``optParameters`` and ``optFlags`` declare, by key."""
     owner = cls.__qualname__
     declared: dict[str, Option] = {}
     for entry in vars(cls).get("optParameters", None) or ():
         long, short, default, help_text, coerce = _padded(entry, 5, "optParameters", owner)
+        _check_names(declared, long, short, "optParameters", owner)
         if coerce is not None and not callable(coerce):
             raise TypeError(f"{owner}.optParameters: the coerce item of {long!r} must be"
                             f" callable, got {coerce!r}")
@@ -50,6 +70,7 @@ def declarations_from_lists(cls: type) -> dict[str, Option]:
                                    help=help_text or "")
     for entry in vars(cls).get("optFlags", None) or ():
         long, short, help_text = _padded(entry, 3, "optFlags", owner)
+        _check_names(declared, long, short, "optFlags", owner)
         declared[long] = Flag(long, short, help=help_text or "")
     for key, option in declared.items():
         option.key = key
