@@ -217,8 +217,8 @@ def test_a_throttled_login_is_reported_at_once_and_as_throttled(tmp_path):
 
 def test_failure_throttle_counts_each_attempt_when_it_starts_per_address_and_user():
     now = [0.0]
-    throttle = FailureThrottle(burst=3, per_second=0.5, address_burst=5, max_addresses=10,
-                               clock=lambda: now[0])
+    throttle = FailureThrottle(burst=3, per_second=0.5, address_burst=5,
+                               address_per_second=0.25, max_addresses=10, clock=lambda: now[0])
     # Three logins in flight at once use the bucket up: the fourth waits, before any answer.
     assert [throttle.attempt("10.0.0.1", "alice") for _ in range(3)] == [0, 0, 0]
     assert throttle.attempt("10.0.0.1", "alice") == pytest.approx(2.0)
@@ -227,8 +227,8 @@ def test_failure_throttle_counts_each_attempt_when_it_starts_per_address_and_use
     assert throttle.attempt("10.0.0.2", "alice") == 0
     # The looser per-address ceiling: 5 guesses whatever the user names.
     assert throttle.attempt("10.0.0.1", "carol") == 0
-    assert throttle.attempt("10.0.0.1", "dave") == pytest.approx(1 / 2.5)
-    now[0] += 2
+    assert throttle.attempt("10.0.0.1", "dave") == pytest.approx(4.0)
+    now[0] += 4
     assert throttle.attempt("10.0.0.1", "alice") == 0
     # A right password (or one never checked) gives its token back.
     assert throttle.attempt("10.0.0.3", "erin") == 0

@@ -214,6 +214,16 @@ def test_parallel_guesses_are_counted_before_they_are_answered(file_server: WebP
     assert get_from(port, "127.0.0.9", basic("alice", PASSWORD))[0] == 200
 
 
+def test_one_address_guessing_many_user_names_meets_the_address_ceiling(
+        file_server: WebProcess) -> None:
+    port = file_server.port
+    with ThreadPoolExecutor(30) as pool:
+        statuses = list(pool.map(lambda n: get_from(port, "127.0.0.10", basic(f"u{n}", "w"))[0],
+                                 range(30)))
+    assert set(statuses) <= {401, 429, 503}, statuses
+    assert len([status for status in statuses if status != 429]) <= 22, statuses  # 20 + refill
+
+
 def test_a_connection_is_closed_after_three_failed_logins(file_server: WebProcess) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", file_server.port, timeout=10,
                                             source_address=("127.0.0.7", 0))

@@ -70,8 +70,8 @@ class TokenBuckets:
 class FailureThrottle:
     """Guesses per (address, user) and per address; see the module's docstring."""
 
-    def __init__(self, burst: int = 10, per_second: float = 0.5, address_burst: int = 50,
-                 address_per_second: float = 2.5, max_addresses: int = 10_000,
+    def __init__(self, burst: int = 10, per_second: float = 0.5, address_burst: int = 20,
+                 address_per_second: float = 1.0, max_addresses: int = 10_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._per_user = TokenBuckets(burst, per_second, max_addresses)
         self._per_address = TokenBuckets(address_burst, address_per_second, max_addresses)
