@@ -4,8 +4,9 @@ the format itself is in ``dropins.cred.passwordformat``.
 The checkers re-read the file when it changes (in a thread, so that a big file does not stall
 the event loop): each login costs one ``stat``, compared on
 (inode, size, mtime, ctime) so that an editor's in-place save, ``dropins passwd``'s atomic
-replace and even a ``cp -p`` of an older file are all noticed.  If the file becomes unreadable
-or malformed while the service runs, the checker logs one error per change and refuses every
+replace, a ``chmod`` and even a ``cp -p`` of an older file are all noticed.  If the file
+becomes unreadable or malformed while the service runs, or readable by others while it holds
+plain-text passwords, the checker logs one error per change and refuses every
 login until it is fixed: failing closed means that a typo can lock users out, but never lets in
 a user whose removal was the point of the edit.
 
