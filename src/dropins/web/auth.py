@@ -87,7 +87,7 @@ class BasicAuth:
         if credentials is not None:
             wait = self.throttle.attempt(address, credentials[0])
             if wait:
-                exchange.respond_error(429, "too many failed logins from your address",
+                exchange.respond_error(429, "too many failed logins; try again later",
                                        headers=_retry_after(wait))
                 return
         try:
