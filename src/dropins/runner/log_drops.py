@@ -27,6 +27,15 @@ if TYPE_CHECKING:
 RETRY_SECONDS = 1.0
 
 
+def runner_record(level: int, message: str) -> logging.LogRecord:
+    """A record of the runner's logger, made by hand to give straight to a handler.
+
+    For where going through the logger would not do: inside ``emit`` (it would re-enter the
+    handler) and at a forced exit (it would wait for every handler's lock).
+    """
+    return logging.LogRecord("dropins.runner", level, __file__, 0, message, None, None)
+
+
 def _reason(error: OSError) -> str:
     if error.errno == errno.ENOSPC:
         return "no space left"
@@ -122,8 +131,7 @@ class DropLinesWhenUnwritable:
         note = (f"dropped {owed} lines while log file {self.baseFilename} could not be "
                 f"written: {_reason(failure)}")
         self._end_partial_line()
-        self._write(logging.LogRecord("dropins.runner", logging.WARNING, __file__, 0, note, None,
-                                      None))  # not counted: the note is not a dropped line
+        self._write(runner_record(logging.WARNING, note))  # not counted: not a dropped line
         self.emit(record)
         if self._failure is None:
             self.flush_now()  # only a flush tells whether the disk has room again

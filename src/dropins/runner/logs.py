@@ -19,7 +19,7 @@ import time
 
 from dropins.runner.arguments import RunnerOptions
 from dropins.runner.errors import RunnerError, one_line
-from dropins.runner.log_drops import DropLinesWhenUnwritable
+from dropins.runner.log_drops import DropLinesWhenUnwritable, runner_record
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per start
 if TYPE_CHECKING:
@@ -227,8 +227,7 @@ def _rotating_handler(path: str, max_bytes: int, backups: int) -> logging.Handle
             self._rotation_off = True
             if self.stream is None:
                 return
-            record = logging.LogRecord(log.name, logging.ERROR, __file__, 0,
-                                       rotation_failure(self.baseFilename, error), None, None)
+            record = runner_record(logging.ERROR, rotation_failure(self.baseFilename, error))
             logging.FileHandler.emit(self, record)  # here, not via ``log``: we are in emit()
 
     return ReopenableRotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
