@@ -154,8 +154,7 @@ class ReopenableFileHandler(DropLinesWhenUnwritable, LoopBatchedFlush, logging.F
             fresh = self._open()
             old, self.stream = self.stream, fresh
             if old is not None:
-                old.flush()
-                old.close()
+                self._close_replaced(old)
         finally:
             self.release()
 
