@@ -48,7 +48,7 @@ class StartupSignals:
     signal also raises ``StopBeforeStart`` at once.  Elsewhere it is only remembered, so that
     the pidfile is never left half-written: ``interruptible()`` raises for a signal already
     received, and the runner hands one received after it to ``SignalHandlers.stop_requested``.
-    The event loop's handlers replace these when installed (``loop.add_signal_handler``).
+    ``SignalHandlers.install`` replaces these handlers with its own.
     """
 
     def __init__(self) -> None:
@@ -106,8 +106,8 @@ class SignalHandlers:
         self._stopping = False  # ``on_stop`` was called
 
     def install(self) -> None:
-        for name, handler in [*((name, self._stop_signal) for name in STOP_SIGNALS),
-                              ("SIGHUP", self._hangup)]:
+        for name, handler in [*((name, self._on_stop_signal) for name in STOP_SIGNALS),
+                              ("SIGHUP", self._on_hangup)]:
             signum = getattr(signal, name, None)
             if signum is not None:
                 try:
@@ -119,7 +119,7 @@ class SignalHandlers:
         """The loop is about to close: act on stop signals directly from now on."""
         self._loop = None
 
-    def _stop_signal(self, signum: int, _frame: object) -> None:
+    def _on_stop_signal(self, signum: int, _frame: object) -> None:
         received = signal.Signals(signum)
         if received == signal.SIGINT and self._asked:
             self._force()
@@ -131,7 +131,7 @@ class SignalHandlers:
         else:
             loop.call_soon_threadsafe(self.stop_requested, received)
 
-    def _hangup(self, _signum: int, _frame: object) -> None:
+    def _on_hangup(self, _signum: int, _frame: object) -> None:
         loop = self._loop
         if loop is not None:
             loop.call_soon_threadsafe(self._on_reopen)
