@@ -79,7 +79,6 @@ class NotALogFile(OSError):
 
     def __init__(self, kind: str) -> None:
         super().__init__(errno.EINVAL, f"it is {kind}")
-        self.kind = kind
 
 
 def refused_kind(mode: int) -> str | None:
