@@ -377,6 +377,22 @@ def test_second_sigterm_after_stop_returned_does_not_kill(tmp_path: Path) -> Non
     assert_no_traceback(dropins.stderr)
 
 
+def test_sighup_after_stop_returned_does_not_kill(tmp_path: Path) -> None:
+    """logrotate may signal while the process waits for a thread at exit: SIGHUP's default
+    action used to be back by then, killing the process and leaving the pidfile."""
+    write_tree(tmp_path, {"app.py": STOP_LEAVES_AN_EXECUTOR_JOB})
+    with Dropins("--shutdown-timeout", "60", "--pidfile", "run.pid", "--app", "app.py",
+                 cwd=tmp_path) as dropins:
+        dropins.ready()
+        dropins.signal(signal.SIGTERM)
+        dropins.wait_for_line("INFO job: still sleeping after stop$")
+        dropins.signal(signal.SIGHUP)
+        dropins.signal(signal.SIGINT)  # the way out: forcing, not a death by SIGHUP
+        assert dropins.wait(timeout=15) == 130
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)
+
+
 def test_shutdown_timeout_covers_threads_the_interpreter_waits_for(tmp_path: Path) -> None:
     """The deadline used to be disarmed before the interpreter joined the threads that stop()
     left behind: exit 0 after the whole sleep instead of 1 at the timeout + grace."""
