@@ -36,7 +36,7 @@ def _threads_left() -> list[str]:
     """The names of the threads the interpreter would wait for at exit."""
     main = threading.main_thread()
     return [thread.name for thread in threading.enumerate()
-            if thread is not main and not thread.daemon and thread.is_alive()]
+            if thread is not main and not thread.daemon]
 
 
 class ProcessEnd:
