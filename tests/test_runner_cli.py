@@ -77,6 +77,24 @@ def test_bad_input_is_one_line(args: list[str], message: str, status: int) -> No
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr
 
 
+FOREGROUND = "not needed, dropins runs in the foreground unless --daemon is given"
+
+
+@pytest.mark.parametrize(("args", "hint"), [
+    (["-n", "web", "--path", "."], f"twistd's -n: {FOREGROUND}"),
+    (["--nodaemon", "echo"], f"twistd's --nodaemon: {FOREGROUND}"),
+    (["-y", "app.tac"], "twistd's -y: use --app FILE"),
+    (["--python=app.py"], "twistd's --python: use --app FILE"),
+    (["-ny", "app.tac"], f"twistd's -n: {FOREGROUND}; twistd's -y: use --app FILE"),
+    (["-f", "app.tap"], "twistd's -f: dropins loads no pickled application; build it in a "
+                        "Python file and use --app FILE.py"),
+])
+def test_twistd_options_get_the_dropins_equivalent(args: list[str], hint: str) -> None:
+    result = run_dropins(*args, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr == f"dropins: error: {hint} (see 'dropins --help')\n"
+
+
 def test_address_in_use_is_one_line_exit_1() -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))

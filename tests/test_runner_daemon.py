@@ -410,3 +410,36 @@ def test_size_rotation_refused_after_privilege_drop_loses_no_line(rundir: Path) 
     assert f"cannot rotate {log}: Permission denied" in errors[0]
     assert "runs as user nobody" in errors[0] and "logrotate" in errors[0]
     assert "received SIGTERM; stopping" in text and text.rstrip().endswith("stopped")
+
+
+def test_a_second_status_report_is_a_no_op_while_the_first_is_written() -> None:
+    """The stop deadline's thread and the main thread may both report: the first report is
+    the only one written, the descriptor is closed once, and the second report does not wait."""
+    import threading
+
+    from dropins.runner.daemon import StatusPipe
+
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    try:
+        while True:
+            os.write(write_fd, b"x" * 4096)  # fill the pipe: the first report's write blocks
+    except BlockingIOError:
+        pass
+    os.set_blocking(write_fd, True)
+    status = StatusPipe(write_fd)
+    first = threading.Thread(target=status.ready, daemon=True)
+    first.start()
+    deadline = time.monotonic() + 10
+    while status.pending:  # until the first report has taken the descriptor
+        assert time.monotonic() < deadline and first.is_alive()
+        time.sleep(0.01)
+    second = threading.Thread(target=status.failed, args=("services did not stop",),
+                              daemon=True)
+    second.start()
+    second.join(timeout=10)
+    assert not second.is_alive()  # did not write into the full pipe, nor wait for the lock
+    with os.fdopen(read_fd, "rb") as reader:
+        data = reader.read()  # drains the pipe; EOF once the first report closed its end
+    first.join(timeout=10)
+    assert data.lstrip(b"x") == f"ready {os.getpid()}\n".encode()

@@ -84,3 +84,44 @@ def test_full_disk_drops_lines_says_so_once_and_counts_them(tmp_path: Path) -> N
         assert dropins.stderr.count("dropping lines") == 1
         assert_no_traceback(dropins.stderr)
         assert "Logging error" not in dropins.stderr
+
+
+def test_reopen_on_a_full_disk_closes_the_old_file_and_counts_its_lines(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """reopen() used to raise from flushing the old stream after replacing it: its descriptor
+    leaked and the lines it held were lost without being counted."""
+    import asyncio
+    import logging
+
+    from dropins.runner.logs import ReopenableFileHandler
+
+    def record(text: str) -> logging.LogRecord:
+        return logging.LogRecord("app", logging.INFO, __file__, 0, text, None, None)
+
+    with small_filesystem(tmp_path / "disk") as disk:
+        path = disk / "app.log"
+        handler = ReopenableFileHandler(str(path), encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        try:
+            async def rotate_before_the_flush() -> object:
+                for index in range(3):  # held in the stream: the loop's next turn flushes
+                    handler.handle(record(f"held {index}"))
+                fill_up(disk)
+                path.rename(disk / "app.log.1")  # logrotate, then SIGHUP
+                old = handler.stream
+                handler.reopen()
+                return old
+
+            old = asyncio.run(rotate_before_the_flush())
+            assert old.closed  # type: ignore[attr-defined]
+            assert capfd.readouterr().err == (f"dropins: log file {path}: no space left; "
+                                              "dropping lines\n")
+            (disk / "filler").unlink()
+            handler.handle(record("after"))
+            assert path.read_text().splitlines() == [
+                f"dropped 3 lines while log file {path} could not be written: no space left",
+                "after"]
+            assert capfd.readouterr().err == (f"dropins: log file {path}: writing again; "
+                                              "dropped 3 lines\n")
+        finally:
+            handler.close()

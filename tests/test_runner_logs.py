@@ -198,26 +198,75 @@ def test_log_file_flushes_once_per_loop_iteration_and_at_once_outside(tmp_path) 
         handler.close()
 
 
-@pytest.mark.parametrize("kind", ["fifo", "fifo with a reader", "character device"])
-def test_non_regular_log_file_is_refused_without_hanging(tmp_path: Path, kind: str) -> None:
-    """A FIFO used to block start-up forever in open(); a device is no log file either."""
+FIFO = "a FIFO (named pipe), where writes block while nothing reads"
+IN_THE_FOREGROUND = ("to log into a pipe, use --logfile - and redirect standard output, or use "
+                     "--syslog")
+WITH_DAEMON = "with --daemon, use --syslog, or --logfile /dev/null to discard the log"
+
+
+@pytest.mark.parametrize(("kind", "daemon", "what", "advice"), [
+    ("fifo", False, FIFO, IN_THE_FOREGROUND),
+    ("fifo with a reader", False, FIFO, IN_THE_FOREGROUND),
+    ("fifo", True, FIFO, WITH_DAEMON),
+    ("socket", False, "a socket", IN_THE_FOREGROUND),
+], ids=["fifo", "fifo-with-a-reader", "fifo-under-daemon", "socket"])
+def test_log_file_that_can_hang_is_refused_without_hanging(
+        tmp_path: Path, kind: str, daemon: bool, what: str, advice: str) -> None:
+    """A FIFO used to block start-up forever in open(); the message says what the file is and
+    what to use instead (``--logfile -`` is a usage error with --daemon)."""
+    import socket
+
     from conftest import run_dropins
 
     path = tmp_path / "app.log"
-    reader = None
-    if kind == "character device":
-        path = Path("/dev/full")
+    reader: int | None = None
+    listener: socket.socket | None = None
+    if kind == "socket":
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
     else:
         os.mkfifo(path)
         if kind == "fifo with a reader":
             reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        result = run_dropins("--logfile", str(path), "echo", "--listen",
-                             "tcp:0:interface=127.0.0.1", timeout=30)
+        result = run_dropins(*(["--daemon"] if daemon else []), "--logfile", str(path), "echo",
+                             "--listen", "tcp:0:interface=127.0.0.1", cwd=tmp_path, timeout=30)
     finally:
         if reader is not None:
             os.close(reader)
+        if listener is not None:
+            listener.close()
     assert result.returncode == 1
-    assert result.stderr.startswith(f"dropins: error: refusing log file {path}: it is not a "
-                                    "regular file; ")
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr == (f"dropins: error: refusing log file {path}: it is {what}; remove "
+                             f"it or choose another --logfile ({advice})\n")
+
+
+@pytest.mark.parametrize("rotation", [[], ["--log-max-bytes", "100"]])
+def test_dev_null_is_a_log_file(rotation: list[str]) -> None:
+    """twistd users write --logfile=/dev/null; it used to be refused as not a regular file.
+    Size rotation never renames it."""
+    configure_logging(parse_runner_options(["--logfile=/dev/null", *rotation],
+                                           platform="posix"))
+    for index in range(50):
+        logging.getLogger("dropins.test").info("line %d %s", index, "x" * 60)
+    assert Path("/dev/null").is_char_device() and not Path("/dev/null.1").exists()
+
+
+def test_daemon_logs_to_dev_null(tmp_path: Path) -> None:
+    from _runner_helpers import connect, recv_exactly
+    from conftest import get_free_port, run_dropins
+
+    port = get_free_port()
+    started = run_dropins("--daemon", "--pidfile", "run.pid", "--logfile=/dev/null", "echo",
+                          "--listen", f"tcp:{port}:interface=127.0.0.1", cwd=tmp_path,
+                          timeout=30)
+    try:
+        assert (started.returncode, started.stderr) == (0, "")
+        assert started.stdout.startswith("dropins: started pid ")
+        with connect(f"tcp:127.0.0.1:{port}") as sock:
+            sock.sendall(b"null\n")
+            assert recv_exactly(sock, 5) == b"null\n"
+    finally:
+        stopped = run_dropins("stop", "--pidfile", "run.pid", cwd=tmp_path, timeout=60)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not (tmp_path / "run.pid").exists()

@@ -4,6 +4,7 @@ leaves a thread behind.  Every run is a real `dropins --app` process, bounded in
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -293,5 +294,116 @@ def test_shutdown_timeout_holds_for_a_start_that_swallows_its_cancellation(
         assert dropins.wait(timeout=15) == 1
     assert "ready:" not in dropins.stderr
     assert "services did not stop within 3 seconds; exiting anyway" in dropins.stderr
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)
+
+
+#: stop() leaves a job running in the default executor, which closing the loop waits for; the
+#: job says when stop() has long returned (the loop has ended by then).
+STOP_LEAVES_AN_EXECUTOR_JOB = """
+    import asyncio
+    import logging
+    import time
+
+    from dropins import Application, Service
+
+
+    def job():
+        time.sleep(1)
+        logging.getLogger("job").info("still sleeping after stop")
+        time.sleep(60)
+
+
+    class Leaves(Service):
+        async def stop(self):
+            await super().stop()
+            asyncio.get_running_loop().run_in_executor(None, job)
+
+
+    application = Application()
+    Leaves().set_parent(application)
+    """
+
+#: stop() leaves a sleep running in the service's own executor, which only the interpreter's
+#: shutdown waits for.
+STOP_LEAVES_ITS_OWN_THREAD = """
+    from concurrent.futures import ThreadPoolExecutor
+    import time
+
+    from dropins import Application, Service
+
+
+    class Leaves(Service):
+        async def stop(self):
+            await super().stop()
+            ThreadPoolExecutor(thread_name_prefix="left-behind").submit(time.sleep, 60)
+
+
+    application = Application()
+    Leaves().set_parent(application)
+    """
+
+
+def test_second_sigint_after_stop_returned_still_forces(tmp_path: Path) -> None:
+    """The default handlers used to be back once stop() returned: the second SIGINT became a
+    KeyboardInterrupt that waited for the executor's thread, after removing the pidfile."""
+    write_tree(tmp_path, {"app.py": STOP_LEAVES_AN_EXECUTOR_JOB})
+    with Dropins("--shutdown-timeout", "60", "--pidfile", "run.pid", "--app", "app.py",
+                 cwd=tmp_path) as dropins:
+        dropins.ready()
+        dropins.signal(signal.SIGINT)
+        dropins.wait_for_line("INFO job: still sleeping after stop$")
+        assert (tmp_path / "run.pid").exists()  # still running: the pidfile stays
+        dropins.signal(signal.SIGINT)
+        assert dropins.wait(timeout=15) == 130  # not after the 60 s sleep
+    assert "received SIGINT again; exiting without waiting for services" in dropins.stderr
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)
+
+
+def test_second_sigterm_after_stop_returned_does_not_kill(tmp_path: Path) -> None:
+    """A second SIGTERM used to meet the default action: killed, silent, pidfile left."""
+    write_tree(tmp_path, {"app.py": STOP_LEAVES_AN_EXECUTOR_JOB})
+    with Dropins("--shutdown-timeout", "2", "--pidfile", "run.pid", "--app", "app.py",
+                 cwd=tmp_path) as dropins:
+        dropins.ready()
+        dropins.signal(signal.SIGTERM)
+        dropins.wait_for_line("INFO job: still sleeping after stop$")
+        dropins.signal(signal.SIGTERM)
+        dropins.wait_for_line("received SIGTERM again; already stopping")
+        assert dropins.wait(timeout=20) == 1  # at 2 s + the 2 s grace, not after 60 s
+    assert "services did not stop within 4 seconds; exiting anyway" in dropins.stderr
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)
+
+
+def test_sighup_after_stop_returned_does_not_kill(tmp_path: Path) -> None:
+    """logrotate may signal while the process waits for a thread at exit: SIGHUP's default
+    action used to be back by then, killing the process and leaving the pidfile."""
+    write_tree(tmp_path, {"app.py": STOP_LEAVES_AN_EXECUTOR_JOB})
+    with Dropins("--shutdown-timeout", "60", "--pidfile", "run.pid", "--app", "app.py",
+                 cwd=tmp_path) as dropins:
+        dropins.ready()
+        dropins.signal(signal.SIGTERM)
+        dropins.wait_for_line("INFO job: still sleeping after stop$")
+        dropins.signal(signal.SIGHUP)
+        dropins.signal(signal.SIGINT)  # the way out: forcing, not a death by SIGHUP
+        assert dropins.wait(timeout=15) == 130
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)
+
+
+def test_shutdown_timeout_covers_threads_the_interpreter_waits_for(tmp_path: Path) -> None:
+    """The deadline used to be disarmed before the interpreter joined the threads that stop()
+    left behind: exit 0 after the whole sleep instead of 1 at the timeout + grace."""
+    write_tree(tmp_path, {"app.py": STOP_LEAVES_ITS_OWN_THREAD})
+    with Dropins("--shutdown-timeout", "1", "--pidfile", "run.pid", "--app", "app.py",
+                 cwd=tmp_path) as dropins:
+        dropins.ready()
+        dropins.signal(signal.SIGTERM)
+        assert dropins.wait(timeout=20) == 1  # 3 s expected; the thread sleeps 60 s
+    assert re.search(r"ERROR dropins.runner: services did not stop within 3 seconds; exiting "
+                     r"anyway \(threads still running: left-behind_0\)$", dropins.stderr,
+                     re.MULTILINE), dropins.stderr
     assert not (tmp_path / "run.pid").exists()
     assert_no_traceback(dropins.stderr)

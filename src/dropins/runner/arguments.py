@@ -132,6 +132,33 @@ def _count(text: str) -> int:
     return value
 
 
+_FOREGROUND = "not needed, dropins runs in the foreground unless --daemon is given"
+_PICKLE = ("dropins loads no pickled application; build it in a Python file and use "
+           "--app FILE.py")
+#: twistd's options that dropins has no equivalent of by that name: how to write them.
+TWISTD_OPTIONS = {
+    "-n": _FOREGROUND, "--nodaemon": _FOREGROUND,
+    "-y": "use --app FILE", "--python": "use --app FILE",
+    "-f": _PICKLE, "--file": _PICKLE,
+}
+
+
+def twistd_hint(unknown: Sequence[str]) -> str | None:
+    """What to write instead of the twistd options among ``unknown``, if there are any.
+
+    Short flags may run together, as in twistd's usual ``-ny app.tac``.
+    """
+    names: list[str] = []
+    for arg in unknown:
+        option = arg.split("=", 1)[0]
+        spelled = [option] if option.startswith("--") else [f"-{flag}" for flag in option[1:]]
+        names += [name for name in spelled if name in TWISTD_OPTIONS and name not in names]
+    if not names:
+        return None
+    hints = "; ".join(f"twistd's {name}: {TWISTD_OPTIONS[name]}" for name in names)
+    return f"{hints} (see 'dropins --help')"
+
+
 class _RunnerParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see 'dropins --help')")
@@ -213,7 +240,10 @@ def split_argv(argv: Sequence[str],
 def parse_runner_options(argv: Sequence[str], platform: str = os.name) -> RunnerOptions:
     """Parse runner arguments into ``RunnerOptions``; raise ``UsageError`` on bad input."""
     parser = build_parser()
-    namespace = parser.parse_args(list(argv))
+    namespace, unknown = parser.parse_known_args(list(argv))
+    if unknown:
+        raise UsageError(twistd_hint(unknown)
+                         or f"unrecognized arguments: {' '.join(unknown)} (see 'dropins --help')")
     options = RunnerOptions(**vars(namespace))
     check_options(options, platform)
     return options

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import NoReturn
 
 from dropins.runner.errors import FAILURE
@@ -24,21 +25,29 @@ _ERROR = b"error "
 
 
 class StatusPipe:
-    """The daemon's end of the pipe: report ``ready()`` or ``failed(message)``, once."""
+    """The daemon's end of the pipe: report ``ready()`` or ``failed(message)``, once.
+
+    The main thread and the stop deadline's thread may both report (a start cut short that then
+    overran): the descriptor is taken under a lock, so only the first report is written and the
+    descriptor is closed exactly once (closing it twice could close an unrelated descriptor that
+    reused its number).  Later reports are no-ops and never wait for a write in progress.
+    """
 
     def __init__(self, fd: int | None) -> None:
         self._fd = fd
+        self._lock = threading.Lock()
 
     def _send(self, payload: bytes) -> None:
-        if self._fd is None:
+        with self._lock:
+            fd, self._fd = self._fd, None
+        if fd is None:
             return
         try:
-            os.write(self._fd, payload)
+            os.write(fd, payload)
         except OSError:  # the launcher was killed; nobody is listening any more
             pass
         finally:
-            os.close(self._fd)
-            self._fd = None
+            os.close(fd)
 
     def ready(self) -> None:
         self._send(_READY + f"{os.getpid()}\n".encode("ascii"))

@@ -27,6 +27,15 @@ if TYPE_CHECKING:
 RETRY_SECONDS = 1.0
 
 
+def runner_record(level: int, message: str) -> logging.LogRecord:
+    """A record of the runner's logger, made by hand to give straight to a handler.
+
+    For where going through the logger would not do: inside ``emit`` (it would re-enter the
+    handler) and at a forced exit (it would wait for every handler's lock).
+    """
+    return logging.LogRecord("dropins.runner", level, __file__, 0, message, None, None)
+
+
 def _reason(error: OSError) -> str:
     if error.errno == errno.ENOSPC:
         return "no space left"
@@ -99,15 +108,28 @@ class DropLinesWhenUnwritable:
 
     def _fail(self, error: OSError) -> None:
         """Drop what the stream holds, count it, and say so once."""
-        self._dropped += self._unflushed
-        self._unflushed = 0
-        self._retry_at = time.monotonic() + RETRY_SECONDS
+        lost, self._unflushed = self._unflushed, 0
         stream, self.stream = self.stream, None  # FileHandler opens a fresh one when needed
         if stream is not None:
             try:
                 stream.close()  # flushes (and fails) once more
             except OSError:
                 pass
+        self._lost(lost, error, retry_at=time.monotonic() + RETRY_SECONDS)
+
+    def _close_replaced(self, old: Any) -> None:
+        """Close the stream that ``reopen()`` replaced.  What it still held and cannot write
+        counts as dropped, reported with the next line written into the fresh stream."""
+        lost, self._unflushed = self._unflushed, 0
+        try:
+            old.close()  # flushes; closes the descriptor even when that fails
+        except OSError as error:
+            self._lost(lost, error, retry_at=0.0)  # the fresh stream may work: try at once
+
+    def _lost(self, lines: int, error: OSError, retry_at: float) -> None:
+        """Count ``lines`` as dropped because of ``error``; say so once, until writing works."""
+        self._dropped += lines
+        self._retry_at = retry_at
         if self._failure is None:
             self._failure = error
         if not self._announced:
@@ -122,8 +144,7 @@ class DropLinesWhenUnwritable:
         note = (f"dropped {owed} lines while log file {self.baseFilename} could not be "
                 f"written: {_reason(failure)}")
         self._end_partial_line()
-        self._write(logging.LogRecord("dropins.runner", logging.WARNING, __file__, 0, note, None,
-                                      None))  # not counted: the note is not a dropped line
+        self._write(runner_record(logging.WARNING, note))  # not counted: not a dropped line
         self.emit(record)
         if self._failure is None:
             self.flush_now()  # only a flush tells whether the disk has room again

@@ -19,7 +19,7 @@ import time
 
 from dropins.runner.arguments import RunnerOptions
 from dropins.runner.errors import RunnerError, one_line
-from dropins.runner.log_drops import DropLinesWhenUnwritable
+from dropins.runner.log_drops import DropLinesWhenUnwritable, runner_record
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per start
 if TYPE_CHECKING:
@@ -74,32 +74,50 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-class NotARegularFile(OSError):
-    """The log path is a FIFO, a device or a socket: no place for a log file."""
+class NotALogFile(OSError):
+    """What is at the log path can hang the process or is no file at all (see ``refused_kind``)."""
 
-    def __init__(self) -> None:
-        super().__init__(errno.EINVAL, "it is not a regular file")
+    def __init__(self, kind: str) -> None:
+        super().__init__(errno.EINVAL, f"it is {kind}")
+
+
+def refused_kind(mode: int) -> str | None:
+    """What a file of this mode is, if it cannot take a log; None for a regular file or a
+    character device (``/dev/null``: writes never block there, and twistd users use it)."""
+    if stat.S_ISREG(mode) or stat.S_ISCHR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe), where writes block while nothing reads"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    return "not a regular file"
 
 
 def _open_no_follow(handler: logging.FileHandler) -> TextIOWrapper:
-    """Open ``handler``'s file for appending, refusing a symbolic link or a non-regular file.
+    """Open ``handler``'s file for appending, refusing a symbolic link or what can hang.
 
     The log folder may belong to the service user; a link planted there must not make a runner
     started as root append to (and so corrupt) the file it points to.  A FIFO would block the
     open until some reader came (``O_NONBLOCK`` makes that fail at once, with ENXIO) and then
-    block every write; a device is not a log either.  Both are refused, as for the pidfile.
+    block every write; a socket or a block device is no log either.  They are refused, as for
+    the pidfile.  A character device such as ``/dev/null`` is accepted (the standard library
+    never rotates one).
     """
     nonblocking = getattr(os, "O_NONBLOCK", 0)
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | nonblocking
     try:
         fd = os.open(handler.baseFilename, flags, 0o666)
     except OSError as error:
-        if error.errno == errno.ENXIO:  # a FIFO (or socket) with no reader
-            raise NotARegularFile() from None
+        if error.errno == errno.ENXIO:  # a FIFO with no reader, or a socket
+            kind = refused_kind(os.lstat(handler.baseFilename).st_mode)
+            if kind is not None:
+                raise NotALogFile(kind) from None
         raise
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotARegularFile()
+        if (kind := refused_kind(os.fstat(fd).st_mode)) is not None:
+            raise NotALogFile(kind)
         if nonblocking:
             os.set_blocking(fd, True)
         return open(fd, "a", encoding=handler.encoding, errors=handler.errors)
@@ -154,8 +172,7 @@ class ReopenableFileHandler(DropLinesWhenUnwritable, LoopBatchedFlush, logging.F
             fresh = self._open()
             old, self.stream = self.stream, fresh
             if old is not None:
-                old.flush()
-                old.close()
+                self._close_replaced(old)
         finally:
             self.release()
 
@@ -227,8 +244,7 @@ def _rotating_handler(path: str, max_bytes: int, backups: int) -> logging.Handle
             self._rotation_off = True
             if self.stream is None:
                 return
-            record = logging.LogRecord(log.name, logging.ERROR, __file__, 0,
-                                       rotation_failure(self.baseFilename, error), None, None)
+            record = runner_record(logging.ERROR, rotation_failure(self.baseFilename, error))
             logging.FileHandler.emit(self, record)  # here, not via ``log``: we are in emit()
 
     return ReopenableRotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
@@ -266,12 +282,19 @@ def make_handler(options: RunnerOptions, stream: TextIO | None = None) -> loggin
         if options.log_max_bytes:
             return _rotating_handler(path, options.log_max_bytes, options.log_backups)
         return ReopenableFileHandler(path, encoding="utf-8")
-    except NotARegularFile:
-        raise RunnerError(f"refusing log file {path}: it is not a regular file; remove it or "
-                          "choose another --logfile (for a pipe or a device, use --logfile - "
-                          "and redirect standard output)")
+    except NotALogFile as error:
+        raise RunnerError(f"refusing log file {path}: {error.strerror}; remove it or choose "
+                          f"another --logfile ({_instead_of_a_pipe(options)})")
     except OSError as error:
         raise RunnerError(f"cannot open log file {path}: {error.strerror or one_line(error)}")
+
+
+def _instead_of_a_pipe(options: RunnerOptions) -> str:
+    """Where to send the log instead of into a pipe or a socket, given the other options."""
+    if options.daemon:  # detached from the terminal: no standard output to redirect
+        return "with --daemon, use --syslog, or --logfile /dev/null to discard the log"
+    advice = "to log into a pipe, use --logfile - and redirect standard output"
+    return advice + (", or use --syslog" if os.name == "posix" else "")
 
 
 def configure_logging(options: RunnerOptions, stream: TextIO | None = None) -> logging.Handler:

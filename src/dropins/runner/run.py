@@ -13,10 +13,11 @@ The order matters and is the point of this module:
    event loop ``start()``, log the ready line, report success through the status pipe and wait
    for SIGTERM/SIGINT; then ``stop()`` and return 0.  A stop asked for during
    ``privileged_start()`` or ``start()`` cuts it short (exit 130 or 143, never "ready").  From
-   the first stop signal a watchdog thread (``deadline``) gives the services
-   ``--shutdown-timeout`` plus a grace; past that it ends the process with ``os._exit`` and
+   the first stop signal a watchdog thread (``process_end``) gives the process
+   ``--shutdown-timeout`` plus a grace to end; past that it ends it with ``os._exit`` and
    status 1, whatever ``stop()`` does (blocks the loop, swallows cancellation) and whatever
-   threads it leaves behind.
+   threads it leaves behind for the interpreter's shutdown to wait for.  The signal handlers
+   and the pidfile likewise last until the process ends, not until ``run()`` returns.
 
 Every foreseeable failure becomes a ``RunnerError`` with a one-line message; in a daemon it is
 also logged and sent through the status pipe so that the launcher prints it.
@@ -26,27 +27,18 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
-import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from dropins.runner.arguments import RunnerOptions
 from dropins.runner.daemon import NO_STATUS, StatusPipe
-from dropins.runner.errors import (
-    FAILURE,
-    INTERRUPTED,
-    TERMINATED,
-    RunnerError,
-    UsageError,
-    one_line,
-)
+from dropins.runner.errors import INTERRUPTED, TERMINATED, RunnerError, UsageError, one_line
 from dropins.runner.privileges import Identity
+from dropins.runner.process_end import ProcessEnd
 
 if TYPE_CHECKING:
     import asyncio
 
-    from dropins.runner.deadline import Deadline
     from dropins.runner.signals import StartupSignals
     from dropins.service import Application
 
@@ -194,34 +186,24 @@ class Runner:
         self.application = application
         self.identity = identity
         self.status: StatusPipe = NO_STATUS
-        self._pidfile: Any = None
         self._stop_event: asyncio.Event | None = None
         self._stop_signal: int | None = None
-        #: Held by whoever ends the process: the main thread releasing the pidfile, the stop
-        #: deadline's thread, a second Ctrl-C.  Reentrant: a signal handler may interrupt the
-        #: main thread while it holds the lock.
-        self._exit_lock = threading.RLock()
-        self._deadline: Deadline | None = None
+        self._end = ProcessEnd()
 
     def run(self) -> int:
         """The whole life of the process after the service was built; returns the exit status.
 
-        Logging is already configured (``prepare``).
+        Logging is already configured (``prepare``).  What outlives the return (the pidfile,
+        the signal handlers, the stop deadline) lasts until the process ends: the interpreter's
+        shutdown still waits for the threads the services left running.
         """
         if self.options.daemon:
             from dropins.runner.daemon import daemonize
             from dropins.runner.logs import DEFAULT_DAEMON_LOGFILE
 
             self.status = daemonize(self.options.logfile or DEFAULT_DAEMON_LOGFILE)
-        try:
-            return self._run_and_report()
-        finally:
-            with self._exit_lock:
-                if self._pidfile is not None:
-                    self._pidfile.release()
-                    self._pidfile = None
-                if self._deadline is not None:  # everything stopped, executor threads too
-                    self._deadline.disarm()
+            self._end.status = self.status
+        return self._run_and_report()
 
     def _run_and_report(self) -> int:
         try:
@@ -253,7 +235,7 @@ class Runner:
 
             pidfile = PidFile(self.options.pidfile)
             pidfile.acquire()
-            self._pidfile = pidfile
+            self._end.hold_pidfile(pidfile)
         try:
             with startup.interruptible():
                 self.application.privileged_start()
@@ -272,7 +254,7 @@ class Runner:
         try:
             return runner.run(self._serve(startup))
         finally:
-            runner.close()  # waits for the executor's threads: still under the stop deadline
+            runner.close()  # waits for the executor's threads: under the stop deadline
 
     async def _serve(self, startup: StartupSignals) -> int:
         import asyncio
@@ -293,30 +275,14 @@ class Runner:
             await self._stop_event.wait()
             return await self._stop()
         finally:
-            handlers.uninstall()
+            handlers.loop_ended()  # they go on without the loop until the process ends
 
     def _stop_requested(self, signum: int) -> None:
         """The first SIGTERM/SIGINT: stop, against a deadline no service can hold up."""
-        from dropins.runner.deadline import Deadline
-
         self._stop_signal = signum
         assert self._stop_event is not None
         self._stop_event.set()
-        self._deadline = Deadline(self.application.shutdown_timeout + SHUTDOWN_GRACE,
-                                  self._stop_overran, self._exit_lock)
-        self._deadline.start()
-
-    def _stop_overran(self) -> NoReturn:
-        """The stop deadline passed (in its thread): say so, and leave with status 1.
-
-        ``os._exit``, without interpreter shutdown: that would join the threads the services
-        left behind, and the main thread may be stuck anyway.
-        """
-        assert self._deadline is not None
-        message = (f"services did not stop within {self._deadline.seconds:g} seconds; "
-                   "exiting anyway")
-        self.status.failed(message)  # when stopped during the start: the launcher reports it
-        self._exit_at_once(FAILURE, logged=message)
+        self._end.start_deadline(self.application.shutdown_timeout + SHUTDOWN_GRACE)
 
     async def _start(self) -> None:
         """``application.start()`` as a task, cancelled if a stop is asked for meanwhile.
@@ -362,34 +328,4 @@ class Runner:
 
     def _force_exit(self) -> None:
         """A second SIGINT: leave now, with the pidfile removed and the log flushed."""
-        self._exit_at_once(INTERRUPTED)
-
-    def _exit_at_once(self, status: int, logged: str | None = None) -> NoReturn:
-        """Release the pidfile, log ``logged`` as an error if given, flush, and ``os._exit``.
-
-        No interpreter shutdown: it would join the threads that services left behind.  Called
-        from the deadline's thread too, so a log handler whose lock another thread holds (stuck
-        writing into a full pipe) is skipped after a second rather than waited for.
-        """
-        self._exit_lock.acquire()  # never released: the first caller ends the process
-        if self._pidfile is not None:
-            self._pidfile.release()
-            self._pidfile = None
-        record = None
-        if logged is not None and log.isEnabledFor(logging.ERROR):
-            record = logging.LogRecord(log.name, logging.ERROR, __file__, 0, logged, None, None)
-        for handler in logging.getLogger().handlers:
-            if handler.lock is not None and not handler.lock.acquire(timeout=1.0):
-                continue
-            try:
-                if record is not None:
-                    handler.handle(record)
-                getattr(handler, "flush_now", handler.flush)()  # not deferred: no loop after
-            except Exception:
-                pass
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:
-                pass
-        os._exit(status)
+        self._end.exit_at_once(INTERRUPTED)

@@ -2,20 +2,17 @@
 
 - SIGTERM or SIGINT: ask for a graceful stop (``on_stop(signum)``); the runner then stops the
   service tree within ``--shutdown-timeout``, or cancels ``start()`` if it has not finished.
-- A second SIGINT while stopping: ``on_force`` (the operator insists; exit at once).  From the
-  first stop on, SIGINT has a plain ``signal.signal`` handler rather than a loop callback: it
-  runs in the main thread even while a ``stop()`` blocks the event loop (``time.sleep``).
-- SIGHUP: ``on_reopen`` (logrotate renamed the log file; open it again).  Before these handlers
-  are installed the runner ignores SIGHUP (``run.ignore_sighup``), so that a logrotate run during a
-  slow start does not kill the process.
+- A second SIGINT while stopping: ``on_force`` (the operator insists; exit at once), even
+  while a ``stop()`` blocks the event loop (``time.sleep``) and after the loop has ended.
+- SIGHUP: ``on_reopen`` (logrotate renamed the log file; open it again).  Before the loop runs
+  and after it has ended, the runner ignores SIGHUP (``run.ignore_sighup``), so that a logrotate
+  run during a slow start or a slow exit does not kill the process.
 
 Before the event loop runs (while the runner takes the pidfile and runs ``privileged_start()``),
 ``StartupSignals`` catches SIGTERM and SIGINT: a stop asked for then is handled like one during
 ``start()`` instead of SIGTERM's default action killing the process and leaving the pidfile.
-
-Once the loop runs, handlers run in it (``loop.add_signal_handler``), never inside arbitrary
-code, except the forcing SIGINT (which only exits).  On Windows, where that is not available,
-SIGINT (and SIGBREAK) fall back to ``signal.signal`` with a thread-safe hand-over to the loop.
+From then on (``SignalHandlers``) every handled signal keeps a plain ``signal.signal`` handler
+until the process ends; while the loop runs, it hands the signal over to the loop.
 """
 
 from __future__ import annotations
@@ -51,7 +48,7 @@ class StartupSignals:
     signal also raises ``StopBeforeStart`` at once.  Elsewhere it is only remembered, so that
     the pidfile is never left half-written: ``interruptible()`` raises for a signal already
     received, and the runner hands one received after it to ``SignalHandlers.stop_requested``.
-    The event loop's handlers replace these when installed (``loop.add_signal_handler``).
+    ``SignalHandlers.install`` replaces these handlers with its own.
     """
 
     def __init__(self) -> None:
@@ -87,82 +84,68 @@ class StartupSignals:
 
 
 class SignalHandlers:
-    """Installs the runner's handlers on ``loop``; ``uninstall()`` restores the defaults."""
+    """The runner's handlers from the start of the event loop until the process ends.
+
+    Each signal has one plain ``signal.signal`` handler for the rest of the process's life
+    (``loop.add_signal_handler`` would not do: removing it, as closing the loop does, restores
+    the default action, and a SIGTERM then killed the process while the interpreter still
+    waited for the services' threads).  While the loop runs, a handler only hands the signal to
+    it (``call_soon_threadsafe``), so the work runs in the loop, never inside arbitrary code;
+    after ``loop_ended()`` a stop signal is acted on in the handler itself and SIGHUP is ignored.
+    A SIGINT that follows any stop signal forces at once, even while a ``stop()`` blocks the loop.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop,
                  on_stop: Callable[[signal.Signals], None],
                  on_force: Callable[[], None], on_reopen: Callable[[], None]) -> None:
-        self._loop = loop
+        self._loop: asyncio.AbstractEventLoop | None = loop
         self._on_stop = on_stop
         self._on_force = on_force
         self._on_reopen = on_reopen
-        self._stopping = False
-        self._installed: list[signal.Signals] = []
-        self._fallback: dict[signal.Signals, object] = {}
+        self._asked = False  # a stop signal arrived (set at once, in the handler)
+        self._stopping = False  # ``on_stop`` was called
+
+    def install(self) -> None:
+        for name, handler in [*((name, self._on_stop_signal) for name in STOP_SIGNALS),
+                              ("SIGHUP", self._on_hangup)]:
+            signum = getattr(signal, name, None)
+            if signum is not None:
+                try:
+                    signal.signal(signum, handler)
+                except (OSError, ValueError):  # not the main thread (dropins used as a library)
+                    pass
+
+    def loop_ended(self) -> None:
+        """The loop is about to close: act on stop signals directly from now on."""
+        self._loop = None
+
+    def _on_stop_signal(self, signum: int, _frame: object) -> None:
+        received = signal.Signals(signum)
+        if received == signal.SIGINT and self._asked:
+            self._force()
+            return
+        self._asked = True
+        loop = self._loop
+        if loop is None:
+            self.stop_requested(received)
+        else:
+            loop.call_soon_threadsafe(self.stop_requested, received)
+
+    def _on_hangup(self, _signum: int, _frame: object) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._on_reopen)
 
     def stop_requested(self, signum: signal.Signals) -> None:
         """Act on ``signum`` as if it had just arrived (also for one caught before install)."""
+        self._asked = True
         if not self._stopping:
             self._stopping = True
-            self._take_sigint_directly()  # first: the next SIGINT may come at any moment
             log.info("received %s; stopping", signum.name)
             self._on_stop(signum)
-        elif signum == signal.SIGINT:
-            self._force()
         else:
             log.info("received %s again; already stopping", signum.name)
 
-    def _force(self, *_signal_args: object) -> None:
+    def _force(self) -> None:
         log.warning("received SIGINT again; exiting without waiting for services")
         self._on_force()
-
-    def _take_sigint_directly(self) -> None:
-        """Handle the next SIGINT in a plain signal handler, which a blocked loop cannot delay.
-
-        The loop's handler stays registered: a SIGINT that arrived just before this, still
-        waiting in the loop's wake-up pipe, then reaches ``stop_requested`` and forces too.
-        """
-        try:
-            previous = signal.signal(signal.SIGINT, self._force)
-        except (OSError, ValueError):  # not the main thread (dropins used as a library)
-            return
-        if signal.SIGINT not in self._installed:  # else the loop's removal restores the default
-            self._fallback.setdefault(signal.SIGINT, previous)
-
-    def _reopen_requested(self) -> None:
-        self._on_reopen()
-
-    def install(self) -> None:
-        wanted: list[tuple[str, Callable[[], None] | None]] = [
-            ("SIGTERM", None), ("SIGINT", None), ("SIGBREAK", None),
-            ("SIGHUP", self._reopen_requested)]
-        for name, action in wanted:
-            signum = getattr(signal, name, None)
-            if signum is None:
-                continue
-            callback: Callable[..., None] = action or self.stop_requested
-            args = () if action else (signum,)
-            try:
-                self._loop.add_signal_handler(signum, callback, *args)
-            except NotImplementedError:  # Windows event loops
-                self._install_fallback(signum, callback, args)
-            else:
-                self._installed.append(signum)
-
-    def _install_fallback(self, signum: signal.Signals, callback: Callable[..., None],
-                          args: tuple[object, ...]) -> None:
-        def handler(_signum: int, _frame: object) -> None:
-            self._loop.call_soon_threadsafe(callback, *args)
-
-        try:
-            self._fallback[signum] = signal.signal(signum, handler)
-        except (OSError, ValueError):  # not the main thread, or not settable here
-            pass
-
-    def uninstall(self) -> None:
-        for signum in self._installed:
-            self._loop.remove_signal_handler(signum)
-        self._installed.clear()
-        for signum, previous in self._fallback.items():
-            signal.signal(signum, previous)  # type: ignore[arg-type]
-        self._fallback.clear()
