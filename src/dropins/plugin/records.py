@@ -122,8 +122,10 @@ class PluginInfo:
         import importlib
         import sys
 
+        from dropins.plugin.entries import file_key
+
         fresh = self.module not in sys.modules
-        key = _file_key(self.path) if fresh else None  # before the import: never newer than it
+        key = file_key(self.path) if fresh else None  # before the import: never newer than it
         try:
             target: Any = importlib.import_module(self.module)
             if key is not None:
@@ -146,17 +148,6 @@ class PluginInfo:
     def __repr__(self) -> str:
         where = f"{self.module}:{self.attribute}" if self.attribute else self.module
         return f"<PluginInfo {self.name!r} {self.state} from {where} ({self.source})>"
-
-
-def _file_key(path: str) -> list[int] | None:
-    """``[st_mtime_ns, st_size]`` of ``path`` (the key discovery caches a module under)."""
-    import os
-
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return [status.st_mtime_ns, status.st_size]
 
 
 def records_from_entry(entry: list[Any], *, package: str, source: str, path: str,
