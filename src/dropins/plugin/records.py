@@ -157,7 +157,7 @@ def records_from_entry(entry: list[Any], *, package: str, source: str, path: str
 
     A broken module keeps its last known good plugins, marked broken; one never seen working
     yields a single broken record named ``fallback_name``.  A plugin with a problem (a fifth
-    item) is broken for that reason.  Malformed cached data raises
+    item) in a module that imported is broken for that reason.  Malformed cached data raises
     (KeyError, IndexError, TypeError, ValueError) and the caller rescans the module.
     """
     _key, module, state, reason, entry_version, plugins, _environment = entry
@@ -175,7 +175,8 @@ def records_from_entry(entry: list[Any], *, package: str, source: str, path: str
                            path=path, package=package, distribution=distribution,
                            version=version, state=state, reason=reason)]
     make = PluginInfo._cached
+    ok = state == "ok"  # a broken module's own failure is the reason, not an older problem
     return [make(plugin[0], plugin[2], tuple(plugin[3]), module, plugin[1], source, path, package,
-                 distribution, version, *(("broken", f"{path}: {plugin[4]}") if len(plugin) > 4
-                                          else (state, reason)))
+                 distribution, version, *(("broken", f"{path}: {plugin[4]}")
+                                          if ok and len(plugin) > 4 else (state, reason)))
             for plugin in plugins]

@@ -30,7 +30,16 @@ from typing import TYPE_CHECKING, Any
 from zope.interface import Interface, implementedBy, providedBy
 
 from dropins.plugin.diagnostics import describe_failure
-from dropins.plugin.entries import KEY, PLUGINS, PROBLEM, REASON, STATE, VERSION, new_entry
+from dropins.plugin.entries import (
+    KEY,
+    PLUGINS,
+    PROBLEM,
+    REASON,
+    STATE,
+    VERSION,
+    new_entry,
+    porting_advice,
+)
 from dropins.plugin.interfaces import IPlugin
 from dropins.plugin.records import IMPORTED_AT
 
@@ -196,8 +205,7 @@ def _problem(obj: Any, explicit: bool) -> tuple[str | None, dict[str, str]]:
         return None, {}
     if not renames:
         return None, {}
-    return (f"provides {', '.join(interfaces)} but has {'/'.join(renames.values())}: rename to"
-            f" {'/'.join(renames)}", renames)
+    return porting_advice(interfaces, list(renames.values()), list(renames)), renames
 
 
 def describe_object(obj: Any, attribute: str, default_name: str, *,
