@@ -447,3 +447,31 @@ def test_a_plugin_package_merely_mentioning_extend_path_is_not_a_namespace(
         assert "namespace" not in {r["source"] for r in records}
         assert not marker.exists()
         assert os.path.exists(dev / "matsim/plugins/dropins.cache.json")
+
+
+def test_namespace_extension_owner_is_looked_up_only_among_its_top_level(
+        tmp_path: Path, cache_env) -> None:
+    # A distribution whose top_level.txt names other packages is not read at all: its RECORD
+    # (here claiming the extension's file) cannot make it the owner.
+    jitter = "nsx/extensions/jitter/__init__.py"
+    site = write_tree(tmp_path / "site", {
+        "nsx/extensions/jitter/__init__.py": '''
+            from zope.interface import implementer
+            from dropins import IPlugin
+
+            @implementer(IPlugin)
+            class Jitter:
+                """Wobbles."""
+
+            __all__ = ["Jitter"]
+            ''',
+        "aaa_unrelated-9.9.dist-info/METADATA": "Name: aaa-unrelated\nVersion: 9.9\n",
+        "aaa_unrelated-9.9.dist-info/top_level.txt": "unrelated\n",
+        "aaa_unrelated-9.9.dist-info/RECORD": f"{jitter},,\nunrelated/__init__.py,,\n",
+        "nsx_jitter-1.0.dist-info/METADATA": "Name: nsx-jitter\nVersion: 1.0\n",
+        "nsx_jitter-1.0.dist-info/top_level.txt": "nsx\n",
+        "nsx_jitter-1.0.dist-info/RECORD": f"{jitter},,\nnsx_jitter-1.0.dist-info/RECORD,,\n",
+    })
+    records, _ = list_records(path=[site], env=cache_env, package="nsx.extensions")
+    assert [(r["name"], r["distribution"], r["version"]) for r in records] == [
+        ("Jitter", "nsx-jitter", "1.0")]

@@ -295,7 +295,8 @@ def scan_module(importer: Importer, module_name: str, path: str, key: Any, *, mo
         elif mode == EXTENSION:
             entry[PLUGINS] = _extension_plugins(module)
             version = getattr(module, "version", None) or getattr(module, "__version__", None)
-            entry[VERSION] = _extension_version(path, None if version is None else str(version))
+            entry[VERSION] = _extension_version(path, module_name,
+                                                None if version is None else str(version))
         else:
             entry[PLUGINS] = _module_plugins(module)
         problems = [plugin[PROBLEM] for plugin in entry[PLUGINS] if len(plugin) > PROBLEM]
@@ -308,13 +309,13 @@ def scan_module(importer: Importer, module_name: str, path: str, key: Any, *, mo
     return entry
 
 
-def _extension_version(path: str, version: str | None) -> Any:
+def _extension_version(path: str, module_name: str, version: str | None) -> Any:
     """The version item of an extension's entry: ``[distribution, version]`` when an installed
     distribution provides ``path`` (its version, else the module's), else the module's
     ``version``."""
     from dropins.plugin.owners import distribution_of
 
-    owner = distribution_of(path)
+    owner = distribution_of(path, module_name)
     return version if owner is None else [owner[0], owner[1] or version]
 
 
