@@ -79,7 +79,9 @@ def test_module_ending_the_process_is_listed_as_broken_by_the_next_run(tmp_path:
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGINT delivery is POSIX")
-def test_real_ctrl_c_during_a_plugin_import_still_interrupts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["--help"], ["plugins", "list"]])
+def test_real_ctrl_c_during_a_plugin_import_still_interrupts(tmp_path: Path,
+                                                             command: list[str]) -> None:
     started = tmp_path / "started"
     dev = write_tree(tmp_path / "dev", {"dropins/plugins/slowpoke.py": f'''
         import pathlib, time
@@ -87,7 +89,7 @@ def test_real_ctrl_c_during_a_plugin_import_still_interrupts(tmp_path: Path) -> 
         time.sleep(60)
         '''})
     env = clean_env({"PYTHONPATH": str(dev), "XDG_CACHE_HOME": str(tmp_path / "xdg")})
-    child = subprocess.Popen([sys.executable, "-m", "dropins", "--help"], env=env,
+    child = subprocess.Popen([sys.executable, "-m", "dropins", *command], env=env,
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
