@@ -143,6 +143,8 @@ def test_a_marker_for_a_file_that_changed_or_vanished_is_removed(tmp_path: Path)
     exits.unlink()
     assert _listing(env).returncode == 7  # now ends importing gone.py
     (tmp_path / "dev/matsim/plugins/gone.py").write_text(material_module("fixed"))
+    for name, text in (("number", "7"), ("cut", '["matsim.plugins.gone", '), ("old", "[1, 2]")):
+        (tmp_path / f"xdg/dropins/importing-{name}").write_text(text)  # foreign or damaged
     fixed = _listing(env)
     assert fixed.returncode == 0 and "broken" not in fixed.stdout, fixed.stdout
     assert not list((tmp_path / "xdg").rglob("importing-*"))

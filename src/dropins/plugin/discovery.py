@@ -63,8 +63,9 @@ class ScanSession:
     def rescan(self, module_name: str, path: str, key: Any, **options: Any) -> Entry:
         """Import and describe one module (see ``scan.scan_module``); report it if broken.
 
-        The import is marked beforehand (``dropins.plugin.markers``): a module whose last import
-        ended the process (``os._exit()``) is listed as broken instead of imported again.
+        The import is marked beforehand (``dropins.plugin.markers``): a module whose last two
+        imports ended the process (``os._exit()``, or kills) is listed as broken instead of
+        imported again.
 
         A broken module is reported here, once per (file state, failure): not when its broken
         entry is merely read back, nor when it is retried because the import environment

@@ -138,7 +138,7 @@ def _still_current(content: bytes) -> tuple[str, int] | None:
 
     try:
         module, path, key, tries = json.loads(content.decode("utf-8", "surrogateescape"))
-    except ValueError:  # blank, not JSON, not four items (json's errors are ValueErrors)
+    except (ValueError, TypeError):  # blank, not JSON, not four items, not a list
         return None
     if not (isinstance(path, str) and isinstance(tries, int)) or file_key(path) != key:
         return None
