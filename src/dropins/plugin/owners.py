@@ -16,9 +16,11 @@ from dropins.plugin.entrypoints import find_distributions, read_metadata
 __all__ = ["distribution_of"]
 
 
-#: the distributions last seen (their identity), and what each of those already read
-#: installed: metadata folder -> (installed files (real paths), editable roots (real paths))
-_index: tuple[object, dict[str, tuple[set[str], list[str]]]] | None = None
+#: the distributions last seen (their identity); what each of those already read installed:
+#: metadata folder -> (installed files (real paths), editable roots (real paths)); and their
+#: top-level names read so far: metadata folder -> names (None: not known)
+_index: tuple[object, dict[str, tuple[set[str], list[str]]],
+              dict[str, list[str] | None]] | None = None
 
 
 def distribution_of(path: str, module: str | None = None) -> tuple[str, str | None] | None:
@@ -27,7 +29,7 @@ def distribution_of(path: str, module: str | None = None) -> tuple[str, str | No
     holding it is the deepest.
 
     Only distributions that may hold ``module``'s top-level package are read (see
-    ``_may_provide``): a RECORD costs a file read and a set of paths, and a site-packages
+    ``_top_level_names``): a RECORD costs a file read and a set of paths, and a site-packages
     folder holds hundreds of them.
     """
     target = os.path.realpath(path)
@@ -52,29 +54,32 @@ def _installed(top: str | None) -> list[tuple[str, tuple[set[str], list[str]]]]:
     distributions, _places = find_distributions()
     identity = tuple((folder, str(key)) for folder, _normalized, key in distributions)
     if _index is None or _index[0] != identity:
-        _index = (identity, {})
-    known = _index[1]
+        _index = (identity, {}, {})
+    _identity, known, tops = _index
     found = []
     for folder, _name, _key in distributions:
-        if top is not None and not _may_provide(folder, top):
-            continue
+        if top is not None:
+            if folder not in tops:
+                tops[folder] = _top_level_names(folder)
+            names = tops[folder]
+            if names and top not in names:
+                continue
         if folder not in known:
             known[folder] = _read_record(folder)
         found.append((folder, known[folder]))
     return found
 
 
-def _may_provide(folder: str, top: str) -> bool:
-    """Whether the distribution whose metadata is ``folder`` may install the top-level
-    package ``top``: its ``top_level.txt`` lists it, or it has none (only setuptools writes
-    one; editable installs have one too)."""
+def _top_level_names(folder: str) -> list[str] | None:
+    """The top-level packages the distribution whose metadata is ``folder`` installs, from its
+    ``top_level.txt``; None when it has none (only setuptools writes one; its editable
+    installs too), so it may install anything."""
     try:
         with open(os.path.join(folder, "top_level.txt"), encoding="utf-8",
                   errors="replace") as stream:
-            names = stream.read(1 << 16).split()
+            return stream.read(1 << 16).split() or None
     except OSError:
-        return True
-    return top in names or not names
+        return None
 
 
 def _read_record(folder: str) -> tuple[set[str], list[str]]:
