@@ -440,6 +440,45 @@ def test_module_loaded_by_a_record_then_changed_does_not_poison_the_cache(tmp_pa
     assert names(records) == ["platinum"] and stderr == ""
 
 
+def test_module_imported_by_application_code_then_changed_does_not_poison_the_cache(
+        tmp_path: Path, cache_env) -> None:
+    # Application code (not discovery, not load()) imported the plugin module before its file
+    # changed: the listing must describe the file as it is now, in this process and others.
+    app, dev = make_matsim(tmp_path, {"matsim/plugins/gold.py": material_module("gold")})
+    gold = dev / "matsim/plugins/gold.py"
+    result = run_python(f'''
+        import pathlib
+        import matsim.plugins.gold
+        from dropins import iter_plugin_info
+        from _plugin_helpers import material_module
+        pathlib.Path({str(gold)!r}).write_text(material_module("platinum") + "# longer")
+        print([r.name for r in iter_plugin_info(package="matsim.plugins")])
+        ''', path=[app, dev, Path(__file__).parent], env=cache_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["['platinum']"]
+    records, stderr = list_records(path=[app, dev], env=cache_env)
+    assert names(records) == ["platinum"] and stderr == ""
+
+
+def test_same_size_edit_within_the_same_second_is_not_read_from_stale_byte_code(
+        tmp_path: Path, cache_env) -> None:
+    # A .pyc records its source's mtime in whole seconds and its size only: an edit keeping
+    # both must still be compiled afresh, or the old names are cached under the new key.
+    app, dev = make_matsim(tmp_path, {"matsim/plugins/swap.py": material_module("aaaaaa")})
+    swap = dev / "matsim/plugins/swap.py"
+    second = (swap.stat().st_mtime_ns // 10**9 + 10) * 10**9  # any whole second will do
+    os.utime(swap, ns=(second + 100_000_000, second + 100_000_000))
+    env = {**cache_env, "PYTHONDONTWRITEBYTECODE": ""}  # empty: byte-code is written
+    records, _ = list_records(path=[app, dev], env=env)
+    assert names(records) == ["aaaaaa"]
+    assert list((swap.parent / "__pycache__").glob("swap.*.pyc"))  # byte-code was written
+    write_tree(dev, {"matsim/plugins/swap.py": material_module("bbbbbb")})  # same size
+    os.utime(swap, ns=(second + 600_000_000, second + 600_000_000))
+    for _ in range(2):  # rescanned, then from the cache, in other processes
+        records, _ = list_records(path=[app, dev], env=env)
+        assert names(records) == ["bbbbbb"]
+
+
 def _fifo(path: Path) -> None:
     os.mkfifo(path)
 

@@ -99,13 +99,19 @@ def test_why_explains_each_state(project) -> None:
                              "steel_plate from ")
 
 
+@pytest.mark.parametrize(("name", "message"), [
+    ("stel_plate", "dropins plugins: error: no plugin named 'stel_plate' in matsim.plugins;"
+                   " did you mean 'steel_plate' or 'brass_plate'?"),
+    ("zzz", "dropins plugins: error: no plugin named 'zzz' in matsim.plugins;"
+            " see 'dropins plugins list --package matsim.plugins'"),
+])
+def test_why_a_missing_plugin_is_one_line_and_exit_1(project, name, message) -> None:
+    result = plugins("why", name, "-p", "matsim.plugins", env=project)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == message and result.stdout == ""
+
+
 @pytest.mark.parametrize(("args", "message"), [
-    (["why", "stel_plate", "-p", "matsim.plugins"],
-     "dropins plugins: error: no plugin named 'stel_plate' in matsim.plugins;"
-     " did you mean 'steel_plate' or 'brass_plate'?"),
-    (["why", "zzz", "-p", "matsim.plugins"],
-     "dropins plugins: error: no plugin named 'zzz' in matsim.plugins;"
-     " see 'dropins plugins list --package matsim.plugins'"),
     (["list", "-p", "nosuch.plugins"],
      "dropins plugins: error: no plugin package named 'nosuch.plugins'"),
     (["list", "-p", "matsim.plugins", "-i", "matsim.INothing"],
@@ -205,5 +211,11 @@ def test_why_explains_files_that_discovery_skips(tmp_path: Path) -> None:
             f"{name}: skipped: {folder} is not searched for plugins of matsim.plugins: it has"
             " an __init__.py, so it is a rival copy of the package rather than a development"
             " folder; remove its __init__.py"]
-    unknown = plugins("why", "nothing_like_it", "-p", "matsim.plugins", env=env)
-    assert unknown.returncode == 2 and "no plugin named 'nothing_like_it'" in unknown.stderr
+    # Only what the skipped file defines counts, not any word in it (a docstring, a call).
+    for word in ("nothing_like_it", "dielectric_constant", "Docstrings", "implementer_x"):
+        unknown = plugins("why", word, "-p", "matsim.plugins", env=env)
+        assert unknown.returncode == 1 and f"no plugin named {word!r}" in unknown.stderr
+        assert unknown.stdout == ""
+    for defined in ("Material", "implementer"):  # a class, an imported name
+        found = plugins("why", defined, "-p", "matsim.plugins", env=env)
+        assert found.returncode == 0 and "skipped" in found.stdout, found.stderr

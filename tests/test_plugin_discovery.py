@@ -401,3 +401,77 @@ def test_plugin_package_given_as_a_module_object(tmp_path: Path, cache_env) -> N
     assert result.stdout.splitlines() == [
         "['brass_plate', 'steel_plate']", "['brass_plate', 'steel_plate']", "2",
         "expected a plugin package (its dotted name or the module), got 42"]
+
+
+@pytest.mark.parametrize("declaration", [
+    "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n",
+    "try:\n    __path__ = __import__('pkgutil').extend_path(__path__, __name__)  # old style\n"
+    "except ImportError:\n    pass\n",
+])
+def test_an_old_style_namespace_declaration_makes_subpackages_extensions(
+        tmp_path: Path, cache_env, declaration: str) -> None:
+    app = write_tree(tmp_path / "app", {
+        "matsim/__init__.py": "from zope.interface import Interface\n"
+                              "class IMaterial(Interface):\n    pass\n",
+        "matsim/plugins/__init__.py": declaration,
+        "matsim/plugins/loose.py": material_module("loose"),
+        "matsim/plugins/packed/__init__.py": material_module("packed"),
+    })
+    records, _ = list_records(path=[app], env=cache_env)
+    assert [(r["name"], r["source"]) for r in records] == [("loose", "directory"),
+                                                           ("packed", "namespace")]
+
+
+def test_a_plugin_package_merely_mentioning_extend_path_is_not_a_namespace(
+        tmp_path: Path, cache_env) -> None:
+    # Only the __path__ assignment counts: not a comment, a docstring or an import, even with
+    # pkgutil imported; so the package's subpackages are not imported as extensions.
+    marker = tmp_path / "imported"
+    app, dev = make_matsim(tmp_path, {"matsim/plugins/loose.py": material_module("loose")})
+    write_tree(app, {
+        "matsim/plugins/__init__.py": '''
+            """Plugins; see pkgutil.extend_path(__path__, __name__) for why we do not use it."""
+            from pkgutil import extend_path  # __path__ = extend_path(__path__, __name__)
+            from dropins import plugin_package_paths
+            __path__.extend(plugin_package_paths(__name__))
+            assert extend_path
+            ''',
+        "matsim/plugins/helpers/__init__.py": f'''
+            import pathlib
+            pathlib.Path({str(marker)!r}).write_text("imported")
+            ''',
+    })
+    for _ in range(2):
+        records, _ = list_records(path=[app, dev], env=cache_env)
+        assert [(r["name"], r["source"]) for r in records][-1] == ("loose", "directory")
+        assert "namespace" not in {r["source"] for r in records}
+        assert not marker.exists()
+        assert os.path.exists(dev / "matsim/plugins/dropins.cache.json")
+
+
+def test_namespace_extension_owner_is_looked_up_only_among_its_top_level(
+        tmp_path: Path, cache_env) -> None:
+    # A distribution whose top_level.txt names other packages is not read at all: its RECORD
+    # (here claiming the extension's file) cannot make it the owner.
+    jitter = "nsx/extensions/jitter/__init__.py"
+    site = write_tree(tmp_path / "site", {
+        "nsx/extensions/jitter/__init__.py": '''
+            from zope.interface import implementer
+            from dropins import IPlugin
+
+            @implementer(IPlugin)
+            class Jitter:
+                """Wobbles."""
+
+            __all__ = ["Jitter"]
+            ''',
+        "aaa_unrelated-9.9.dist-info/METADATA": "Name: aaa-unrelated\nVersion: 9.9\n",
+        "aaa_unrelated-9.9.dist-info/top_level.txt": "unrelated\n",
+        "aaa_unrelated-9.9.dist-info/RECORD": f"{jitter},,\nunrelated/__init__.py,,\n",
+        "nsx_jitter-1.0.dist-info/METADATA": "Name: nsx-jitter\nVersion: 1.0\n",
+        "nsx_jitter-1.0.dist-info/top_level.txt": "nsx\n",
+        "nsx_jitter-1.0.dist-info/RECORD": f"{jitter},,\nnsx_jitter-1.0.dist-info/RECORD,,\n",
+    })
+    records, _ = list_records(path=[site], env=cache_env, package="nsx.extensions")
+    assert [(r["name"], r["distribution"], r["version"]) for r in records] == [
+        ("Jitter", "nsx-jitter", "1.0")]

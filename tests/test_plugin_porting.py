@@ -60,10 +60,31 @@ def test_twistd_shaped_service_maker_says_how_to_port_it(tmp_path: Path) -> None
     run = run_dropins("myproject", env=env)
     assert run.returncode != 0
     assert run.stderr.splitlines() == [
-        f"dropins: error: command 'myproject' is unavailable: its plugin module is broken:"
-        f" {module}: {ADVICE}"]
+        f"dropins: error: command 'myproject' is unavailable: {module}: {ADVICE}"]
+    by_variable = run_dropins("serviceMaker", env=env)  # twistd users know the variable too
+    assert by_variable.returncode != 0
+    assert by_variable.stderr.splitlines() == [
+        f"dropins: error: command 'serviceMaker' is unavailable: {module}: {ADVICE}"]
     # Once ported, it runs as any other command.
     module.write_text(TWISTD_MAKER.format(tapname="myproject").replace("tapname", "name")
                       .replace("makeService", "make_service"))
     ported = run_dropins("plugins", "list", env=env)
     assert "myproject: broken" not in ported.stdout and "oldtap: broken" in ported.stdout
+
+
+def test_an_import_error_replaces_the_porting_advice(tmp_path: Path) -> None:
+    dev = write_tree(tmp_path / "dev", {
+        "dropins/plugins/tw.py": TWISTD_MAKER.format(tapname="tw")})
+    env = {"PYTHONPATH": str(dev), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    module = dev / "dropins/plugins/tw.py"
+    assert f"tw: broken: {module}: {ADVICE}" in run_dropins("plugins", "list", env=env).stdout
+    module.write_text(module.read_text() + "\ndef oops(:\n")
+    lines = module.read_text().count("\n")
+    for _ in range(2):  # freshly scanned (with its warning), then from the cache
+        listing = run_dropins("plugins", "list", env=env)
+        assert listing.returncode == 0, listing.stderr
+        notes = [line for line in listing.stdout.splitlines() if line.startswith("tw: ")]
+        assert notes == [f"tw: broken: {module}:{lines}: SyntaxError: invalid syntax"], notes
+        why = run_dropins("plugins", "why", "tw", env=env)
+        assert f"tw: broken: {module}:{lines}: SyntaxError" in why.stdout, why.stdout
+        assert "rename" not in why.stdout

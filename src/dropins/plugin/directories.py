@@ -26,7 +26,7 @@ from dropins.plugin.cache import (
     write_cache,
 )
 from dropins.plugin.diagnostics import debug, warn
-from dropins.plugin.entries import is_broken, is_current
+from dropins.plugin.entries import file_key, is_broken, is_current
 from dropins.plugin.listings import Listings
 from dropins.plugin.records import PluginInfo, records_from_entry
 from dropins.plugin.table import TABLE_LAYOUT, pack, plain_records, unpack
@@ -120,12 +120,14 @@ def _stat_keys(names: list[str], paths: list[str], handle: int | None, *,
     """``(names, keys)``: the ``(st_mtime_ns, st_size)`` of each of ``paths``, leaving out (with
     its name) any that cannot be stat'ed: vanished while listing, or not a package after all.
 
-    Unless failures are expected (``some_missing``: candidate ``x/__init__.py`` files of a
-    namespace package), one comprehension is tried first, freeing each ``stat_result`` at once:
-    that common case costs least.
+    Each key is ``entries.file_key`` as a tuple.  Unless failures are expected
+    (``some_missing``: candidate ``x/__init__.py`` files of a namespace package), one
+    comprehension building them inline is tried first, freeing each ``stat_result`` at once:
+    that common case, the warm listing, costs least (a function call per file would add a
+    tenth to it).
     """
-    stat = os.stat
     if not some_missing:
+        stat = os.stat
         try:
             return names, [((status := stat(path, dir_fd=handle)).st_mtime_ns, status.st_size)
                            for path in paths]
@@ -134,12 +136,10 @@ def _stat_keys(names: list[str], paths: list[str], handle: int | None, *,
     found: list[str] = []
     keys: list[tuple[int, int]] = []
     for name, path in zip(names, paths, strict=True):
-        try:
-            status = stat(path, dir_fd=handle)
-        except OSError:
-            continue
-        found.append(name)
-        keys.append((status.st_mtime_ns, status.st_size))
+        key = file_key(path, handle)
+        if key is not None:
+            found.append(name)
+            keys.append((key[0], key[1]))
     return found, keys
 
 

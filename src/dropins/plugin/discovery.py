@@ -63,8 +63,9 @@ class ScanSession:
     def rescan(self, module_name: str, path: str, key: Any, **options: Any) -> Entry:
         """Import and describe one module (see ``scan.scan_module``); report it if broken.
 
-        The import is marked beforehand (``dropins.plugin.markers``): a module whose last import
-        ended the process (``os._exit()``) is listed as broken instead of imported again.
+        The import is marked beforehand (``dropins.plugin.markers``): a module whose last two
+        imports ended the process (``os._exit()``, or kills) is listed as broken instead of
+        imported again.
 
         A broken module is reported here, once per (file state, failure): not when its broken
         entry is merely read back, nor when it is retried because the import environment
@@ -168,20 +169,31 @@ def resolve_package(name: str) -> tuple[list[str], bool]:
 def _declares_namespace(init_file: str) -> bool:
     """Whether the package ``__init__.py`` at ``init_file`` makes an old-style namespace package
     (``__path__ = __import__('pkgutil').extend_path(__path__, __name__)``, as dripline's
-    ``dripline/extensions`` does, or setuptools' ``declare_namespace``): its subpackages are
-    then extensions, as in a PEP 420 namespace package.
+    ``dripline/extensions`` does, or setuptools' ``declare_namespace(__name__)``): its
+    subpackages are then extensions, as in a PEP 420 namespace package.
 
-    The file is read only when one of those modules was imported at all, so ordinary plugin
-    packages (``dropins.plugins``) pay one dictionary lookup.
+    Only a statement counts: a ``__path__`` assignment calling ``extend_path``, or a call of
+    ``declare_namespace``, not the words in a comment or inside another statement, so that an
+    ordinary plugin package mentioning them keeps its subpackages unimported.  Lines are read
+    without ``ast``, whose import would cost a listing more than the rest of it.
     """
-    if "pkgutil" not in sys.modules and "pkg_resources" not in sys.modules:
-        return False
     try:
         with open(init_file, "rb") as stream:
             source = stream.read(1 << 16)
     except (OSError, TypeError):
         return False
-    return b"extend_path" in source or b"declare_namespace" in source
+    if b"extend_path" not in source and b"declare_namespace" not in source:
+        return False  # the common case: one search of a short file
+    for line in source.splitlines():
+        code = line.partition(b"#")[0].strip()
+        if code.startswith(b"__path__"):
+            value = code[len(b"__path__"):].lstrip()
+            if value[:1] == b"=" and value[1:2] != b"=" and b"extend_path(" in value:
+                return True
+        elif code.startswith((b"declare_namespace(", b"pkg_resources.declare_namespace(",
+                              b"__import__(")) and b"declare_namespace(" in code:
+            return True
+    return False
 
 
 def package_name(package: Any) -> str:

@@ -29,13 +29,42 @@ if TYPE_CHECKING:
 
     Entry = list[Any]
 
-__all__ = ["LAYOUT", "Entry", "import_environment", "is_current", "new_entry"]
+__all__ = ["LAYOUT", "Entry", "file_key", "import_environment", "is_current", "is_porting_advice",
+           "new_entry", "porting_advice"]
 
 KEY, MODULE, STATE, REASON, VERSION, PLUGINS, ENVIRONMENT = range(7)
 NAME, ATTRIBUTE, DESCRIPTION, INTERFACES, PROBLEM = range(5)
 
 LAYOUT = {"entry": ["key", "module", "state", "reason", "version", "plugins", "environment"],
           "plugin": ["name", "attribute", "description", "interfaces", "problem (optional)"]}
+
+
+def file_key(path: str | None, handle: int | None = None) -> list[int] | None:
+    """The key an entry is cached under: ``[st_mtime_ns, st_size]`` of the file ``path``
+    (relative to the directory open as ``handle``, if given); None if it cannot be stat'ed.
+
+    Any difference is a change, including a replacement with an *older* mtime (``cp -p``).
+    """
+    if path is None:
+        return None
+    try:
+        status = os.stat(path, dir_fd=handle)
+    except OSError:
+        return None
+    return [status.st_mtime_ns, status.st_size]
+
+
+def porting_advice(interfaces: list[str], old: list[str], new: list[str]) -> str:
+    """The problem of a plugin ported without renaming: ``provides IServiceMaker but has
+    tapname/makeService: rename to name/make_service``."""
+    return (f"provides {', '.join(interfaces)} but has {'/'.join(old)}: rename to"
+            f" {'/'.join(new)}")
+
+
+def is_porting_advice(reason: str | None) -> bool:
+    """Whether a record's ``reason`` is a ``porting_advice`` (its module imported fine) rather
+    than a failure of its module: the runner then names the fix, not a broken module."""
+    return reason is not None and " but has " in reason and ": rename to " in reason
 
 
 def new_entry(key: Any, module: str) -> Entry:

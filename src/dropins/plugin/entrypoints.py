@@ -19,7 +19,7 @@ import os
 import sys
 
 from dropins.plugin.cache import caching_enabled, private_cache_path, read_cache, write_cache
-from dropins.plugin.entries import KEY, LAYOUT, STATE, is_broken
+from dropins.plugin.entries import KEY, LAYOUT, STATE, file_key, is_broken
 from dropins.plugin.listings import Listings
 from dropins.plugin.records import PluginInfo, records_from_entry
 
@@ -87,7 +87,7 @@ def find_distributions(listings: Listings | None = None) -> tuple[
                 seen.add(normalized)
                 listing = name + os.sep + "entry_points.txt"
                 found.append((prefix + name, normalized,
-                              _stat_key(listing if handle is not None else prefix + listing,
+                              file_key(listing if handle is not None else prefix + listing,
                                         handle)))
             if len(found) > here:
                 places.append(directory)
@@ -106,17 +106,6 @@ def _metadata_folders(directory: str, handle: int, listings: Listings | None) ->
 
 def _select_metadata(listed: list[str]) -> list[str]:
     return sorted([name for name in listed if name.endswith(_SUFFIXES)])
-
-
-def _stat_key(path: str | None, handle: int | None = None) -> list[int] | None:
-    """``[st_mtime_ns, st_size]`` of ``path`` (relative to directory ``handle`` if given)."""
-    if path is None:
-        return None
-    try:
-        status = os.stat(path, dir_fd=handle)
-    except OSError:
-        return None
-    return [status.st_mtime_ns, status.st_size]
 
 
 def read_metadata(folder: str) -> tuple[str, str | None]:
@@ -186,7 +175,7 @@ def _scan_entry_point(session: ScanSession, name: str, value: str,
     module, _, attribute = value.partition(":")
     module, attribute = module.strip(), attribute.strip()
     path = _module_origin(module)
-    entry = session.rescan(module, path or module, _stat_key(path),
+    entry = session.rescan(module, path or module, file_key(path),
                            mode="object" if attribute else "module",
                            attribute=attribute or None, default_name=name,
                            previous=previous[3] if previous else None)
@@ -209,7 +198,7 @@ def _entry_point_current(point: list[Any], site: str, session: ScanSession) -> b
         return is_broken(entry) and _module_origin(value.partition(":")[0].strip()) is None
     if path.startswith(site) and not is_broken(entry):
         return True
-    return bool(entry[KEY] == _stat_key(path))
+    return bool(entry[KEY] == file_key(path))
 
 
 def _scan_distribution(session: ScanSession, folder: str, group: str, key: list[int] | None,

@@ -3,11 +3,14 @@
 A plugin module that calls ``os._exit()`` (or crashes the interpreter) at import leaves no
 exception to catch and no cache entry behind, so every later run would import it and die
 again.  So before importing a module, discovery writes what it is importing (module, file, file
-state) into this process's marker file in the cache folder, and blanks it afterwards.  The file
-is held with an exclusive ``flock`` while the process lives.  A marker file that is *unlocked*
-belongs to a process that has ended; if it still names a module, that import ended it, and the
-module is listed as broken instead of being imported again (``begin_import`` says so).  An unlocked
-file is removed when found blank, or once the module it names has been listed.
+state, and how many times in a row it was tried) into this process's marker file in the cache
+folder, and blanks it afterwards.  The file is held with an exclusive ``flock`` while the process
+lives.  A marker file that is *unlocked* belongs to a process that has ended; if it still names
+a module, that import ended it, or the process was killed meanwhile (``timeout``, SIGKILL, the
+OOM killer, a power cut) during an innocent but slow import.  So the module is imported once
+more; only when that second try ends the same way (same file state) is it listed as broken
+instead of being imported again (``begin_import`` says so).  An unlocked file is removed when
+found blank, when the file it names is gone or changed, or once its module is tried again.
 
 One file per process, opened on the first import and overwritten in place: creating a file
 costs about a millisecond on a busy disk, overwriting a few bytes of page cache a microsecond,
@@ -37,13 +40,16 @@ _LIMIT = 1 << 16  # a marker names one module: anything longer is not ours
 _handle: int | None = None
 #: the bytes written by the last ``begin_import``, blanked by ``end_import``
 _written = 0
-#: what the marker files of ended processes name -> those files (found when this process
-#: opened its own; each is removed once the module it names has been listed as broken)
-_ended: dict[bytes, str] = {}
+#: the tries after which a module whose import never returned is no longer imported
+_TRIES = 2
+#: what the marker files of ended processes name (``_import_id``) -> (that file, how many
+#: imports in a row ended there); found when this process opened its own marker, each removed
+#: once the module it names is imported again or listed as broken
+_ended: dict[str, tuple[str, int]] = {}
 
 
-def _content(module: str, path: str, key: Any) -> bytes:
-    return _dump_json([module, path, key]).encode("utf-8", "surrogateescape")
+def _import_id(module: str, path: str, key: Any) -> str:
+    return _dump_json([module, path, key])
 
 
 def _folder() -> str | None:
@@ -103,7 +109,8 @@ def _remove(path: str, pid: int) -> None:
 
 def _sweep(fcntl: Any, path: str) -> None:
     """Note what the marker file at ``path`` names if its process has ended; remove it if it
-    names nothing (kept otherwise, for the run that lists that module)."""
+    names nothing, or a file that is gone or changed since (no later run would ask about that
+    file state).  Kept otherwise, for the run that imports or lists that module."""
     try:
         handle = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -111,9 +118,9 @@ def _sweep(fcntl: Any, path: str) -> None:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its process lives
         if S_ISREG(os.fstat(handle).st_mode):
-            named = os.read(handle, _LIMIT).strip()
-            if named:
-                _ended[named] = path
+            named = _still_current(os.read(handle, _LIMIT))
+            if named is not None:
+                _ended[named[0]] = (path, named[1])
                 return
         os.unlink(path)
     except OSError:
@@ -122,23 +129,43 @@ def _sweep(fcntl: Any, path: str) -> None:
         os.close(handle)
 
 
+def _still_current(content: bytes) -> tuple[str, int] | None:
+    """``(import id, tries)`` of a marker's ``content`` when the file it names is still in the
+    state it names; None for a blank, malformed or outdated marker."""
+    import json
+
+    from dropins.plugin.entries import file_key
+
+    try:
+        module, path, key, tries = json.loads(content.decode("utf-8", "surrogateescape"))
+    except (ValueError, TypeError):  # blank, not JSON, not four items, not a list
+        return None
+    if not (isinstance(path, str) and isinstance(tries, int)) or file_key(path) != key:
+        return None
+    return _import_id(module, path, key), tries
+
+
 def begin_import(module: str, path: str, key: Any) -> bool:
     """Note in this process's marker that ``module`` (file ``path`` in state ``key``) is being
-    imported; or, when its last import in that state was under way as its process ended,
-    return True and note nothing: then it must not be imported again."""
+    imported; or, when its last imports in that state (``_TRIES`` in a row) were each under way
+    as their process ended, return True and note nothing: then it must not be imported again."""
     global _handle, _written
     if _handle is None:
         _handle = _open()
-    content = _content(module, path, key)
-    ended = _ended.pop(content, None)
+    identity = _import_id(module, path, key)
+    tries = 1
+    ended = _ended.pop(identity, None)
     if ended is not None:
         try:
-            os.unlink(ended)
+            os.unlink(ended[0])
         except OSError:
             pass
-        return True
+        if ended[1] >= _TRIES:
+            return True
+        tries = ended[1] + 1
     if _handle < 0:
         return False
+    content = _dump_json([module, path, key, tries]).encode("utf-8", "surrogateescape")
     try:  # padded over the previous content: no truncation, one write
         os.pwrite(_handle, content.ljust(_written), 0)
         _written = max(_written, len(content))

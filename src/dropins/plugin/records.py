@@ -122,8 +122,10 @@ class PluginInfo:
         import importlib
         import sys
 
+        from dropins.plugin.entries import file_key
+
         fresh = self.module not in sys.modules
-        key = _file_key(self.path) if fresh else None  # before the import: never newer than it
+        key = file_key(self.path) if fresh else None  # before the import: never newer than it
         try:
             target: Any = importlib.import_module(self.module)
             if key is not None:
@@ -148,17 +150,6 @@ class PluginInfo:
         return f"<PluginInfo {self.name!r} {self.state} from {where} ({self.source})>"
 
 
-def _file_key(path: str) -> list[int] | None:
-    """``[st_mtime_ns, st_size]`` of ``path`` (the key discovery caches a module under)."""
-    import os
-
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return [status.st_mtime_ns, status.st_size]
-
-
 def records_from_entry(entry: list[Any], *, package: str, source: str, path: str,
                        fallback_name: str, distribution: str | None = None,
                        version: str | None = None) -> list[PluginInfo]:
@@ -166,7 +157,7 @@ def records_from_entry(entry: list[Any], *, package: str, source: str, path: str
 
     A broken module keeps its last known good plugins, marked broken; one never seen working
     yields a single broken record named ``fallback_name``.  A plugin with a problem (a fifth
-    item) is broken for that reason.  Malformed cached data raises
+    item) in a module that imported is broken for that reason.  Malformed cached data raises
     (KeyError, IndexError, TypeError, ValueError) and the caller rescans the module.
     """
     _key, module, state, reason, entry_version, plugins, _environment = entry
@@ -184,7 +175,8 @@ def records_from_entry(entry: list[Any], *, package: str, source: str, path: str
                            path=path, package=package, distribution=distribution,
                            version=version, state=state, reason=reason)]
     make = PluginInfo._cached
+    ok = state == "ok"  # a broken module's own failure is the reason, not an older problem
     return [make(plugin[0], plugin[2], tuple(plugin[3]), module, plugin[1], source, path, package,
-                 distribution, version, *(("broken", f"{path}: {plugin[4]}") if len(plugin) > 4
-                                          else (state, reason)))
+                 distribution, version, *(("broken", f"{path}: {plugin[4]}")
+                                          if ok and len(plugin) > 4 else (state, reason)))
             for plugin in plugins]

@@ -30,7 +30,16 @@ from typing import TYPE_CHECKING, Any
 from zope.interface import Interface, implementedBy, providedBy
 
 from dropins.plugin.diagnostics import describe_failure
-from dropins.plugin.entries import PLUGINS, PROBLEM, REASON, STATE, VERSION, new_entry
+from dropins.plugin.entries import (
+    KEY,
+    PLUGINS,
+    PROBLEM,
+    REASON,
+    STATE,
+    VERSION,
+    new_entry,
+    porting_advice,
+)
 from dropins.plugin.interfaces import IPlugin
 from dropins.plugin.records import IMPORTED_AT
 
@@ -47,9 +56,12 @@ class Importer:
     """Imports plugin modules for one discovery pass.
 
     Import-system caches are invalidated once per pass, before the first import, so that files
-    added since the process started are found.  A module this process already imported is
-    imported again when its file changed since (``PluginInfo.load()`` counts as this process); a
-    module someone else imported is used as it is.
+    added since the process started are found.  A module already in ``sys.modules`` is used as
+    it is when this process imported it from the file state being described (through discovery
+    or ``PluginInfo.load()``), or when it was imported during this pass (by another plugin
+    module).  Otherwise (its file changed since, or application code imported it at some
+    unknown time) it is imported afresh: describing a stale module under the new file key
+    would poison the cache that every other process reads.
     """
 
     #: module name -> file key when this process last imported it (through discovery or
@@ -62,13 +74,20 @@ class Importer:
         self.interrupted = False
         #: the SIGINT handler to give back at ``close()``, if one was wrapped
         self._restore: Any = None
+        #: the modules imported before this pass (taken at its first import)
+        self._before: frozenset[str] = frozenset()
 
-    def import_module(self, name: str, key: Any) -> types.ModuleType:
+    def import_module(self, name: str, key: Any, path: str | None = None,
+                      replaced: Any = None) -> types.ModuleType:
+        """Import module ``name`` from file ``path`` in state ``key``; ``replaced`` is the key
+        of the entry this import replaces, if any."""
         if not self._invalidated:  # the first import of the pass
             importlib.invalidate_caches()
             self._invalidated = True
             self._restore = self._watch_interrupts()
-        return self._import(name, key)
+            self._before = frozenset(sys.modules)
+        self.interrupted = False  # whether a Ctrl-C arrives during this import
+        return self._import(name, key, path, replaced)
 
     def close(self) -> None:
         """End the pass: give SIGINT back to the handler it had."""
@@ -99,18 +118,43 @@ class Importer:
             return None
         return previous
 
-    def _import(self, name: str, key: Any) -> types.ModuleType:
+    def _import(self, name: str, key: Any, path: str | None, replaced: Any) -> types.ModuleType:
         existing = sys.modules.get(name)
-        if existing is not None and self.imported_at.get(name, key) == key:
+        recorded = self.imported_at.get(name)
+        if existing is not None and (recorded == key or (recorded is None
+                                                         and name not in self._before)):
             module = existing
         else:
             # A changed file is imported afresh, not reloaded: a reload runs the new code in
             # the old namespace, so a plugin renamed or removed in the file would still be seen.
             sys.modules.pop(name, None)
             self.imported_at.pop(name, None)
+            if path is not None and (_same_pyc_check(key, replaced)
+                                     or _same_pyc_check(key, recorded)):
+                _remove_byte_code(path)
             module = importlib.import_module(name)
         self.imported_at[name] = key
         return module
+
+
+def _same_pyc_check(key: Any, old: Any) -> bool:
+    """Whether file states ``key`` and ``old`` differ although a ``.pyc`` cannot tell them
+    apart: it records the source's mtime in whole seconds and its size, so a same-size edit
+    within the same second would load the old byte-code."""
+    return (isinstance(old, list) and len(old) == 2 and isinstance(key, list) and old != key
+            and isinstance(old[0], int) and old[0] // 1_000_000_000 == key[0] // 1_000_000_000
+            and old[1] == key[1])
+
+
+def _remove_byte_code(path: str) -> None:
+    """Remove the cached byte-code of the source file ``path``, so the import compiles it."""
+    import importlib.util
+    import os
+
+    try:
+        os.unlink(importlib.util.cache_from_source(path))
+    except (OSError, ValueError, NotImplementedError):  # none, not ours to remove, no pyc tag
+        pass
 
 
 def _first_line(text: Any) -> str:
@@ -161,8 +205,7 @@ def _problem(obj: Any, explicit: bool) -> tuple[str | None, dict[str, str]]:
         return None, {}
     if not renames:
         return None, {}
-    return (f"provides {', '.join(interfaces)} but has {'/'.join(renames.values())}: rename to"
-            f" {'/'.join(renames)}", renames)
+    return porting_advice(interfaces, list(renames.values()), list(renames)), renames
 
 
 def describe_object(obj: Any, attribute: str, default_name: str, *,
@@ -241,7 +284,8 @@ def scan_module(importer: Importer, module_name: str, path: str, key: Any, *, mo
     """
     entry = new_entry(key, module_name)
     try:
-        module = importer.import_module(module_name, key)
+        module = importer.import_module(module_name, key, path, previous[KEY] if isinstance(
+            previous, list) and previous else None)
         if mode == OBJECT and attribute:
             obj: Any = module
             for part in attribute.split("."):
@@ -251,7 +295,8 @@ def scan_module(importer: Importer, module_name: str, path: str, key: Any, *, mo
         elif mode == EXTENSION:
             entry[PLUGINS] = _extension_plugins(module)
             version = getattr(module, "version", None) or getattr(module, "__version__", None)
-            entry[VERSION] = _extension_version(path, None if version is None else str(version))
+            entry[VERSION] = _extension_version(path, module_name,
+                                                None if version is None else str(version))
         else:
             entry[PLUGINS] = _module_plugins(module)
         problems = [plugin[PROBLEM] for plugin in entry[PLUGINS] if len(plugin) > PROBLEM]
@@ -264,21 +309,23 @@ def scan_module(importer: Importer, module_name: str, path: str, key: Any, *, mo
     return entry
 
 
-def _extension_version(path: str, version: str | None) -> Any:
+def _extension_version(path: str, module_name: str, version: str | None) -> Any:
     """The version item of an extension's entry: ``[distribution, version]`` when an installed
     distribution provides ``path`` (its version, else the module's), else the module's
     ``version``."""
     from dropins.plugin.owners import distribution_of
 
-    owner = distribution_of(path)
+    owner = distribution_of(path, module_name)
     return version if owner is None else [owner[0], owner[1] or version]
 
 
 def ended_process(module_name: str, path: str, key: Any, previous: Entry | None) -> Entry:
-    """The broken entry of a module whose last import (in this file state) ended its process
-    (``os._exit()``): it is not imported again until the file or the environment changes."""
+    """The broken entry of a module whose last imports (in this file state) each ended their
+    process (``os._exit()``, a crash, or a kill that may have had nothing to do with it): it
+    is not imported again until the file or the environment changes."""
     entry = new_entry(key, module_name)
-    _mark_broken(entry, f"{path}: the last import of {module_name} ended the process", previous)
+    _mark_broken(entry, f"{path}: the last 2 imports of {module_name} ended (or were killed)",
+                 previous)
     return entry
 
 

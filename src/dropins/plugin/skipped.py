@@ -9,6 +9,7 @@ plugin is missing, these are the likely answers.  Only used by that command, nev
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import sys
@@ -32,15 +33,54 @@ class Skipped:
         self.stem = os.path.splitext(os.path.basename(path))[0]
 
     def mentions(self, name: str) -> bool:
-        """Whether ``name`` is this file's name, or appears in its text as a word (a plugin it
-        would define)."""
+        """Whether ``name`` is this file's name or a plugin it would define: a name it binds at
+        module level, or a string it assigns to ``name`` (``name = "web"`` in a class)."""
         if name in (self.stem, os.path.basename(self.path), _identifier(self.stem)):
             return True
         try:  # a regular file only: a FIFO named like a module must not hang the answer
-            text = read_regular_file(self.path, _READ_LIMIT).decode("utf-8", "replace")
+            source = read_regular_file(self.path, _READ_LIMIT)
         except OSError:
             return False
-        return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) is not None
+        return name in _defined_names(source)
+
+
+def _defined_names(source: bytes) -> set[str]:
+    """The names a module's ``source`` binds at module level (also inside ``if``/``try``/
+    ``with`` blocks there), plus the strings it assigns to a variable or attribute ``name``
+    anywhere; none if it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    found: set[str] = set()
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        statement = pending.pop()
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(statement.name)
+        elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+            found.update((alias.asname or alias.name).partition(".")[0]
+                         for alias in statement.names)
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) \
+                else [statement.target]
+            found.update(node.id for target in targets for node in ast.walk(target)
+                         if isinstance(node, ast.Name))
+        elif isinstance(statement, (ast.If, ast.Try, ast.With, ast.ExceptHandler)):
+            for block in ("body", "orelse", "finalbody", "handlers"):  # still module level
+                pending += getattr(statement, block, [])
+    for node in ast.walk(tree):  # name = "web": the plugin's own name
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) \
+                and isinstance(node.value.value, str) \
+                and any(_target_name(target) == "name" for target in node.targets):
+            found.add(node.value.value)
+    return found
+
+
+def _target_name(target: ast.expr) -> str | None:
+    if isinstance(target, ast.Name):
+        return target.id
+    return target.attr if isinstance(target, ast.Attribute) else None
 
 
 def _identifier(stem: str) -> str:

@@ -31,8 +31,14 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def run_builtin(name: str, argv: Sequence[str]) -> int:
-    module = importlib.import_module(BUILTIN_COMMANDS[name][0])
-    status: int = module.main(list(argv), prog=f"dropins {name}")
+    """Run a built-in subcommand; a Ctrl-C (during a slow plugin import, say) ends it as it
+    ends a service: one line and status 130, no traceback."""
+    try:
+        module = importlib.import_module(BUILTIN_COMMANDS[name][0])
+        status: int = module.main(list(argv), prog=f"dropins {name}")
+    except KeyboardInterrupt:
+        sys.stderr.write("dropins: interrupted\n")
+        return 130
     return status
 
 

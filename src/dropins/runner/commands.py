@@ -96,10 +96,11 @@ def find_service_maker(name: str, builtin: Sequence[str] = ()) -> Any:
     if record is None:
         try:
             _raise_not_found(name, records, builtin)
-        except RunnerError as error:
-            if "its plugin module is broken" not in error.message:
-                for warning in held:
-                    logging.getLogger("dropins.plugin").handle(warning)
+        except _Unavailable:
+            raise
+        except RunnerError:
+            for warning in held:
+                logging.getLogger("dropins.plugin").handle(warning)
             raise
     for warning in held:
         logging.getLogger("dropins.plugin").handle(warning)
@@ -111,19 +112,28 @@ def find_service_maker(name: str, builtin: Sequence[str] = ()) -> Any:
         raise RunnerError(str(error), FAILURE)
 
 
+class _Unavailable(RunnerError):
+    """A command that only a broken plugin would provide: the error carries the plugin's
+    reason, so the plugin layer's warning saying the same is not printed as well."""
+
+
 def _raise_not_found(name: str, records: list[Any], builtin: Sequence[str]) -> NoReturn:
+    from dropins.plugin.entries import is_porting_advice
+
     for record in records:
         if record.name == name and record.state == "disabled":
             raise RunnerError(f"command {name!r} is disabled (DROPINS_DISABLE); "
                               "see 'dropins plugins list'")
     for record in broken(records):
-        if _matches_broken(name, record):
-            raise RunnerError(f"command {name!r} is unavailable: its plugin module is broken: "
-                              f"{record.reason}")
+        ported = is_porting_advice(record.reason)  # imported fine, but written for twistd
+        if _matches_broken(name, record) or (ported and name == record.attribute):
+            cause = "" if ported else "its plugin module is broken: "
+            raise _Unavailable(f"command {name!r} is unavailable: {cause}{record.reason}")
     known = [*usable(records), *builtin]
     hint = did_you_mean(name, known)
-    if not hint and broken(records):
-        count = len(broken(records))
+    failed = {record.path for record in broken(records) if not is_porting_advice(record.reason)}
+    if not hint and failed:
+        count = len(failed)
         hint = (f" ({count} plugin module{'s' if count > 1 else ''} failed to import; "
                 "see 'dropins --help')")
     elif not hint:

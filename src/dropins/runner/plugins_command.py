@@ -159,7 +159,8 @@ def _why(prog: str, package: str, name: str) -> int:
         close = difflib.get_close_matches(name, names, n=3)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else (
             f"; see '{prog} list --package {package}'")
-        return _usage_error(prog, f"no plugin named {name!r} in {package}{hint}")
+        _usage_error(prog, f"no plugin named {name!r} in {package}{hint}")
+        return 1  # not a usage error: the answer is "nothing", as for grep
     for record in matching:
         where = f"{record.module}:{record.attribute}" if record.attribute else record.module
         lines = [f"{record.name}: {record.state}" + (f": {record.reason}" if record.reason else ""),
