@@ -218,8 +218,9 @@ def wait_until(predicate: object, timeout: float = 5) -> bool:
     return False
 
 
-def sockets_in_state(port: int, state: str = "CLOSE_WAIT") -> int:
-    """How many TCP sockets on this machine have local port ``port`` and ``state``.
+def sockets_in_state(port: int, state: str = "CLOSE_WAIT", peer_port: int = 0) -> int:
+    """How many TCP sockets on this machine have local port ``port`` and ``state`` (and the
+    remote port ``peer_port``, if given: the server side of one client's connection).
 
     Read from /proc/net/tcp{,6} (Linux), which tells a socket's state as a hex code.
     """
@@ -232,7 +233,8 @@ def sockets_in_state(port: int, state: str = "CLOSE_WAIT") -> int:
             continue
         for line in lines:
             fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == codes[state]:
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == codes[state] \
+                    and (not peer_port or int(fields[2].rsplit(":", 1)[1], 16) == peer_port):
                 count += 1
     return count
 

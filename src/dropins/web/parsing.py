@@ -48,10 +48,15 @@ def end_of_requests(data: bytes, count: int) -> int:
     """The offset in ``data`` just after its first ``count`` complete requests.
 
     ``data`` starts at a request's first byte and holds at least ``count`` complete requests.
-    A bisection over prefixes, each parsed afresh: a few parses of one read, paid only on the
-    rare path of an unknown method pipelined behind other requests.
+    A galloping search over prefixes, each parsed afresh: the prefix doubles until it holds
+    them, then a bisection narrows it down.  The cost follows the size of those requests, not
+    of the read, so a read of thousands of pipelined unknown-method requests, each found
+    this way behind the one before it, is parsed in linear time.
     """
-    low, high = 0, len(data)
+    low, high = 0, 64
+    while high < len(data) and _completed_in(data[:high]) < count:
+        low, high = high, high * 2
+    high = min(high, len(data))
     while low < high:
         middle = (low + high) // 2
         if _completed_in(data[:middle]) >= count:

@@ -81,8 +81,10 @@ class HttpConnection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
         self._in_head = False
-        self._head_fed = 0
-        self._head_began_in_read = False
+        self._progress = False      # whether the read being parsed advanced a request
+        self._stalled = 0           # bytes read since an open request last advanced
+        self._refused_status = 0    # the status a parser callback refused the request with
+        self._ignored = 0           # bytes read and dropped since input is ignored
         self._upgrade_body: RequestBody | None = None
         self._task: asyncio.Task[None] | None = None
         self._input_ended = False
@@ -105,50 +107,74 @@ class HttpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._ignore_input:
+            self._discard(data)
             return
-        if self._in_head and self._head_fed > self.limits.max_head_size + \
-                self.limits.max_target_size:
-            # httptools hands over a header only once it is complete, so the size limits in
-            # on_url/on_header cannot stop one endless header line: count the reads that lie
-            # wholly inside an incomplete head, and refuse before buffering more than two
-            # reads beyond.  A read in which the head began is not counted, since most of it
-            # may be the body of the previous request (which must not make this one a 431).
-            self._reject(431, _Rejected(431))
-            return
-        self._head_began_in_read = False
-        at_start = not self._in_message
         if self._method_prefix:
             data, self._method_prefix = self._method_prefix + data, b""
+        # A loop, not recursion: each request with an unknown method restarts the parser on
+        # the rest of the read, and a read may hold thousands of them.
+        while data and not self._ignore_input:
+            data = self._feed(data)
+
+    def _feed(self, data: bytes) -> bytes:
+        """Parse ``data``; return what is left to parse after the parser was restarted for a
+        request with an unknown method (b"" when all of it was taken)."""
+        at_start = not self._in_message
         begun = self._messages_begun
+        self._progress = False
         try:
             self._parser.feed_data(data)
-            if self._in_head and not self._head_began_in_read:
-                self._head_fed += len(data)
-        except httptools.HttpParserInvalidMethodError as error:
-            if self._ignore_input:
-                return  # a request before it was refused: nothing more is read
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as error:
+            return self._parser_stopped(error, data, at_start, begun)
+        self._stalled = 0 if self._progress else self._stalled + len(data)
+        if self._in_message and self._stalled > self.limits.max_head_size + \
+                self.limits.max_target_size:
+            # httptools hands over a header (or trailer) only once it is complete, and a chunk
+            # extension never, so the size limits in on_url/on_header cannot stop one endless
+            # line: count the reads in which an open request made no progress.  A read in
+            # which a request began does not count, since most of it may be the body of the
+            # previous request (which must not make this one a 431).
+            self._reject(431, _Rejected(431))
+        elif at_start and self._in_head and not self._url_parts:
+            # The read ended inside a method name, which may turn out to be one httptools
+            # does not know (``PURG`` + ``EX``): keep those bytes and parse them with the rest.
+            completed = self._messages_begun - begun - 1
+            self._method_prefix = data[end_of_requests(data, completed):] if completed else data
+            self._restart_parser()
+        return b""
+
+    def _parser_stopped(self, error: Exception, data: bytes, at_start: bool,
+                        begun: int) -> bytes:
+        """What to do when the parser raised on ``data`` (see ``_feed``)."""
+        if self._ignore_input:
+            return b""  # it stopped after a request that is the last one read
+        if isinstance(error, httptools.HttpParserInvalidMethodError):
             if not at_start:
                 # The read began inside a request: where the one with the unknown method
                 # starts is known only to the parser, which has given up.
                 self._reject(400, error)
-                return
+                return b""
             before = self._messages_begun - begun - 1  # complete requests before it
-            self._feed_unknown_method(data[end_of_requests(data, before):] if before else data)
-        except httptools.HttpParserUpgrade as upgrade:
-            # Protocol upgrades (WebSocket, h2c) are not offered: answer what was asked over
-            # HTTP/1.1, then close, ignoring the bytes that follow the request.
-            for exchange in (self._active, *self._queue):
-                if exchange is not None:
-                    exchange.keep_alive = False
+            return self._restart_for_unknown_method(
+                data[end_of_requests(data, before):] if before else data)
+        if isinstance(error, httptools.HttpParserUpgrade):
+            # Protocol upgrades (WebSocket, h2c) are not offered: the upgrade request itself
+            # was told to close (on_headers_complete); answer it over HTTP/1.1 and ignore
+            # the bytes that follow it, after its body if it has one.
             if self._upgrade_body is None:
                 self._stop_input()
-            else:
-                self._read_body_of_upgrade(data[upgrade.args[0]:])
-        except httptools.HttpParserError as error:
-            status = getattr(error.__context__, "status", 400)
-            self._reject(status, error.__context__ or error)
+                return b""
+            return self._read_body_of_upgrade(data[error.args[0]:])
+        status, self._refused_status = self._refused_status or 400, 0
+        self._reject(status, error)
+        return b""
 
-    def _feed_unknown_method(self, data: bytes) -> None:
+    def _restart_parser(self) -> None:
+        self._parser = new_parser(self)
+        self._in_message = False
+        self._in_head = False
+
+    def _restart_for_unknown_method(self, data: bytes) -> bytes:
         """A request that starts ``data`` has a method httptools does not know (``BREW``):
         parse it with a stand-in method and give handlers the real one, so that applications
         can answer 405 or 501 themselves, as RFC 9110 9.1 leaves to them."""
@@ -156,23 +182,26 @@ class HttpConnection(asyncio.Protocol):
         method = data[:space] if space != -1 else data
         if not is_header_name(method) or (space == -1 and len(data) > _MAX_METHOD):
             self._reject(400, ValueError("invalid request method"))
-            return
-        self._parser = new_parser(self)
-        self._in_message = False
+            return b""
+        self._restart_parser()
         if space == -1:
             self._method_prefix = data  # the method's first bytes: wait for the rest
-            return
+            return b""
         self._unknown_method = method
-        self.data_received(_STAND_IN_METHOD + data[space + 1:])
+        return _STAND_IN_METHOD + data[space + 1:]
 
     def eof_received(self) -> bool | None:
         """The client half-closed (FIN): it will send nothing more.
 
-        Requests it sent completely are still answered (a half-close is legal HTTP), then the
-        connection is closed.  Everything else ends now: a connection with nothing to answer
-        (idle, or in the middle of a request head) is closed at once instead of holding its
-        file descriptor until a timeout, an unfinished request body fails, and handlers
-        waiting on ``left_future()`` learn that the client has left (ASGI ``http.disconnect``).
+        On plain TCP the connection stays open for what the client already asked: requests
+        it sent completely are answered, then the connection is closed (a half-close is legal
+        HTTP).  Everything else ends now: a connection with nothing to answer (idle, or in
+        the middle of a request head) is closed at once instead of holding its descriptor
+        until a timeout; an unfinished request body fails; the client counts as gone
+        (``client_left``), so an application waiting on it is told (ASGI ``http.disconnect``)
+        and a response still being streamed is dropped (see docs/web.md, *Clients that
+        leave*).  On TLS asyncio always closes the connection after a close_notify, so True is
+        returned only on plain transports (asyncio warns about it on TLS).
         """
         self._input_ended = True
         parsing = self._parsing
@@ -182,7 +211,8 @@ class HttpConnection(asyncio.Protocol):
         self._signal_left()
         if self._active is None and not self._queue:
             self._close()
-        return True
+        transport = self.transport
+        return transport is None or transport.get_extra_info("sslcontext") is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -247,8 +277,7 @@ class HttpConnection(asyncio.Protocol):
         self._messages_begun += 1
         self._in_message = True
         self._in_head = True
-        self._head_began_in_read = True
-        self._head_fed = 0
+        self._progress = True
         self._url_parts = []
         self._headers = []
         self._head_size = 0
@@ -258,19 +287,25 @@ class HttpConnection(asyncio.Protocol):
     def on_url(self, fragment: bytes) -> None:
         self._head_size += len(fragment)
         if self._head_size > self.limits.max_target_size:
-            raise _Rejected(414)
+            self._refuse(414)
         self._url_parts.append(fragment)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_size += len(name) + len(value) + 4
-        if self._head_size > self.limits.max_head_size:
-            raise _Rejected(431)
-        if len(self._headers) >= self.limits.max_headers:
-            raise _Rejected(431)
+        if self._head_size > self.limits.max_head_size or \
+                len(self._headers) >= self.limits.max_headers:
+            self._refuse(431)
         self._headers.append((name.lower(), value))
+
+    def _refuse(self, status: int) -> None:
+        """Stop the parser from a callback; the status is kept here, since the exception
+        httptools raises instead of ours carries it only as its ``__context__``."""
+        self._refused_status = status
+        raise _Rejected(status)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._progress = True
         if self._active is None and not self._queue and not self._write_paused:
             self._cancel_timer()
         parser = self._parser
@@ -307,6 +342,7 @@ class HttpConnection(asyncio.Protocol):
         self._dispatch()
 
     def on_body(self, data: bytes) -> None:
+        self._progress = True
         exchange = self._parsing
         if exchange is None or exchange.body is None:
             return
@@ -324,6 +360,7 @@ class HttpConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self._upgrade_body is not None:
             return  # httptools skipped the body of an upgrade request; it is still to come
+        self._progress = True
         self._in_message = False
         exchange = self._parsing
         self._parsing = None
@@ -332,11 +369,12 @@ class HttpConnection(asyncio.Protocol):
         if len(self._queue) > _MAX_QUEUED:
             self.update_reading()
 
-    def _read_body_of_upgrade(self, rest: bytes) -> None:
+    def _read_body_of_upgrade(self, rest: bytes) -> bytes:
         """Deliver the body of an upgrade request whose upgrade is ignored (``curl --http2``
         sends ``POST`` with ``Upgrade: h2c``): httptools stops parsing at the end of the head,
         so a fresh parser, told the body's framing by a made-up head, parses the body.  The
-        connection closes after the answer, so nothing after that body is read."""
+        connection closes after the answer, so nothing after that body is read.  Returns
+        ``rest``, which the new parser is to be fed."""
         body = self._upgrade_body
         exchange = self._parsing
         assert body is not None and exchange is not None
@@ -345,8 +383,7 @@ class HttpConnection(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(_UpgradeBodyReader(self))
         self._parser.feed_data(b"POST / HTTP/1.1\r\n" + framing + b"\r\n\r\n")
         self._upgrade_body = None
-        if rest:
-            self.data_received(rest)
+        return rest
 
     # -- dispatching requests to the handler, one at a time
     def _dispatch(self) -> None:
@@ -506,7 +543,7 @@ class HttpConnection(asyncio.Protocol):
 
     def update_reading(self) -> None:
         """Pause reading while the client is ahead of the handler; resume when it catches up."""
-        if self.closed or self.transport is None or self._ignore_input:
+        if self.closed or self.transport is None:
             return
         parsing = self._parsing
         behind = self._write_paused or len(self._queue) > _MAX_QUEUED or (
@@ -552,10 +589,22 @@ class HttpConnection(asyncio.Protocol):
             self.transport.abort()
 
     def _stop_input(self) -> None:
+        """Read nothing more as requests: the connection closes after what is queued.
+
+        Reading goes on (``_discard``) rather than pausing, so that a FIN or an RST is still
+        noticed: an application waiting on its client (a long-poll with ``Upgrade:``) then
+        learns that it left, and the socket does not linger in CLOSE_WAIT."""
         self._ignore_input = True
-        if self.transport is not None and not self.closed and not self._reading_paused:
-            self._reading_paused = True
-            self.transport.pause_reading()
+        self.update_reading()
+
+    def _discard(self, data: bytes) -> None:
+        """Drop bytes read after the last request; a client that sends more than a request
+        body's worth of them is not going to read its answer: abort."""
+        self._ignored += len(data)
+        if self._ignored > self.limits.max_body_size + self.limits.max_head_size:
+            logger.debug("disconnecting %s: it sent %d bytes after its last request",
+                         self.client[0], self._ignored)
+            self.abort()
 
     def _reject(self, status: int, error: BaseException) -> None:
         """Answer a request the parser refused (after those before it) and close."""
