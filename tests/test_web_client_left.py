@@ -53,7 +53,11 @@ APPS = {
             if scope["path"] == "/whole":
                 await send({"type": "http.response.body", "body": b"whole"})
                 return
-            await send({"type": "http.response.body", "body": b"one", "more_body": True})
+            try:
+                await send({"type": "http.response.body", "body": b"one", "more_body": True})
+            except OSError:
+                if scope["path"] != "/stubborn":
+                    raise
             await send({"type": "http.response.body", "body": b"two"})
     """,
 }
@@ -99,6 +103,17 @@ def test_a_stream_to_a_half_closed_client_is_dropped_without_an_answer(
         assert read_all(sock) == b""  # no 500, no half stream: nothing
     assert "Traceback" not in gated.stderr
     assert gated.get("/whole?/").body == b"whole"  # and the server goes on
+
+
+def test_a_stream_dropped_stays_dropped(apps: Path) -> None:
+    """An ASGI application that goes on after send() raised must not send a truncated
+    response (its last part without the first)."""
+    with WebProcess(["--asgi", "gated:asgi"], cwd=apps) as server, \
+            socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        gate = apps / f"gate-stubborn-{server.port}"
+        sock.sendall(f"GET /stubborn?{gate} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        half_close_then_open(server, sock, gate)
+        assert read_all(sock) == b""
 
 
 def test_a_whole_response_to_a_half_closed_client_is_sent(gated: WebProcess, apps: Path) -> None:

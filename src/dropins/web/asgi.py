@@ -62,6 +62,7 @@ class _AsgiCall:
         self.started = False
         self.body_done = False
         self.told_client_left = False
+        self.stream_dropped = False
         self.response_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def run(self) -> None:
@@ -166,11 +167,12 @@ class _AsgiCall:
         exchange = self.exchange
         kind = message.get("type")
         connection = exchange.connection
-        if connection.closing or (exchange.finished and not self.started) or (
-                connection.client_left and kind == "http.response.body"
-                and message.get("more_body", False)):
-            # Gone, half-closed under a stream (as for WSGI), or already answered by the
-            # server itself (a 413 for a body too large).
+        if kind == "http.response.body" and message.get("more_body", False) \
+                and connection.client_left:
+            self.stream_dropped = True  # half-closed under a stream: as for WSGI, it stops
+        if self.stream_dropped or connection.closing or (exchange.finished and not self.started):
+            # Gone, a dropped stream (whose later parts must not make a truncated response),
+            # or already answered by the server itself (a 413 for a body too large).
             raise ClientDisconnected("client disconnected")
         if kind == "http.response.start":
             if self.started:
