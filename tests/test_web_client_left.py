@@ -147,3 +147,21 @@ def test_long_polls_with_an_upgrade_header_end_when_their_clients_leave(
 
         assert wait_until(all_ended, 10), server.stderr
         assert server.get("/whole?/").body == b"whole"
+
+
+def test_a_client_that_sends_without_end_after_an_upgrade_request_is_dropped(
+        apps: Path) -> None:
+    with WebProcess(["--asgi", "gated:asgi", "--max-body-size", "1M"], cwd=apps) as server, \
+            socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /poll HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                     b"Upgrade: websocket\r\n\r\n")
+        server.wait_for_log("long-poll started")
+        sent = 0
+        try:
+            while sent < 64 * 1024 * 1024:  # read and dropped, but not without end
+                sock.sendall(b"\x00" * 65536)
+                sent += 65536
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert sent < 16 * 1024 * 1024, f"the server read {sent} bytes after the request"
+        server.wait_for_log("long-poll ended: http.disconnect")
