@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -268,3 +269,29 @@ def upload(port: int, path: str, size: int, block: int = 1 << 20, timeout: float
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def flood(sock: socket.socket, byte: bytes = b"a", limit: int = 64 * 1024 * 1024) -> int:
+    """Send ``byte`` in 64 KiB blocks until the server answers, resets or has taken ``limit``
+    bytes; return how many were sent (the test asserts the server stopped it far sooner)."""
+    block = byte * 65536
+    sent = 0
+    try:
+        while sent < limit and not select.select([sock], [], [], 0)[0]:
+            sock.sendall(block)
+            sent += len(block)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    return sent
+
+
+def read_until_closed(sock: socket.socket, timeout: float = 10) -> bytes:
+    """Everything the server sends until it closes or resets (or ``timeout`` passes)."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except (TimeoutError, ConnectionResetError):
+        pass
+    return data

@@ -5,7 +5,6 @@ the head-size limit next to a large body in the same read.
 
 from __future__ import annotations
 
-import select
 import socket
 from collections.abc import Iterator
 
@@ -13,9 +12,11 @@ import pytest
 
 from _web_helpers import (
     WebProcess,
+    flood,
     open_fds,
     raw_exchange,
     read_responses,
+    read_until_closed,
     sockets_in_state,
     status_of,
     wait_until,
@@ -137,24 +138,10 @@ def test_a_request_before_an_upgrade_request_is_answered_with_it(server: WebProc
                          ids=["trailer", "chunk-extension"])
 def test_an_endless_trailer_or_chunk_extension_is_refused(server: WebProcess,
                                                           start: bytes) -> None:
-    sent = 0
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + start)
-        try:
-            while sent < 64 * 1024 * 1024:  # the server must stop us long before this
-                if select.select([sock], [], [], 0)[0]:
-                    break
-                sock.sendall(b"a" * 65536)
-                sent += 65536
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        sock.settimeout(5)
-        answer = b""
-        try:
-            while chunk := sock.recv(65536):
-                answer += chunk
-        except (TimeoutError, ConnectionResetError):
-            pass
+        sent = flood(sock)
+        answer = read_until_closed(sock)
     assert status_of(answer) == 431, answer[:200]
     assert sent < 4 * 1024 * 1024, f"the server read {sent} bytes of one line"
 
