@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -218,8 +219,9 @@ def wait_until(predicate: object, timeout: float = 5) -> bool:
     return False
 
 
-def sockets_in_state(port: int, state: str = "CLOSE_WAIT") -> int:
-    """How many TCP sockets on this machine have local port ``port`` and ``state``.
+def sockets_in_state(port: int, state: str = "CLOSE_WAIT", peer_port: int = 0) -> int:
+    """How many TCP sockets on this machine have local port ``port`` and ``state`` (and the
+    remote port ``peer_port``, if given: the server side of one client's connection).
 
     Read from /proc/net/tcp{,6} (Linux), which tells a socket's state as a hex code.
     """
@@ -232,7 +234,8 @@ def sockets_in_state(port: int, state: str = "CLOSE_WAIT") -> int:
             continue
         for line in lines:
             fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == codes[state]:
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == codes[state] \
+                    and (not peer_port or int(fields[2].rsplit(":", 1)[1], 16) == peer_port):
                 count += 1
     return count
 
@@ -266,3 +269,29 @@ def upload(port: int, path: str, size: int, block: int = 1 << 20, timeout: float
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def flood(sock: socket.socket, byte: bytes = b"a", limit: int = 64 * 1024 * 1024) -> int:
+    """Send ``byte`` in 64 KiB blocks until the server answers, resets or has taken ``limit``
+    bytes; return how many were sent (the test asserts the server stopped it far sooner)."""
+    block = byte * 65536
+    sent = 0
+    try:
+        while sent < limit and not select.select([sock], [], [], 0)[0]:
+            sock.sendall(block)
+            sent += len(block)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    return sent
+
+
+def read_until_closed(sock: socket.socket, timeout: float = 10) -> bytes:
+    """Everything the server sends until it closes or resets (or ``timeout`` passes)."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except (TimeoutError, ConnectionResetError):
+        pass
+    return data

@@ -6,16 +6,17 @@ the head-size limit next to a large body in the same read.
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from _web_helpers import (
     WebProcess,
+    flood,
     open_fds,
     raw_exchange,
     read_responses,
+    read_until_closed,
     sockets_in_state,
     status_of,
     wait_until,
@@ -75,17 +76,28 @@ H2C = (b"POST /upload HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings
        b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n")
 
 
+def read_continue(sock: socket.socket) -> bytes:
+    """The interim ``100 Continue`` response, which proves the server has read the head."""
+    data = b""
+    while not data.endswith(b"\r\n\r\n"):
+        chunk = sock.recv(1)
+        assert chunk, data
+        data += chunk
+    return data
+
+
 @pytest.mark.parametrize("split", [False, True], ids=["one-write", "body-later"])
 def test_an_h2c_upgrade_is_ignored_and_the_body_delivered(server: WebProcess,
                                                           split: bool) -> None:
-    head = H2C + b"Content-Length: 5\r\n\r\n"
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         if split:
-            sock.sendall(head)
-            time.sleep(0.2)  # lets the head arrive alone, as a separate read
+            # The body is sent only once the server asks for it, so the head is surely read
+            # alone, before the body.
+            sock.sendall(H2C + b"Expect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+            assert read_continue(sock) == b"HTTP/1.1 100 Continue\r\n\r\n"
             sock.sendall(b"hello")
         else:
-            sock.sendall(head + b"hello")
+            sock.sendall(H2C + b"Content-Length: 5\r\n\r\nhello")
         (response,) = read_responses(sock, 1)
     assert (response.status, response.body) == (200, b"POST 5: hello")
     assert response.headers["connection"] == "close"
@@ -106,8 +118,30 @@ def test_a_large_body_does_not_count_toward_the_next_request_head(server: WebPro
         # One write: the POST, its body, and the start of the next request.
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + body
                      + b"GET /next HTTP/1.1\r\nHo")
-        time.sleep(0.2)  # the rest of the head comes in a later read
+        # The POST is answered once its whole body was read, in the read that ends with the
+        # start of the next head: the rest of that head surely comes in a later read.
+        (first,) = read_responses(sock, 1)
         sock.sendall(b"st: x\r\n\r\n")
-        statuses = [response.status for response in read_responses(sock, 2)]
-    assert statuses == [200, 200]
+        (second,) = read_responses(sock, 1)
+    assert [first.status, second.status] == [200, 200]
+
+
+def test_a_request_before_an_upgrade_request_is_answered_with_it(server: WebProcess) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+                     + H2C + b"Content-Length: 5\r\n\r\nhello")
+        answers = [response.body for response in read_responses(sock, 2)]
+    assert answers == [b"GET 0: ", b"POST 5: hello"]
+
+
+@pytest.mark.parametrize("start", [b"1\r\na\r\n0\r\nX-Trailer: ", b"1;extension="],
+                         ids=["trailer", "chunk-extension"])
+def test_an_endless_trailer_or_chunk_extension_is_refused(server: WebProcess,
+                                                          start: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + start)
+        sent = flood(sock)
+        answer = read_until_closed(sock)
+    assert status_of(answer) == 431, answer[:200]
+    assert sent < 4 * 1024 * 1024, f"the server read {sent} bytes of one line"
 

@@ -168,6 +168,42 @@ def test_an_unknown_method_reaches_the_application(echo: WebProcess) -> None:
     assert status_of(send(echo, "BR(EW /x HTTP/1.1\nHost: a\n\n")) == 400
 
 
+def test_thousands_of_pipelined_unknown_methods_in_one_read(echo: WebProcess) -> None:
+    count = 1500
+    with socket.create_connection(("127.0.0.1", echo.port), timeout=30) as sock:
+        sock.sendall(b"BREW /pot HTTP/1.1\r\nHost: a\r\n\r\n" * count)
+        answers = [json.loads(response.body) for response in read_responses(sock, count, 60)]
+    assert {(answer["method"], answer["path"]) for answer in answers} == {("BREW", "/pot")}
+    assert len(answers) == count
+    assert "Traceback" not in echo.stderr
+
+
+def test_an_unknown_method_keeps_the_status_of_its_refusal(echo: WebProcess) -> None:
+    assert status_of(send(echo, f"BREW /{'t' * 20_000} HTTP/1.1\nHost: a\n\n")) == 414
+    headers = "".join(f"X-{index}: v\n" for index in range(200))
+    assert status_of(send(echo, f"BREW / HTTP/1.1\nHost: a\n{headers}\n")) == 431
+    headers = f"X-Big: {'v' * 70_000}\n"
+    assert status_of(send(echo, f"BREW / HTTP/1.1\nHost: a\n{headers}\n")) == 431
+
+
+@pytest.mark.parametrize(("first", "rest"), [("PURG", "EX"), ("BR", "EW"), ("P", "URGEX")])
+def test_an_unknown_method_split_between_reads(echo: WebProcess, first: str, rest: str) -> None:
+    """Its first bytes may be the start of a method httptools knows (PURG, of PURGE)."""
+    with socket.create_connection(("127.0.0.1", echo.port), timeout=5) as sock:
+        # One small write is one read: once /one is answered, the server has read the first
+        # bytes of the method too, alone at the end of that read.
+        sock.sendall(f"GET /one HTTP/1.1\r\nHost: a\r\n\r\n{first}".encode())
+        (one,) = read_responses(sock, 1)
+        sock.sendall(f"{rest} /two HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+        (two,) = read_responses(sock, 1)
+        # ... and at the start of a read, right after an answer.
+        sock.sendall(first.encode())
+        sock.sendall(f"{rest} /three HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+        (three,) = read_responses(sock, 1)
+    assert [json.loads(response.body)["method"] for response in (one, two, three)] == [
+        "GET", first + rest, first + rest]
+
+
 def test_static_files_refuse_unknown_methods_with_allow(static: WebProcess) -> None:
     raw = send(static, "BREW /hello.txt HTTP/1.1\nHost: a\nConnection: close\n\n")
     assert status_of(raw) == 405
@@ -183,7 +219,12 @@ def test_connect_and_options_star(echo: WebProcess, static: WebProcess) -> None:
     assert re.search(rb"\r\nAllow: GET, HEAD, POST, [A-Z, ]+\r\n", raw), raw
     assert b"\r\nContent-Length: 0\r\n" in raw
     raw = send(static, "OPTIONS * HTTP/1.1\nHost: a\nConnection: close\n\n")
-    assert status_of(raw) == 200 and b"\r\nAllow: GET, HEAD\r\n" in raw
+    assert status_of(raw) == 200 and b"\r\nAllow: GET, HEAD, OPTIONS\r\n" in raw
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "BREW"])
+def test_the_asterisk_target_is_for_options_only(echo: WebProcess, method: str) -> None:
+    assert status_of(send(echo, f"{method} * HTTP/1.1\nHost: a\nContent-Length: 0\n\n")) == 400
 
 
 def test_a_chunked_body_on_http_1_0_is_refused(echo: WebProcess) -> None:

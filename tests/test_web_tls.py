@@ -68,3 +68,21 @@ def test_a_client_that_never_starts_the_handshake_is_dropped(
     # ... and the server goes on serving.
     assert https_get(port, client, "/hello.txt").startswith(b"HTTP/1.1 200 OK\r\n")
     assert process.process is not None and process.process.poll() is None
+
+
+def test_a_client_close_notify_is_not_a_warning(
+        tls_server: tuple[WebProcess, int, ssl.SSLContext]) -> None:
+    process, port, client = tls_server
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        sock = client.wrap_socket(raw, server_hostname="127.0.0.1")
+        sock.sendall(b"GET /hello.txt?notify HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        data = b""
+        while not data.endswith(b"hello over tls\n"):
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
+        sock.unwrap()  # close_notify; returns once the server has answered with its own
+    # A later request's access line shows that the log is read past that close.
+    https_get(port, client, "/hello.txt?after")
+    process.wait_for_log(r'"GET /hello\.txt\?after HTTP/1\.1" 200 ')
+    assert "eof_received" not in process.stderr

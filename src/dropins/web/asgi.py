@@ -10,6 +10,9 @@ Each request runs ``await app(scope, receive, send)`` as a task on the event loo
 * ``send()`` takes ``http.response.start`` and ``http.response.body``; it waits for the
   client to take the data (flow control) and raises ``ClientDisconnected`` (an ``OSError``)
   once the connection is gone, as the ASGI 2.4 spec asks, so streaming applications stop.
+  After a FIN the rule is the WSGI gateway's: a response given whole (one body message) is
+  still sent, a streamed one (``more_body``) stops at its first part, and the connection is
+  aborted without a response.
 * A failing application gets a plain 500 if it had not started its response, or its
   connection closed if it had; the traceback goes to the ``dropins.web`` logger.  An
   exception (or a return without a response) after the application was told that its client
@@ -59,6 +62,7 @@ class _AsgiCall:
         self.started = False
         self.body_done = False
         self.told_client_left = False
+        self.stream_dropped = False
         self.response_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def run(self) -> None:
@@ -161,10 +165,15 @@ class _AsgiCall:
 
     async def _send(self, message: Message) -> None:
         exchange = self.exchange
-        if exchange.connection.closing or (exchange.finished and not self.started):
-            # Gone, or already answered by the server itself (a 413 for a body too large).
-            raise ClientDisconnected("client disconnected")
         kind = message.get("type")
+        connection = exchange.connection
+        if kind == "http.response.body" and message.get("more_body", False) \
+                and connection.client_left:
+            self.stream_dropped = True  # half-closed under a stream: as for WSGI, it stops
+        if self.stream_dropped or connection.closing or (exchange.finished and not self.started):
+            # Gone, a dropped stream (whose later parts must not make a truncated response),
+            # or already answered by the server itself (a 413 for a body too large).
+            raise ClientDisconnected("client disconnected")
         if kind == "http.response.start":
             if self.started:
                 raise RuntimeError("ASGI: http.response.start sent twice")

@@ -294,6 +294,18 @@ class Exchange:
         await self.connection.sendfile(file, offset, count)
         self.bytes_sent += count
 
+    def end_body_early(self, error: BodyError | None = None) -> None:
+        """The request body will not be complete (the client left, or the request was
+        refused): its reader gets ``error``, or ClientDisconnected when there is none, and
+        the connection closes after this exchange."""
+        body = self.body
+        if body is not None and not body.complete:
+            self.keep_alive = False
+            if error is None:
+                body.lost()
+            else:
+                body.fail(error)
+
     def fail(self) -> None:
         """End an unfinished response after a handler error: a 500 if nothing was sent yet,
         else an abort (half a response cannot be turned into an error)."""

@@ -1,4 +1,4 @@
-"""One HTTP/1.1 connection: an asyncio Protocol driven by httptools' parser callbacks.
+"""One HTTP/1.1 connection: an asyncio Protocol that answers what its reader parses.
 
 Why a Protocol and not streams: callbacks avoid a task and two buffers per request, which is
 most of the difference in requests per second for small responses.
@@ -11,8 +11,8 @@ What the connection guarantees:
 * limits: request head size and header count (431), target length (414), body size (413),
   a deadline for each request head and for body data (408), an idle keep-alive timeout;
 * ``Connection: close``, HTTP/1.0 keep-alive, chunked and Content-Length request bodies;
-* the RFC 9112 rules for a request head (``requesthead.py``), and methods httptools does not
-  know passed on to the handler (``parsing.py``);
+* the RFC 9112 rules for a request head (``requesthead.py``); turning bytes into requests,
+  with the limits on heads and methods httptools does not know, is ``reading.py``'s part;
 * a bound on how long a client may take to accept its response (the send timeout);
 * a graceful stop: ``graceful_shutdown()`` closes an idle connection at once and lets a busy one
   finish its current response (sent with ``Connection: close``).
@@ -27,13 +27,11 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-import httptools
-
 from dropins.web.accesslog import log_access
-from dropins.web.exchange import BodyError, ClientDisconnected, Exchange, RequestBody
-from dropins.web.httputil import find_header, is_header_name
-from dropins.web.parsing import end_of_requests, new_parser
-from dropins.web.requesthead import check_request_head, server_answer_headers
+from dropins.web.exchange import BodyError, ClientDisconnected, Exchange
+from dropins.web.reading import BODY_HIGH_WATER, RequestReader
+from dropins.web.requesthead import server_answer_headers
+from dropins.web.sendfile import send_file
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -45,10 +43,6 @@ __all__ = ["HttpConnection"]
 logger = logging.getLogger("dropins.web")
 
 _MAX_QUEUED = 16          # pipelined requests accepted ahead of the one being answered
-_BODY_HIGH_WATER = 256 * 1024
-_SENDFILE_SLICE = 512 * 1024
-_MAX_METHOD = 64          # longest method name accepted that httptools does not know
-_STAND_IN_METHOD = b"GET "  # what httptools is given instead of a method it does not know
 
 
 class HttpConnection(asyncio.Protocol):
@@ -62,28 +56,15 @@ class HttpConnection(asyncio.Protocol):
         self.client = ("", 0)
         self.closed = False
         self._closing = False
-        self._parser = new_parser(self)
-        self._messages_begun = 0
-        self._method_prefix = b""
-        self._unknown_method: bytes | None = None
+        self.reader = RequestReader(self)
         self._queue: deque[Exchange] = deque()
         self._active: Exchange | None = None
-        self._parsing: Exchange | None = None
         self._dispatching = False
-        self._in_message = False
-        self._ignore_input = False
         self._reading_paused = False
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self.deadline = 0.0
         self._on_deadline: Callable[[], None] | None = None
-        self._url_parts: list[bytes] = []
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._head_size = 0
-        self._in_head = False
-        self._head_fed = 0
-        self._head_began_in_read = False
-        self._upgrade_body: RequestBody | None = None
         self._task: asyncio.Task[None] | None = None
         self._input_ended = False
         self._left: asyncio.Future[None] | None = None
@@ -104,85 +85,29 @@ class HttpConnection(asyncio.Protocol):
         self._arm_timer(self.limits.header_timeout, self._on_header_timeout)
 
     def data_received(self, data: bytes) -> None:
-        if self._ignore_input:
-            return
-        if self._in_head and self._head_fed > self.limits.max_head_size + \
-                self.limits.max_target_size:
-            # httptools hands over a header only once it is complete, so the size limits in
-            # on_url/on_header cannot stop one endless header line: count the reads that lie
-            # wholly inside an incomplete head, and refuse before buffering more than two
-            # reads beyond.  A read in which the head began is not counted, since most of it
-            # may be the body of the previous request (which must not make this one a 431).
-            self._reject(431, _Rejected(431))
-            return
-        self._head_began_in_read = False
-        at_start = not self._in_message
-        if self._method_prefix:
-            data, self._method_prefix = self._method_prefix + data, b""
-        begun = self._messages_begun
-        try:
-            self._parser.feed_data(data)
-            if self._in_head and not self._head_began_in_read:
-                self._head_fed += len(data)
-        except httptools.HttpParserInvalidMethodError as error:
-            if self._ignore_input:
-                return  # a request before it was refused: nothing more is read
-            if not at_start:
-                # The read began inside a request: where the one with the unknown method
-                # starts is known only to the parser, which has given up.
-                self._reject(400, error)
-                return
-            before = self._messages_begun - begun - 1  # complete requests before it
-            self._feed_unknown_method(data[end_of_requests(data, before):] if before else data)
-        except httptools.HttpParserUpgrade as upgrade:
-            # Protocol upgrades (WebSocket, h2c) are not offered: answer what was asked over
-            # HTTP/1.1, then close, ignoring the bytes that follow the request.
-            for exchange in (self._active, *self._queue):
-                if exchange is not None:
-                    exchange.keep_alive = False
-            if self._upgrade_body is None:
-                self._stop_input()
-            else:
-                self._read_body_of_upgrade(data[upgrade.args[0]:])
-        except httptools.HttpParserError as error:
-            status = getattr(error.__context__, "status", 400)
-            self._reject(status, error.__context__ or error)
-
-    def _feed_unknown_method(self, data: bytes) -> None:
-        """A request that starts ``data`` has a method httptools does not know (``BREW``):
-        parse it with a stand-in method and give handlers the real one, so that applications
-        can answer 405 or 501 themselves, as RFC 9110 9.1 leaves to them."""
-        space = data.find(b" ", 0, _MAX_METHOD + 1)
-        method = data[:space] if space != -1 else data
-        if not is_header_name(method) or (space == -1 and len(data) > _MAX_METHOD):
-            self._reject(400, ValueError("invalid request method"))
-            return
-        self._parser = new_parser(self)
-        self._in_message = False
-        if space == -1:
-            self._method_prefix = data  # the method's first bytes: wait for the rest
-            return
-        self._unknown_method = method
-        self.data_received(_STAND_IN_METHOD + data[space + 1:])
+        self.reader.feed(data)
 
     def eof_received(self) -> bool | None:
         """The client half-closed (FIN): it will send nothing more.
 
-        Requests it sent completely are still answered (a half-close is legal HTTP), then the
-        connection is closed.  Everything else ends now: a connection with nothing to answer
-        (idle, or in the middle of a request head) is closed at once instead of holding its
-        file descriptor until a timeout, an unfinished request body fails, and handlers
-        waiting on ``left_future()`` learn that the client has left (ASGI ``http.disconnect``).
+        On plain TCP the connection stays open for what the client already asked: requests
+        it sent completely are answered, then the connection is closed (a half-close is legal
+        HTTP).  Everything else ends now: a connection with nothing to answer (idle, or in
+        the middle of a request head) is closed at once instead of holding its descriptor
+        until a timeout; an unfinished request body fails; the client counts as gone
+        (``client_left``), so an application waiting on it is told (ASGI ``http.disconnect``)
+        and a response still being streamed is dropped (see docs/web.md, *Clients that
+        leave*).  On TLS asyncio always closes the connection after a close_notify, so True is
+        returned only on plain transports (asyncio warns about it on TLS).
         """
         self._input_ended = True
-        parsing = self._parsing
-        if parsing is not None and parsing.body is not None and not parsing.body.complete:
-            parsing.keep_alive = False
-            parsing.body.lost()
+        if self.reader.parsing is not None:
+            self.reader.parsing.end_body_early()
         self._signal_left()
         if self._active is None and not self._queue:
             self._close()
-        return True
+        transport = self.transport
+        return transport is None or transport.get_extra_info("sslcontext") is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -191,9 +116,9 @@ class HttpConnection(asyncio.Protocol):
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(ClientDisconnected("client disconnected"))
-        for exchange in (self._active, self._parsing, *self._queue):
-            if exchange is not None and exchange.body is not None:
-                exchange.body.lost()
+        for exchange in (self._active, self.reader.parsing, *self._queue):
+            if exchange is not None:
+                exchange.end_body_early()
         self._queue.clear()
         self.server.forget(self)
 
@@ -202,7 +127,7 @@ class HttpConnection(asyncio.Protocol):
         # pipelining client that never reads cannot make the server buffer without bound.
         self._write_paused = True
         self.update_reading()
-        self._arm_timer(self.limits.send_timeout, self._on_send_timeout)
+        self._arm_timer(self.limits.send_timeout, self.on_send_timeout)
 
     def resume_writing(self) -> None:
         self._write_paused = False
@@ -210,7 +135,7 @@ class HttpConnection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         self.update_reading()
-        if self._on_deadline == self._on_send_timeout:
+        if self._on_deadline == self.on_send_timeout:
             self._arm_waiting_timer()
         self._dispatch()
 
@@ -242,111 +167,28 @@ class HttpConnection(asyncio.Protocol):
         self.server.closing = True
         self.close_when_idle()
 
-    # -- httptools callbacks
-    def on_message_begin(self) -> None:
-        self._messages_begun += 1
-        self._in_message = True
-        self._in_head = True
-        self._head_began_in_read = True
-        self._head_fed = 0
-        self._url_parts = []
-        self._headers = []
-        self._head_size = 0
+    # -- called by the reader
+    def request_begun(self) -> None:
+        """The first bytes of a request arrived: bound the wait for its head, unless the
+        connection is busy answering (then the client may rightly wait to send the rest)."""
         if self._active is None and not self._queue and not self._write_paused:
             self._arm_timer(self.limits.header_timeout, self._on_header_timeout)
 
-    def on_url(self, fragment: bytes) -> None:
-        self._head_size += len(fragment)
-        if self._head_size > self.limits.max_target_size:
-            raise _Rejected(414)
-        self._url_parts.append(fragment)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_size += len(name) + len(value) + 4
-        if self._head_size > self.limits.max_head_size:
-            raise _Rejected(431)
-        if len(self._headers) >= self.limits.max_headers:
-            raise _Rejected(431)
-        self._headers.append((name.lower(), value))
-
-    def on_headers_complete(self) -> None:
-        self._in_head = False
+    def request_parsed(self, exchange: Exchange) -> None:
+        """A request head was read: queue the request and answer it when its turn comes."""
         if self._active is None and not self._queue and not self._write_paused:
             self._cancel_timer()
-        parser = self._parser
-        method = self._unknown_method or parser.get_method()
-        self._unknown_method = None
-        target = b"".join(self._url_parts)
-        verdict = check_request_head(method, target, parser.get_http_version(), self._headers)
-        headers = verdict.headers
-        expect = find_header(headers, b"expect")
-        length = find_header(headers, b"content-length")
-        chunked = find_header(headers, b"transfer-encoding") is not None
-        has_body = chunked or length not in (None, b"0")
-        body = RequestBody(self, expect is not None and expect.lower() == b"100-continue"
-                           and has_body) if has_body else None
-        exchange = Exchange(self, method, target, verdict.version, headers,
-                            # An upgrade request (WebSocket, h2c) is answered over HTTP/1.1 and
-                            # the connection closed: decide that now, because a static answer
-                            # is sent before the parser reports the upgrade.
-                            parser.should_keep_alive() and not self.server.closing
-                            and not parser.should_upgrade(), body)
-        if verdict.status:
-            exchange.error_status = verdict.status
-        elif expect is not None and expect.lower() != b"100-continue":
-            exchange.error_status = 417
-        elif length is not None and length.isdigit() and int(length) > self.limits.max_body_size:
-            exchange.error_status = 413
-        if exchange.error_status >= 400:
-            exchange.keep_alive = False
-            self._stop_input()
-        elif body is not None and parser.should_upgrade():
-            self._upgrade_body = body  # httptools skips it: see _read_body_of_upgrade
-        self._parsing = exchange
         self._queue.append(exchange)
         self._dispatch()
 
-    def on_body(self, data: bytes) -> None:
-        exchange = self._parsing
-        if exchange is None or exchange.body is None:
-            return
-        exchange.body.feed(data)
-        if exchange.body.received > self.limits.max_body_size:
-            exchange.keep_alive = False
-            exchange.body.fail(BodyError(413, "request body too large"))
-            if exchange in self._queue:
-                exchange.error_status = 413
-            self._stop_input()
-            return
-        if exchange.body.buffered > _BODY_HIGH_WATER:
-            self.update_reading()
-
-    def on_message_complete(self) -> None:
-        if self._upgrade_body is not None:
-            return  # httptools skipped the body of an upgrade request; it is still to come
-        self._in_message = False
-        exchange = self._parsing
-        self._parsing = None
-        if exchange is not None and exchange.body is not None:
-            exchange.body.finish()
-        if len(self._queue) > _MAX_QUEUED:
-            self.update_reading()
-
-    def _read_body_of_upgrade(self, rest: bytes) -> None:
-        """Deliver the body of an upgrade request whose upgrade is ignored (``curl --http2``
-        sends ``POST`` with ``Upgrade: h2c``): httptools stops parsing at the end of the head,
-        so a fresh parser, told the body's framing by a made-up head, parses the body.  The
-        connection closes after the answer, so nothing after that body is read."""
-        body = self._upgrade_body
-        exchange = self._parsing
-        assert body is not None and exchange is not None
-        framing = (b"Transfer-Encoding: chunked" if exchange.header(b"transfer-encoding")
-                   else b"Content-Length: " + (exchange.header(b"content-length") or b"0"))
-        self._parser = httptools.HttpRequestParser(_UpgradeBodyReader(self))
-        self._parser.feed_data(b"POST / HTTP/1.1\r\n" + framing + b"\r\n\r\n")
-        self._upgrade_body = None
-        if rest:
-            self.data_received(rest)
+    def reject(self, status: int, error: BaseException) -> None:
+        """Answer a request the reader refused (after those before it) and close."""
+        logger.debug("rejecting request from %s with %d: %s", self.client[0], status, error)
+        method, target, version = self.reader.refuse(status)
+        exchange = Exchange(self, method, target, version, [], False, None)
+        exchange.error_status = status
+        self._queue.append(exchange)
+        self._dispatch()
 
     # -- dispatching requests to the handler, one at a time
     def _dispatch(self) -> None:
@@ -368,9 +210,8 @@ class HttpConnection(asyncio.Protocol):
                     continue
                 if pending is not None:
                     self._task = self.loop.create_task(self._complete(exchange, pending))
-                elif not exchange.finished:
-                    logger.error("handler returned without answering %s", exchange.target)
-                    self._handler_failed(exchange, log=False)
+                else:
+                    self._check_answered(exchange)
         finally:
             self._dispatching = False
 
@@ -398,17 +239,22 @@ class HttpConnection(asyncio.Protocol):
         except Exception:
             self._handler_failed(exchange)
         else:
-            if not exchange.finished:
-                logger.error("handler returned without answering %s", exchange.target)
-                self._handler_failed(exchange, log=False)
+            self._check_answered(exchange)
         finally:
             self._task = None
 
-    def _handler_failed(self, exchange: Exchange, log: bool = True) -> None:
-        if log:
-            logger.exception("error while answering %s %s", exchange.method.decode("latin-1"),
-                             exchange.target.decode("latin-1"))
+    def _handler_failed(self, exchange: Exchange) -> None:
+        logger.exception("error while answering %s %s", exchange.method.decode("latin-1"),
+                         exchange.target.decode("latin-1"))
         exchange.fail()
+
+    @staticmethod
+    def _check_answered(exchange: Exchange) -> None:
+        """A handler that returned must have answered: else the client gets a 500 rather
+        than waiting for a response that will never come."""
+        if not exchange.finished:
+            logger.error("handler returned without answering %s", exchange.target)
+            exchange.fail()
 
     def exchange_done(self, exchange: Exchange) -> None:
         """Called by ``Exchange.end()``: log it and move on to the next request (or close)."""
@@ -432,7 +278,7 @@ class HttpConnection(asyncio.Protocol):
         """Nothing to answer: bound the wait for the rest of a request, or for a new one."""
         if self._active is not None or self._queue:
             self._cancel_timer()
-        elif self._in_message:
+        elif self.reader.in_message:
             self._arm_timer(self.limits.header_timeout, self._on_header_timeout)
         else:
             self._arm_timer(self.limits.keepalive_timeout, self._close)
@@ -462,56 +308,17 @@ class HttpConnection(asyncio.Protocol):
             await self._drain_waiter
 
     async def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
-        """Send part of a file in slices, each of which must go out within the send timeout.
-
-        ``loop.sendfile`` reports no progress while it runs, so a client that stops reading
-        is detected per slice (a client slower than _SENDFILE_SLICE per send timeout is
-        dropped too).  The slice is cancelled before the connection is aborted: aborting a
-        transport in the middle of asyncio's sendfile leaves a writer registered on the
-        closed socket, which can then fire for the next connection given the same number.
-        """
-        if self.closing or self.transport is None:
-            raise ClientDisconnected("client disconnected")
-        try:
-            while count > 0:
-                size = min(count, _SENDFILE_SLICE)
-                try:
-                    sent = await asyncio.wait_for(
-                        self.loop.sendfile(self.transport, file, offset, size),
-                        self.limits.send_timeout)
-                except NotImplementedError:  # e.g. uvloop: no loop.sendfile at all
-                    sent = await self._copy_file(file, offset, size)
-                except TimeoutError:
-                    self._on_send_timeout()
-                    raise ClientDisconnected("the client stopped reading") from None
-                if sent != size:
-                    raise ClientDisconnected("the file shrank while being sent")
-                offset += size
-                count -= size
-        except (OSError, RuntimeError) as error:  # RuntimeError: "transport is closing"
-            raise ClientDisconnected(str(error)) from error
-
-    async def _copy_file(self, file: BinaryIO, offset: int, count: int) -> int:
-        """sendfile by hand: read and write, waiting for the client between pieces."""
-        file.seek(offset)
-        sent = 0
-        while sent < count:
-            chunk = file.read(min(count - sent, 256 * 1024))
-            if not chunk:
-                break
-            sent += len(chunk)
-            self.write_raw(chunk)
-            await self.drain()
-        return sent
+        """Send part of a file as the body (``sendfile.py``)."""
+        await send_file(self, file, offset, count)
 
     def update_reading(self) -> None:
         """Pause reading while the client is ahead of the handler; resume when it catches up."""
-        if self.closed or self.transport is None or self._ignore_input:
+        if self.closed or self.transport is None:
             return
-        parsing = self._parsing
+        parsing = self.reader.parsing
         behind = self._write_paused or len(self._queue) > _MAX_QUEUED or (
             parsing is not None and parsing.body is not None
-            and parsing.body.buffered > _BODY_HIGH_WATER)
+            and parsing.body.buffered > BODY_HIGH_WATER)
         if behind and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
@@ -551,43 +358,13 @@ class HttpConnection(asyncio.Protocol):
             self._closing = True
             self.transport.abort()
 
-    def _stop_input(self) -> None:
-        self._ignore_input = True
-        if self.transport is not None and not self.closed and not self._reading_paused:
-            self._reading_paused = True
-            self.transport.pause_reading()
-
-    def _reject(self, status: int, error: BaseException) -> None:
-        """Answer a request the parser refused (after those before it) and close."""
-        self._stop_input()
-        logger.debug("rejecting request from %s with %d: %s", self.client[0], status, error)
-        method, target, version = self._request_line_read()
-        exchange = Exchange(self, method, target, version, [], False, None)
-        exchange.error_status = status
-        parsing = self._parsing
-        if parsing is not None and parsing.body is not None and not parsing.body.complete:
-            parsing.keep_alive = False
-            parsing.body.fail(BodyError(status, "request body incomplete"))
-        self._parsing = None
-        self._queue.append(exchange)
-        self._dispatch()
-
-    def _request_line_read(self) -> tuple[bytes, bytes, str]:
-        """Whatever of the request line of the head being parsed was read, for the access log
-        line of a refused request (``-`` for what is missing)."""
-        if not self._in_head or not self._url_parts:
-            return self._unknown_method or b"-", b"-", "1.1"
-        method = self._unknown_method or self._parser.get_method()
-        version = self._parser.get_http_version() if self._headers else "1.1"
-        return method, b"".join(self._url_parts), version
-
     def _on_header_timeout(self) -> None:
-        if not self._in_message and self._active is None and not self._queue:
+        if not self.reader.in_message and self._active is None and not self._queue:
             self._close()  # nothing asked: just hang up
         else:
-            self._reject(408, TimeoutError("request head not received in time"))
+            self.reject(408, TimeoutError("request head not received in time"))
 
-    def _on_send_timeout(self) -> None:
+    def on_send_timeout(self) -> None:
         logger.debug("disconnecting %s: it took nothing of its response for %.3g s",
                      self.client[0], self.limits.send_timeout)
         self.abort()
@@ -606,29 +383,3 @@ class HttpConnection(asyncio.Protocol):
         if callback is not None and now >= self.deadline:
             self._on_deadline = None
             callback()
-
-
-class _UpgradeBodyReader:
-    """The parser callbacks for the body of an ignored upgrade: body data and its end only."""
-
-    def __init__(self, connection: HttpConnection) -> None:
-        self.connection = connection
-        self.done = False
-
-    def on_body(self, data: bytes) -> None:
-        if not self.done:
-            self.connection.on_body(data)
-
-    def on_message_complete(self) -> None:
-        if not self.done:
-            self.done = True
-            self.connection.on_message_complete()
-            self.connection._stop_input()  # it closes after the answer
-
-
-class _Rejected(Exception):
-    """Raised inside a parser callback to refuse a request with an HTTP status."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status

@@ -9,7 +9,8 @@ WSGI and ASGI alike:
   absolute form (``GET http://example.com/x``) names the host instead of the header;
 * a chunked body on HTTP/1.0, which has no chunked coding, gets 400 (its framing is unknown);
 * ``CONNECT`` (tunnels are not offered) gets 405; ``OPTIONS *`` asks about the server itself
-  and gets 200 with ``Allow``; neither reaches the handler.
+  and gets 200 with ``Allow``, and any other method with the target ``*`` gets 400; none of
+  these reaches the handler.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ def check_request_head(method: bytes, target: bytes, version: str,
     if target[:1] != b"/":
         if method == b"CONNECT":
             return HeadVerdict(version, headers, 405)
-        if method == b"OPTIONS" and target == b"*":
-            return HeadVerdict(version, headers, 200)
+        if target == b"*":  # RFC 9112 3.2.4: the asterisk form is for OPTIONS only
+            return HeadVerdict(version, headers, 200 if method == b"OPTIONS" else 400)
         authority = absolute_form_authority(target)
         if authority is not None:
             headers = [(name, value) for name, value in headers if name != b"host"]
@@ -85,6 +86,9 @@ def absolute_form_authority(target: bytes) -> bytes | None:
 
 
 def server_answer_headers(status: int, allow: bytes) -> list[tuple[bytes, bytes]]:
-    """The headers of an answer the server gives itself: ``Allow`` for 200 (OPTIONS *) and
-    405, which must say what is allowed."""
+    """The headers of an answer the server gives itself: ``Allow`` for 405, which must say
+    what is allowed, and for 200 (``OPTIONS *``), where OPTIONS itself is allowed too, even
+    by a handler that allows it on no resource (static files)."""
+    if status == 200 and b"OPTIONS" not in (method.strip() for method in allow.split(b",")):
+        allow += b", OPTIONS"
     return [(b"Allow", allow)] if status in (200, 405) else []

@@ -10,7 +10,8 @@ Its response goes back to the loop in one of two ways:
 * any other iterable is streamed: each block is written and flushed to the client's pace
   before the next one is asked for, as PEP 3333 requires, so a slow client slows the
   application down instead of filling memory.  Once the client has left (FIN or RST),
-  the next block is not sent: the iteration stops there and ``close()`` runs.  (An
+  the next block is not sent: the iteration stops there, ``close()`` runs and the connection
+  is aborted, with no response if none was started (one debug line, never a 500).  (An
   application blocked between two blocks is not interrupted: Python cannot stop a thread.)
 
 ``close()`` of the iterable is always called.  An exception before the response started
@@ -63,6 +64,12 @@ class WsgiHandler:
         # Closed when the application is done with it, even if this task is cancelled first.
         running.add_done_callback(lambda _: body.close())
         outcome = await asyncio.wrap_future(running, loop=loop)
+        if outcome is _CLIENT_LEFT:
+            logger.debug("WSGI application %s stopped streaming %s %s: its client left",
+                         self.name, call.environ["REQUEST_METHOD"], call.environ["RAW_URI"])
+            if not exchange.finished:
+                exchange.abort()  # nothing more, not even an error, for a client that left
+            return
         if outcome is _FAILED:
             if exchange.head_sent:
                 exchange.abort()
@@ -77,6 +84,7 @@ class WsgiHandler:
 
 
 _FAILED = object()
+_CLIENT_LEFT = object()
 
 
 class _FileBody:
@@ -163,7 +171,7 @@ class _WsgiCall:
                     self._send_block(block)
             return []
         except ClientDisconnected:
-            return _FAILED
+            return _CLIENT_LEFT
         except Exception:
             logger.exception("error in WSGI application %s for %s %s", self.handler.name,
                              self.environ["REQUEST_METHOD"], self.environ["RAW_URI"])
