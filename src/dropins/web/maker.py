@@ -92,7 +92,8 @@ class Options(AuthOptions):
     max_connections = Parameter(type=positive_int, metavar="N",
                                 help="most connections open at once, over all --listen; more "
                                      "wait in the listen backlog until one closes (default: "
-                                     "half the open-file limit, ulimit -n)")
+                                     "(ulimit -n - 32) / 2, keeping 32 descriptors for "
+                                     "files and logs)")
     no_access_log = Flag(help="do not log each request (logger dropins.web.access)")
     insecure_auth = Flag(help="allow --auth on plain TCP reachable from other machines, where "
                               "passwords cross the network in clear text")
