@@ -27,6 +27,8 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("dropins.runner.plugins_command", "List, explain, check and cache plugins"),
     "stop": ("dropins.runner.stop_command", "Stop a daemon started with --pidfile"),
     "passwd": ("dropins.cred.passwd_command", "Add or update a user in a password file"),
+    "config": ("dropins.runner.config_command", "Check an application file, or print it resolved"),
+    "reload": ("dropins.runner.reload_command", "Make a running -c FILE instance re-read it"),
 }
 
 
@@ -89,15 +91,33 @@ def _main(args: list[str], debug: list[bool]) -> int:
         return 0
     if command in BUILTIN_COMMANDS:
         return run_builtin(command, rest)
+    if options.save is not None:
+        from dropins.runner.save_command import save_invocation
+
+        return save_invocation(options, runner_args, command, rest)
+    config = None
+    if options.config is not None:
+        if command is not None:
+            raise UsageError(f"give either --config FILE or a command, not both "
+                             f"(got {command!r})")
+        from dropins.runner.config_app import load_or_fail
+
+        config = load_or_fail(options.config, options.set or ())
+        options = parse_runner_options([*config.runner_argv, *runner_args])
     if options.app is not None and command is not None:
         raise UsageError(f"give either --app FILE.py or a command, not both (got {command!r})")
-    if options.app is None and command is None:
+    if options.app is None and command is None and config is None:
         raise UsageError("no command given; run 'dropins --help' to list the commands")
 
     from dropins.runner.run import Runner, as_application, effective_identity, prepare
 
     identity = prepare(options)
-    if options.app is not None:
+    if config is not None:
+        from dropins.runner.config_app import build_or_fail
+
+        label = config.name or str(options.config)
+        service = build_or_fail(config)
+    elif options.app is not None:
         from dropins.runner.app_file import load_application
 
         label = options.app
@@ -108,7 +128,7 @@ def _main(args: list[str], debug: list[bool]) -> int:
         service = build_service(command, rest)
     application = as_application(service, options, identity)
     identity = effective_identity(application, identity)
-    return Runner(options, label, application, identity).run()
+    return Runner(options, label, application, identity, config).run()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

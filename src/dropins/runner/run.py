@@ -180,8 +180,10 @@ class Runner:
     """Runs one Application as this process, reporting through ``status`` when detached."""
 
     def __init__(self, options: RunnerOptions, label: str, application: Application,
-                 identity: Identity) -> None:
+                 identity: Identity, config: Any = None) -> None:
         self.options = options
+        #: The application file's checked config (``-c FILE``), which SIGHUP reloads.
+        self.config = config
         self.label = label
         self.application = application
         self.identity = identity
