@@ -13,6 +13,7 @@ bad input and 1 for failures; ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from dropins.runner.errors import FAILURE, RunnerError, UsageError, one_line
@@ -104,6 +105,8 @@ def _main(args: list[str], debug: list[bool]) -> int:
 
         config = load_or_fail(options.config, options.set or ())
         options = parse_runner_options([*config.runner_argv, *runner_args])
+        label = config.name or str(options.config)
+        options.config = os.path.abspath(str(options.config))  # SIGHUP re-reads it after --rundir
     if options.app is not None and command is not None:
         raise UsageError(f"give either --app FILE.py or a command, not both (got {command!r})")
     if options.app is None and command is None and config is None:
@@ -115,7 +118,6 @@ def _main(args: list[str], debug: list[bool]) -> int:
     if config is not None:
         from dropins.runner.config_app import build_or_fail
 
-        label = config.name or str(options.config)
         service = build_or_fail(config)
     elif options.app is not None:
         from dropins.runner.app_file import load_application

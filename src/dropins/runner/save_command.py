@@ -53,7 +53,7 @@ def _runner_table(runner_args: Sequence[str], folder: str) -> dict[str, Any]:
     for dest, value in given.items():
         if dest in _NOT_SAVED:
             continue
-        long = [flag for flag in kinds[dest].option_strings if flag.startswith("--")][0][2:]
+        long = next(flag for flag in kinds[dest].option_strings if flag.startswith("--"))[2:]
         table[long] = _relative(value, folder) if kinds[dest].type is path else value
     return table
 
