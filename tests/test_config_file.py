@@ -92,6 +92,8 @@ BAD_FILES = {
                          'services: {x: {command: echo, y: [*c, *c, *c, *c, *c, *c]}}\n',
                          "app.yaml:2: YAML aliases (*name) are not allowed"),
     "yaml syntax error": ("app.yaml", "services:\n  a: [\n", "app.yaml:3: YAML syntax error"),
+    "bad auth type": ("app.toml", '[services.a]\ncommand = "web"\nauth = "nope:x"\n',
+                      "app.toml:3: services.a.auth: unknown auth type 'nope'"),
     "bad option value": ("app.toml", '[services.a]\ncommand = "web"\nthreads = "many"\n',
                          "app.toml:3: services.a.threads: invalid positive_int value: 'many'"),
 }

@@ -18,7 +18,7 @@ from typing import Any
 from dropins.config.build import make_service
 from dropins.config.resolve import AppConfig
 
-__all__ = ["Plan", "apply_reload", "plan_reload"]
+__all__ = ["Plan", "apply_reload"]
 
 log = logging.getLogger("dropins.config")
 
@@ -43,10 +43,6 @@ class Plan:
         parts = [f"{verb} {', '.join(names)}" for verb, names in groups if names]
         parts += list(failed.values())
         return "; ".join(parts) or "no services"
-
-
-def plan_reload(old: AppConfig, new: AppConfig) -> Plan:
-    return Plan(old, new)
 
 
 async def apply_reload(application: Any, old: AppConfig, new: AppConfig) -> tuple[Plan,

@@ -140,8 +140,8 @@ def _count(text: str) -> int:
 
 
 _FOREGROUND = "not needed, dropins runs in the foreground unless --daemon is given"
-_PICKLE = ("dropins loads no pickled application; build it in a Python file and use "
-           "--app FILE.py")
+_PICKLE = ("dropins loads no pickled application; save the command as a text file with "
+           "--save FILE.toml and run it with -c FILE.toml (or use --app FILE.py)")
 #: twistd's options that dropins has no equivalent of by that name: how to write them.
 TWISTD_OPTIONS = {
     "-n": _FOREGROUND, "--nodaemon": _FOREGROUND,
