@@ -134,3 +134,26 @@ def test_reload_of_an_instance_without_a_file_is_refused(tmp_path: Path) -> None
         assert result.stderr == ("dropins reload: error: not started with -c FILE; SIGHUP "
                                  "reopened the log files only\n")
         assert process.stop() == 0
+
+
+def test_a_service_that_fails_to_restart_is_reported_and_retried(tmp_path: Path) -> None:
+    import socket
+
+    shop = shop_folder(tmp_path)
+    echo, site, taken_port = get_free_port(), get_free_port(), get_free_port()
+    write_tree(shop, {"shop.toml": _shop(site, echo)})
+    with Dropins("-c", "shop.toml", cwd=shop) as process:
+        process.wait_for_line("ready: shop listening on ")
+        write_tree(shop, {"shop.toml": _shop(taken_port, echo)})
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", taken_port))
+            taken.listen()
+            result = run_dropins("reload", "--pidfile", "shop.pid", cwd=shop)
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"dropins reload: error: unchanged echo; services.site: cannot listen on "
+            f"tcp:{taken_port}:interface=127.0.0.1: address already in use\n")
+        retried = run_dropins("reload", "--pidfile", "shop.pid", cwd=shop)
+        assert (retried.returncode, retried.stdout) == (0, "started site; unchanged echo\n")
+        assert http_get(taken_port) == (200, b"welcome to the shop\n")
+        assert process.stop() == 0
