@@ -15,10 +15,12 @@ from conftest import run_dropins
 
 #: what a command needs besides its options for argparse to get as far as unknown options
 _REQUIRED = {
+    "config": ["check", "app.toml"],
     "passwd": ["users.txt", "alice"],
     "plugins": ["check"],
     "plugins why": ["someplugin"],
     "portforward": ["--to", "127.0.0.1:9"],
+    "reload": ["--pidfile", "missing.pid"],
     "stop": ["--pidfile", "missing.pid"],
 }
 _LONG_OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")

@@ -86,8 +86,9 @@ FOREGROUND = "not needed, dropins runs in the foreground unless --daemon is give
     (["-y", "app.tac"], "twistd's -y: use --app FILE"),
     (["--python=app.py"], "twistd's --python: use --app FILE"),
     (["-ny", "app.tac"], f"twistd's -n: {FOREGROUND}; twistd's -y: use --app FILE"),
-    (["-f", "app.tap"], "twistd's -f: dropins loads no pickled application; build it in a "
-                        "Python file and use --app FILE.py"),
+    (["-f", "app.tap"], "twistd's -f: dropins loads no pickled application; save the command "
+                        "as a text file with --save FILE.toml and run it with -c FILE.toml (or "
+                        "use --app FILE.py)"),
 ])
 def test_twistd_options_get_the_dropins_equivalent(args: list[str], hint: str) -> None:
     result = run_dropins(*args, timeout=30)

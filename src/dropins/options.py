@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from typing import Any, ClassVar, NoReturn
 
-__all__ = ["Argument", "Flag", "HelpFormatter", "Option", "Options", "Parameter", "UsageError"]
+__all__ = ["Argument", "Flag", "HelpFormatter", "Option", "Options", "Parameter", "UsageError",
+           "path"]
 
 _order = itertools.count()
 
@@ -45,6 +46,15 @@ class UsageError(Exception):
 
     The runner prints its message as one line and exits with status 2.
     """
+
+
+def path(text: str) -> str:
+    """The ``type`` of an option whose value is a file or folder path (the text, unchanged).
+
+    A type of its own so that an application file can tell which values are paths: those are
+    made relative to the file's folder rather than the current directory (``dropins -c``).
+    """
+    return text
 
 
 class Option:
@@ -226,6 +236,25 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return "\n".join(lines)
 
 
+class RaisingParser(argparse.ArgumentParser):
+    """A parser whose usage errors raise ``UsageError`` (the bare message) instead of exiting,
+    for callers that report errors their own way (an application file's checks)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        """Errors printed through ``exit`` by a mixin's own ``error`` raise as well."""
+        if status:
+            text = (message or "").strip().removeprefix(f"{self.prog}: error: ")
+            raise UsageError(text or f"exit status {status}")
+        super().exit(status, message)
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are a single line naming where to get help.
 
@@ -316,10 +345,11 @@ class Options(_Mapping):
         """Hook for mixins that need argparse features beyond declarations (call super())."""
 
     @classmethod
-    def build_parser(cls, prog: str) -> argparse.ArgumentParser:
-        parser = OneLineErrorParser(prog=prog, description=cls.description or None,
-                                    epilog=cls.epilog,
-                                    formatter_class=HelpFormatter)
+    def build_parser(cls, prog: str, raising: bool = False) -> argparse.ArgumentParser:
+        """The argparse parser; with ``raising``, usage errors raise ``UsageError``."""
+        parser_class = RaisingParser if raising else OneLineErrorParser
+        parser = parser_class(prog=prog, description=cls.description or None,
+                              epilog=cls.epilog, formatter_class=HelpFormatter)
         for option in cls.declared():
             option.add_to(parser)
         cls.extend_parser(parser)
@@ -329,16 +359,25 @@ class Options(_Mapping):
     def parse(cls, argv: Sequence[str], prog: str = "dropins") -> Options:
         """Parse ``argv``; on bad input print one line and exit 2 (``--help`` exits 0)."""
         parser = cls.build_parser(prog)
+        try:
+            return cls._parse_with(parser, argv)
+        except UsageError as error:
+            parser.error(str(error))
+
+    @classmethod
+    def parse_or_raise(cls, argv: Sequence[str], prog: str = "dropins") -> Options:
+        """Parse ``argv`` as the command line would, raising ``UsageError`` on bad input."""
+        return cls._parse_with(cls.build_parser(prog, raising=True), argv)
+
+    @classmethod
+    def _parse_with(cls, parser: argparse.ArgumentParser, argv: Sequence[str]) -> Options:
         namespace = parser.parse_args(list(argv))
         values = {key: value for key, value in vars(namespace).items() if not key.startswith("_")}
         for option in cls.declared():
             if isinstance(option, Parameter) and option.multiple and values.get(option.key) is None:
                 values[option.key] = list(option.default or [])
         options = cls(values)
-        try:
-            options.validate()
-        except UsageError as error:
-            parser.error(str(error))
+        options.validate()
         return options
 
     def validate(self) -> None:

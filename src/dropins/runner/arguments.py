@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from dropins.options import HelpFormatter
+from dropins.options import HelpFormatter, path
 from dropins.runner.errors import UsageError
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms per run
@@ -34,7 +34,9 @@ POSIX_ONLY = {
     "syslog": "--syslog",
 }
 
-USAGE = "dropins [runner options] COMMAND [command options]\n       dropins --app FILE.py"
+USAGE = ("dropins [runner options] COMMAND [command options]\n       dropins --app FILE.py\n"
+         "       dropins -c FILE.toml [--set KEY=VALUE]\n"
+         "       dropins --save FILE.toml [runner options] COMMAND [options]")
 DESCRIPTION = ("Run the service of a plugin (COMMAND) or of a Python file (--app FILE.py).\n"
                "Run 'dropins COMMAND --help' for a command's own options.")
 
@@ -62,6 +64,10 @@ class RunnerOptions:
     shutdown_timeout: float | None  # None: not given (the Application's own value is kept)
     debug: bool
     app: str | None
+    config: str | None
+    set: list[str] | None
+    save: str | None
+    force: bool
     help: bool
     version: bool
 
@@ -69,7 +75,8 @@ class RunnerOptions:
         "daemon": False, "pidfile": None, "logfile": None, "log_level": None,
         "log_format": "text", "log_max_bytes": 0, "log_backups": 5, "syslog": False,
         "rundir": None, "umask": None, "uid": None, "gid": None, "loop": "asyncio",
-        "shutdown_timeout": None, "debug": False, "app": None, "help": False, "version": False,
+        "shutdown_timeout": None, "debug": False, "app": None, "config": None, "set": None,
+        "save": None, "force": False, "help": False, "version": False,
     }
 
     def __init__(self, **values: object) -> None:
@@ -133,8 +140,8 @@ def _count(text: str) -> int:
 
 
 _FOREGROUND = "not needed, dropins runs in the foreground unless --daemon is given"
-_PICKLE = ("dropins loads no pickled application; build it in a Python file and use "
-           "--app FILE.py")
+_PICKLE = ("dropins loads no pickled application; save the command as a text file with "
+           "--save FILE.toml and run it with -c FILE.toml (or use --app FILE.py)")
 #: twistd's options that dropins has no equivalent of by that name: how to write them.
 TWISTD_OPTIONS = {
     "-n": _FOREGROUND, "--nodaemon": _FOREGROUND,
@@ -174,11 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
     add("--version", action="store_true", help="Show the dropins version and exit.")
     add("--app", metavar="FILE.py",
         help="Run the 'application' defined by this Python file instead of a command.")
+    add("-c", "--config", metavar="FILE",
+        help="Run every service of this application file (TOML, or YAML with dropins[yaml]); "
+             "SIGHUP reloads it. See docs/config.md.")
+    add("--set", action="append", metavar="KEY=VALUE",
+        help="With --config: override a value of the file, e.g. "
+             "--set services.site.listen=tcp:9000 (repeatable).")
+    add("--save", metavar="FILE",
+        help="Write this invocation (runner options, command and its options) as an "
+             "application file instead of running it; run it later with -c FILE.")
+    add("--force", action="store_true", help="With --save: overwrite an existing file.")
     add("--daemon", action="store_true",
         help="Detach into the background; exit 0 once every service has started (POSIX only).")
-    add("--pidfile", metavar="PATH",
+    add("--pidfile", metavar="PATH", type=path,
         help="Write the process id to PATH, locked; refuse to start if a live instance holds it.")
-    add("--logfile", metavar="PATH|-",
+    add("--logfile", metavar="PATH|-", type=path,
         help="Log to PATH ('-' for standard output). Default: standard error in the foreground, "
              "dropins.log in the run directory with --daemon.")
     add("--log-level", choices=LOG_LEVELS, metavar="LEVEL",
@@ -190,8 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--log-backups", type=_count, default=5, metavar="N",
         help="Rotated log files to keep (default: 5).")
     add("--syslog", action="store_true", help="Log to the system log (POSIX only).")
-    add("--rundir", metavar="DIR", help="Change to DIR before starting; relative paths (pidfile, "
-        "log file, command options) are then relative to DIR.")
+    add("--rundir", metavar="DIR", type=path,
+        help="Change to DIR before starting; relative paths (pidfile, log file, command "
+             "options) are then relative to DIR.")
     add("--umask", type=_octal, metavar="OCTAL",
         help="Set the file-mode mask, e.g. 022 (default: 027 with --daemon).")
     add("--uid", metavar="USER", help="Switch to this user (name or id) after binding ports.")
@@ -256,6 +274,13 @@ def check_options(options: RunnerOptions, platform: str = os.name) -> None:
             if getattr(options, field) not in (None, False):
                 raise UsageError(f"{flag} is not supported on Windows; run dropins in the "
                                  "foreground under a service manager instead")
+    if options.set and options.config is None:
+        raise UsageError("--set needs --config FILE: it overrides a value of that file")
+    if options.force and options.save is None:
+        raise UsageError("--force goes with --save FILE: it allows overwriting that file")
+    if options.config is not None and (options.app is not None or options.save is not None):
+        other = "--app" if options.app is not None else "--save"
+        raise UsageError(f"give either --config FILE or {other}, not both")
     if options.daemon and options.logfile == "-":
         raise UsageError("--logfile - cannot be used with --daemon, which detaches from the "
                          "terminal; give a file path")

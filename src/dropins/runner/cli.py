@@ -13,6 +13,7 @@ bad input and 1 for failures; ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from dropins.runner.errors import FAILURE, RunnerError, UsageError, one_line
@@ -27,6 +28,8 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("dropins.runner.plugins_command", "List, explain, check and cache plugins"),
     "stop": ("dropins.runner.stop_command", "Stop a daemon started with --pidfile"),
     "passwd": ("dropins.cred.passwd_command", "Add or update a user in a password file"),
+    "config": ("dropins.runner.config_command", "Check an application file, or print it resolved"),
+    "reload": ("dropins.runner.reload_command", "Make a running -c FILE instance re-read it"),
 }
 
 
@@ -95,15 +98,34 @@ def _main(args: list[str], debug: list[bool]) -> int:
         return 0
     if command in BUILTIN_COMMANDS:
         return run_builtin(command, rest)
+    if options.save is not None:
+        from dropins.runner.save_command import save_invocation
+
+        return save_invocation(options, runner_args, command, rest)
+    config = None
+    if options.config is not None:
+        if command is not None:
+            raise UsageError(f"give either --config FILE or a command, not both "
+                             f"(got {command!r})")
+        from dropins.runner.config_app import load_or_fail
+
+        config = load_or_fail(options.config, options.set or ())
+        options = parse_runner_options([*config.runner_argv, *runner_args])
+        label = config.name or str(options.config)
+        options.config = os.path.abspath(str(options.config))  # SIGHUP re-reads it after --rundir
     if options.app is not None and command is not None:
         raise UsageError(f"give either --app FILE.py or a command, not both (got {command!r})")
-    if options.app is None and command is None:
+    if options.app is None and command is None and config is None:
         raise UsageError("no command given; run 'dropins --help' to list the commands")
 
     from dropins.runner.run import Runner, as_application, effective_identity, prepare
 
     identity = prepare(options)
-    if options.app is not None:
+    if config is not None:
+        from dropins.runner.config_app import build_or_fail
+
+        service = build_or_fail(config)
+    elif options.app is not None:
         from dropins.runner.app_file import load_application
 
         label = options.app
@@ -114,7 +136,7 @@ def _main(args: list[str], debug: list[bool]) -> int:
         service = build_service(command, rest)
     application = as_application(service, options, identity)
     identity = effective_identity(application, identity)
-    return Runner(options, label, application, identity).run()
+    return Runner(options, label, application, identity, config).run()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

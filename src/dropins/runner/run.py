@@ -54,7 +54,8 @@ SHUTDOWN_GRACE = 2.0
 
 
 def ignore_sighup() -> None:
-    """Ignore SIGHUP until ``SignalHandlers.install`` takes it over (no-op where it is absent).
+    """Ignore SIGHUP and SIGUSR1 until ``SignalHandlers.install`` takes them over (no-op where
+    they are absent).
 
     Its default action terminates the process: a logrotate ``postrotate`` that signals the
     pidfile's PID while the services are still starting would otherwise kill them.  Here, not in
@@ -62,12 +63,13 @@ def ignore_sighup() -> None:
     """
     import signal
 
-    sighup = getattr(signal, "SIGHUP", None)
-    if sighup is not None:
-        try:
-            signal.signal(sighup, signal.SIG_IGN)
-        except (OSError, ValueError):  # not the main thread (dropins used as a library)
-            pass
+    for name in ("SIGHUP", "SIGUSR1"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            try:
+                signal.signal(signum, signal.SIG_IGN)
+            except (OSError, ValueError):  # not the main thread (dropins used as a library)
+                pass
 
 
 def prepare(options: RunnerOptions) -> Identity:
@@ -180,8 +182,12 @@ class Runner:
     """Runs one Application as this process, reporting through ``status`` when detached."""
 
     def __init__(self, options: RunnerOptions, label: str, application: Application,
-                 identity: Identity) -> None:
+                 identity: Identity, config: Any = None) -> None:
         self.options = options
+        #: The application file's checked config (``-c FILE``), which SIGHUP reloads.
+        self.config = config
+        self.config_path = os.path.abspath(options.config) if options.config else None
+        self._reloader: Any = None
         self.label = label
         self.application = application
         self.identity = identity
@@ -260,11 +266,20 @@ class Runner:
         import asyncio
 
         from dropins.runner.logs import reopen_log_files
+        from dropins.runner.reloading import Reloader
         from dropins.runner.signals import SignalHandlers
 
         self._stop_event = asyncio.Event()
+        self._reloader = Reloader(self.application, self.config, self.config_path,
+                                  list(self.options.set or ()), self.options.pidfile)
+
+        def hangup() -> None:
+            reopen_log_files()
+            self._reloader.request()
+
         handlers = SignalHandlers(asyncio.get_running_loop(), on_stop=self._stop_requested,
-                                  on_force=self._force_exit, on_reopen=reopen_log_files)
+                                  on_force=self._force_exit, on_reopen=reopen_log_files,
+                                  on_hangup=hangup)
         handlers.install()
         if startup.received is not None:  # between privileged_start() and now: stop at once
             handlers.stop_requested(startup.received)
@@ -322,6 +337,8 @@ class Runner:
 
     async def _stop(self) -> int:
         """Stop the tree; no timeout here, the stop deadline's thread bounds it (see above)."""
+        if self._reloader is not None:
+            await self._reloader.cancel()
         await self.application.stop()
         log.info("stopped")
         return 0

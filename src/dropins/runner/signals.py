@@ -1,12 +1,16 @@
-"""Process signals while services run: stop gracefully, force on a second Ctrl-C, reopen logs.
+"""Process signals while services run: stop gracefully, force on a second Ctrl-C, reload, reopen
+logs.
 
 - SIGTERM or SIGINT: ask for a graceful stop (``on_stop(signum)``); the runner then stops the
   service tree within ``--shutdown-timeout``, or cancels ``start()`` if it has not finished.
 - A second SIGINT while stopping: ``on_force`` (the operator insists; exit at once), even
   while a ``stop()`` blocks the event loop (``time.sleep``) and after the loop has ended.
-- SIGHUP: ``on_reopen`` (logrotate renamed the log file; open it again).  Before the loop runs
-  and after it has ended, the runner ignores SIGHUP (``run.ignore_sighup``), so that a logrotate
-  run during a slow start or a slow exit does not kill the process.
+- SIGHUP: ``on_hangup`` (the runner reopens the log files and reloads an application file).
+  Before the loop runs and after it has ended, the runner ignores SIGHUP
+  (``run.ignore_sighup``), so that a logrotate run during a slow start or a slow exit does not
+  kill the process.
+- SIGUSR1: ``on_reopen`` only (logrotate renamed the log file; open it again), likewise
+  ignored outside the loop.
 
 Before the event loop runs (while the runner takes the pidfile and runs ``privileged_start()``),
 ``StartupSignals`` catches SIGTERM and SIGINT: a stop asked for then is handled like one during
@@ -97,17 +101,19 @@ class SignalHandlers:
 
     def __init__(self, loop: asyncio.AbstractEventLoop,
                  on_stop: Callable[[signal.Signals], None],
-                 on_force: Callable[[], None], on_reopen: Callable[[], None]) -> None:
+                 on_force: Callable[[], None], on_reopen: Callable[[], None],
+                 on_hangup: Callable[[], None] | None = None) -> None:
         self._loop: asyncio.AbstractEventLoop | None = loop
         self._on_stop = on_stop
         self._on_force = on_force
         self._on_reopen = on_reopen
+        self._on_hangup_in_loop = on_hangup or on_reopen
         self._asked = False  # a stop signal arrived (set at once, in the handler)
         self._stopping = False  # ``on_stop`` was called
 
     def install(self) -> None:
         for name, handler in [*((name, self._on_stop_signal) for name in STOP_SIGNALS),
-                              ("SIGHUP", self._on_hangup)]:
+                              ("SIGHUP", self._on_hangup), ("SIGUSR1", self._on_usr1)]:
             signum = getattr(signal, name, None)
             if signum is not None:
                 try:
@@ -132,6 +138,11 @@ class SignalHandlers:
             loop.call_soon_threadsafe(self.stop_requested, received)
 
     def _on_hangup(self, _signum: int, _frame: object) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._on_hangup_in_loop)
+
+    def _on_usr1(self, _signum: int, _frame: object) -> None:
         loop = self._loop
         if loop is not None:
             loop.call_soon_threadsafe(self._on_reopen)

@@ -155,6 +155,41 @@ class MultiService(Service):
         await super().stop()
         await self._stop_started()
 
+    async def start_child(self, child: Service) -> None:
+        """Add ``child`` to this running service and start it (``privileged_start`` first).
+
+        For changing a running tree (a configuration reload): the child is then stopped with
+        its siblings.  If it fails to start it is removed again and the error raised.
+        """
+        self.add_service(child)
+        try:
+            child.privileged_start()
+            await child.start()
+        except BaseException:
+            self.remove_service(child)
+            raise
+        self._started.append(child)
+
+    async def stop_child(self, child: Service) -> None:
+        """Stop ``child`` (if it was started) and remove it; a failure to stop is logged."""
+        if child in self._started:
+            self._started.remove(child)
+            try:
+                await child.stop()
+            except Exception:
+                logger.exception("error while stopping %s", service_label(child))
+        self.remove_service(child)
+
+    def order_children(self, names: list[str]) -> None:
+        """Put the children named in ``names`` in that order (the start and stop order)."""
+        rank = {name: index for index, name in enumerate(names)}
+
+        def position(child: Service) -> int:
+            return rank.get(child.name or "", len(rank))
+
+        self._children.sort(key=position)
+        self._started.sort(key=position)
+
     async def _stop_started(self) -> None:
         started, self._started = self._started, []
         for child in reversed(started):

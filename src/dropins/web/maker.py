@@ -15,7 +15,7 @@ from typing import Any
 
 from dropins.cred.auth_options import AuthOptions
 from dropins.cred.interfaces import IAnonymous, IUsernamePassword
-from dropins.options import Flag, Parameter, UsageError
+from dropins.options import Flag, Parameter, UsageError, path
 from dropins.service.base import MultiService, Service, root_setting
 
 __all__ = ["Options", "make_service"]
@@ -63,7 +63,7 @@ class Options(AuthOptions):
               "                                       (make the file with 'dropins passwd')")
     supported_credential_interfaces = (IUsernamePassword, IAnonymous)
 
-    path = Parameter(metavar="DIR", help="folder to serve (default: the current folder)")
+    path = Parameter(metavar="DIR", type=path, help="folder to serve (default: the current folder)")
     listen = Parameter(multiple=True, metavar="ENDPOINT", default=[DEFAULT_LISTEN],
                        help=f"where to listen, repeatable (default: {DEFAULT_LISTEN}); "
                             "e.g. tcp:8000, tcp6:8000:interface=\\:\\:1, unix:/run/web.sock")

@@ -1,0 +1,65 @@
+"""``dropins --save FILE ... COMMAND ...`` (mktap's successor) and running the file with -c."""
+
+from __future__ import annotations
+
+import stat
+import tomllib
+from pathlib import Path
+
+from _config_helpers import http_get
+from _runner_helpers import Dropins, assert_no_traceback
+from conftest import get_free_port, run_dropins, write_tree
+
+
+def test_save_then_run_serves_the_same(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"site/index.html": "saved site\n", "conf/README": "configs\n"})
+    port = get_free_port()
+    saved = run_dropins("--save", "conf/shop.toml", "--shutdown-timeout", "3", "web",
+                        "--path", "site", "--listen", f"tcp:{port}:interface=127.0.0.1",
+                        "--no-listing", cwd=tmp_path)
+    assert saved.returncode == 0, saved.stderr
+    assert "saved web to conf/shop.toml" in saved.stderr
+    data = tomllib.loads((tmp_path / "conf/shop.toml").read_text())
+    assert data == {"runner": {"shutdown-timeout": "3"},
+                    "services": {"web": {"command": "web", "path": "../site",
+                                         "listen": [f"tcp:{port}:interface=127.0.0.1"],
+                                         "no-listing": True}}}
+    with Dropins("-c", str(tmp_path / "conf/shop.toml")) as process:  # from another folder
+        process.wait_for_line("ready: ")
+        assert http_get(port) == (200, b"saved site\n")
+        assert http_get(port, "/missing/")[0] == 404
+        assert process.stop() == 0
+
+
+def test_save_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    (tmp_path / "app.toml").write_text("# mine\n")
+    refused = run_dropins("--save", "app.toml", "echo", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr == ("dropins: error: --save app.toml: the file exists; give --force "
+                              "to overwrite it\n")
+    assert (tmp_path / "app.toml").read_text() == "# mine\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["app.toml"]
+    forced = run_dropins("--save", "app.toml", "--force", "echo", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert tomllib.loads((tmp_path / "app.toml").read_text()) == {
+        "services": {"echo": {"command": "echo"}}}
+
+
+def test_save_checks_the_command_line_first(tmp_path: Path) -> None:
+    result = run_dropins("--save", "app.toml", "web", "--threads", "0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "threads" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "app.toml").exists()
+    assert_no_traceback(result.stderr)
+
+
+def test_a_saved_password_is_private_with_a_warning(tmp_path: Path) -> None:
+    result = run_dropins("--save", "app.toml", "web", "--auth", "memory:alice:secret",
+                         cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ("dropins: warning: app.toml holds a password (--auth memory:); it is readable by "
+            "you only (0600)") in result.stderr
+    assert stat.S_IMODE((tmp_path / "app.toml").stat().st_mode) == 0o600
+    plain = run_dropins("--save", "plain.toml", "web", cwd=tmp_path)
+    assert plain.returncode == 0
+    assert stat.S_IMODE((tmp_path / "plain.toml").stat().st_mode) & 0o044  # the umask's
