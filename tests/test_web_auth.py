@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -217,11 +218,17 @@ def test_parallel_guesses_are_counted_before_they_are_answered(file_server: WebP
 def test_one_address_guessing_many_user_names_meets_the_address_ceiling(
         file_server: WebProcess) -> None:
     port = file_server.port
+    started = time.monotonic()
     with ThreadPoolExecutor(30) as pool:
         statuses = list(pool.map(lambda n: get_from(port, "127.0.0.10", basic(f"u{n}", "w"))[0],
-                                 range(30)))
+                                 range(60)))
+    elapsed = time.monotonic() - started
     assert set(statuses) <= {401, 429, 503}, statuses
-    assert len([status for status in statuses if status != 429]) <= 22, statuses  # 20 + refill
+    # The ceiling holds 20 and refills one a second: on a loaded machine the attempts spread
+    # over some seconds, so the bound grows with the time they took (without a ceiling, all
+    # 60 would be let through).
+    allowed = 20 + int(elapsed) + 2
+    assert len([status for status in statuses if status != 429]) <= allowed, (elapsed, statuses)
 
 
 def test_a_connection_is_closed_after_three_failed_logins(file_server: WebProcess) -> None:
