@@ -55,6 +55,7 @@ class RequestReader:
         self._url_parts: list[bytes] = []
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
+        self._fields = 0            # header and trailer fields of the request so far
         self._upgrade_body: RequestBody | None = None
         self._progress = False      # whether the read being parsed advanced a request
         self._stalled = 0           # bytes read since an open request last advanced
@@ -188,6 +189,7 @@ class RequestReader:
         self._url_parts = []
         self._headers = []
         self._head_size = 0
+        self._fields = 0
         self.connection.request_begun()
 
     def on_url(self, fragment: bytes) -> None:
@@ -198,10 +200,15 @@ class RequestReader:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_size += len(name) + len(value) + 4
+        self._fields += 1
         if self._head_size > self.limits.max_head_size or \
-                len(self._headers) >= self.limits.max_headers:
+                self._fields > self.limits.max_headers:
             self._refuse(431)
-        self._headers.append((name.lower(), value))
+        if self._in_head:
+            self._headers.append((name.lower(), value))
+        # Otherwise it is a trailer field of a chunked body: counted against the limits but
+        # dropped.  It came after the head any proxy checked, so taking it as a header would
+        # let a client smuggle in ``Host`` or an ``Authorization`` the proxy never saw.
 
     def _refuse(self, status: int) -> None:
         """Stop the parser from a callback; the status is kept here, since the exception
@@ -217,7 +224,9 @@ class RequestReader:
         method = self._unknown_method or parser.get_method()
         self._unknown_method = None
         target = b"".join(self._url_parts)
-        verdict = check_request_head(method, target, parser.get_http_version(), self._headers)
+        # The exchange gets the list for its own: the reader never touches it again.
+        head_fields, self._headers = self._headers, []
+        verdict = check_request_head(method, target, parser.get_http_version(), head_fields)
         headers = verdict.headers
         expect = find_header(headers, b"expect")
         length = find_header(headers, b"content-length")
