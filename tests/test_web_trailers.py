@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from _web_helpers import WebProcess, read_responses
+from _web_helpers import Response, WebProcess, read_responses
 from conftest import write_tree
 
 APPS = """
@@ -51,12 +51,11 @@ def slow_then_chunked(trailer: bytes, slow_headers: bytes = b"") -> bytes:
             b"3\r\nabc\r\n0\r\n" + trailer + b"\r\n")
 
 
-def pipeline(port: int, data: bytes) -> list[int | bytes]:
-    """Send ``data`` in one write; the status and body of the two responses."""
+def pipeline(port: int, data: bytes) -> list[Response]:
+    """Send ``data`` in one write; the two responses."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(data)
-        responses = read_responses(sock, 2, timeout=10)
-    return [part for response in responses for part in (response.status, response.body)]
+        return read_responses(sock, 2, timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -68,25 +67,25 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wsgi_environ_has_no_trailer_fields(apps: Path) -> None:
     with WebProcess(["--wsgi", "trailerapps:wsgi"], cwd=apps) as process:
-        _, _, status, body = pipeline(process.port, slow_then_chunked(
+        _, answer = pipeline(process.port, slow_then_chunked(
             b"Host: evil\r\nAuthorization: Basic " + TOKEN.encode() + b"\r\n"))
-    fields = json.loads(body)
-    assert status == 200
+    fields = json.loads(answer.body)
+    assert answer.status == 200
     assert fields["HTTP_HOST"] == "x" and "HTTP_AUTHORIZATION" not in fields
 
 
 def test_asgi_scope_has_no_trailer_fields(apps: Path) -> None:
     with WebProcess(["--asgi", "trailerapps:asgi"], cwd=apps) as process:
-        _, _, status, body = pipeline(process.port, slow_then_chunked(
+        _, answer = pipeline(process.port, slow_then_chunked(
             b"Host: evil\r\nX-Smuggled: 1\r\n"))
-    assert status == 200
-    assert json.loads(body) == [["host", "x"], ["transfer-encoding", "chunked"]]
+    assert answer.status == 200
+    assert json.loads(answer.body) == [["host", "x"], ["transfer-encoding", "chunked"]]
 
 
 def test_an_authorization_sent_only_as_a_trailer_is_challenged(apps: Path) -> None:
     authorization = b"Authorization: Basic " + TOKEN.encode() + b"\r\n"
     with WebProcess(["--wsgi", "trailerapps:wsgi", "--auth", f"memory:alice:{PASSWORD}"],
                     cwd=apps) as process:
-        slow_status, _, status, _ = pipeline(process.port, slow_then_chunked(
+        responses = pipeline(process.port, slow_then_chunked(
             authorization, slow_headers=authorization))
-    assert (slow_status, status) == (200, 401)
+    assert [response.status for response in responses] == [200, 401]
