@@ -7,7 +7,8 @@ from them and hands it to the connection, which answers requests one at a time
 * the limits on the request head: target length (414), head size and header count (431),
   also for one endless line (header, trailer or chunk extension), which the parser never
   hands over while it grows;
-* methods httptools does not know (``BREW``), passed on to the handler (``parsing.py``);
+* methods httptools does not know (``BREW``), passed on to the handler (``parsing.py``),
+  also behind a request that spans reads, whose bytes are kept for that (``_save``);
 * the body of an upgrade request, whose upgrade is ignored (``upgradebody.py``);
 * once the connection is to read no more requests (after a refusal or an upgrade request),
   reading goes on and the bytes are dropped, so that a FIN or an RST is still noticed.
@@ -35,6 +36,10 @@ logger = logging.getLogger("dropins.web")
 
 BODY_HIGH_WATER = 256 * 1024  # body bytes buffered before reading pauses
 _STAND_IN_METHOD = b"GET "  # what httptools is given instead of a method it does not know
+#: Bytes of a request kept from earlier reads, beyond the head limits, to find an unknown
+#: method behind it in a later read; past that a request with an unknown method in the read
+#: that ends its body gets 400.
+SAVED_BODY = 64 * 1024
 
 
 class RequestReader:
@@ -61,6 +66,11 @@ class RequestReader:
         self._stalled = 0           # bytes read since an open request last advanced
         self._refused_status = 0    # the status a parser callback refused the request with
         self._ignored = 0           # bytes dropped since input is ignored
+        # What was fed since the start of a request, while reads end inside requests (None
+        # once it outgrew its cap); and how many requests had begun before that start.
+        self._since_start: list[bytes] | None = []
+        self._saved_size = 0
+        self._begun_at_start = 0
 
     def feed(self, data: bytes) -> None:
         """Parse one read."""
@@ -109,11 +119,15 @@ class RequestReader:
         request with an unknown method (b"" when all of it was taken)."""
         at_start = not self.in_message
         begun = self._messages_begun
+        if at_start:
+            self._since_start, self._saved_size, self._begun_at_start = [], 0, begun
         self._progress = False
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as error:
             return self._parser_stopped(error, data, at_start, begun)
+        if self.in_message:
+            self._save(data)
         self._stalled = 0 if self._progress else self._stalled + len(data)
         if self.in_message and self._stalled > self.limits.max_head_size + \
                 self.limits.max_target_size:
@@ -139,9 +153,12 @@ class RequestReader:
         if isinstance(error, httptools.HttpParserInvalidMethodError):
             if not at_start:
                 # The read began inside a request: where the one with the unknown method
-                # starts is known only to the parser, which has given up.
-                self.connection.reject(400, error)
-                return b""
+                # starts is found in the bytes since that request's start.
+                if self._since_start is None:
+                    self.connection.reject(400, error)
+                    return b""
+                data = b"".join(self._since_start) + data
+                begun = self._begun_at_start
             before = self._messages_begun - begun - 1  # complete requests before it
             return self._restart_for_unknown_method(
                 data[end_of_requests(data, before):] if before else data)
@@ -159,6 +176,18 @@ class RequestReader:
         status, self._refused_status = self._refused_status or 400, 0
         self.connection.reject(status, error)
         return b""
+
+    def _save(self, data: bytes) -> None:
+        """Keep a read that ended inside a request (see ``_parser_stopped``), within a cap:
+        the head limits plus SAVED_BODY bytes of body."""
+        if self._since_start is None:
+            return
+        self._saved_size += len(data)
+        if self._saved_size > self.limits.max_head_size + self.limits.max_target_size + \
+                SAVED_BODY:
+            self._since_start = None
+        else:
+            self._since_start.append(data)
 
     def _restart_parser(self) -> None:
         self.parser = new_parser(self)
