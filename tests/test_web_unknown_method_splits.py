@@ -62,6 +62,21 @@ def test_an_unknown_method_in_a_read_that_ends_a_body(server: WebProcess) -> Non
         (200, b"POST / hello"), (200, b"BREW / ")]
 
 
+def test_behind_a_large_body_an_unknown_method_gets_a_clean_400(server: WebProcess) -> None:
+    """The documented limit: the bytes of a request spanning reads are kept only up to the
+    head limits plus 64 KiB, beyond which the request with the unknown method is refused."""
+    body = b"x" * 300_000
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /big HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        assert read_continue(sock) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body + b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n")
+        responses = read_responses(sock, 2, timeout=10)
+    assert [response.status for response in responses] == [200, 400]
+    assert responses[1].headers["connection"] == "close"
+    assert "Traceback" not in server.stderr
+
+
 def answers_to(port: int, cut: int = 0) -> bytes:
     """What the server sends back, up to its close, to SEQUENCE sent in one write or (when
     ``cut``) in two, without the Date headers (the one thing that may differ between runs).
