@@ -7,7 +7,8 @@ from them and hands it to the connection, which answers requests one at a time
 * the limits on the request head: target length (414), head size and header count (431),
   also for one endless line (header, trailer or chunk extension), which the parser never
   hands over while it grows;
-* methods httptools does not know (``BREW``), passed on to the handler (``parsing.py``);
+* methods httptools does not know (``BREW``), passed on to the handler (``parsing.py``),
+  also behind a request that spans reads, whose bytes are kept for that (``_save``);
 * the body of an upgrade request, whose upgrade is ignored (``upgradebody.py``);
 * once the connection is to read no more requests (after a refusal or an upgrade request),
   reading goes on and the bytes are dropped, so that a FIN or an RST is still noticed.
@@ -35,6 +36,10 @@ logger = logging.getLogger("dropins.web")
 
 BODY_HIGH_WATER = 256 * 1024  # body bytes buffered before reading pauses
 _STAND_IN_METHOD = b"GET "  # what httptools is given instead of a method it does not know
+#: Bytes of a request kept from earlier reads, beyond the head limits, to find an unknown
+#: method behind it in a later read; past that a request with an unknown method in the read
+#: that ends its body gets 400.
+SAVED_BODY = 64 * 1024
 
 
 class RequestReader:
@@ -55,11 +60,17 @@ class RequestReader:
         self._url_parts: list[bytes] = []
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
+        self._fields = 0            # header and trailer fields of the request so far
         self._upgrade_body: RequestBody | None = None
         self._progress = False      # whether the read being parsed advanced a request
         self._stalled = 0           # bytes read since an open request last advanced
         self._refused_status = 0    # the status a parser callback refused the request with
         self._ignored = 0           # bytes dropped since input is ignored
+        # What was fed since the start of a request, while reads end inside requests (None
+        # once it outgrew its cap); and how many requests had begun before that start.
+        self._since_start: list[bytes] | None = []
+        self._saved_size = 0
+        self._begun_at_start = 0
 
     def feed(self, data: bytes) -> None:
         """Parse one read."""
@@ -108,11 +119,15 @@ class RequestReader:
         request with an unknown method (b"" when all of it was taken)."""
         at_start = not self.in_message
         begun = self._messages_begun
+        if at_start:
+            self._since_start, self._saved_size, self._begun_at_start = [], 0, begun
         self._progress = False
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as error:
             return self._parser_stopped(error, data, at_start, begun)
+        if self.in_message:
+            self._save(data)
         self._stalled = 0 if self._progress else self._stalled + len(data)
         if self.in_message and self._stalled > self.limits.max_head_size + \
                 self.limits.max_target_size:
@@ -138,9 +153,12 @@ class RequestReader:
         if isinstance(error, httptools.HttpParserInvalidMethodError):
             if not at_start:
                 # The read began inside a request: where the one with the unknown method
-                # starts is known only to the parser, which has given up.
-                self.connection.reject(400, error)
-                return b""
+                # starts is found in the bytes since that request's start.
+                if self._since_start is None:
+                    self.connection.reject(400, error)
+                    return b""
+                data = b"".join(self._since_start) + data
+                begun = self._begun_at_start
             before = self._messages_begun - begun - 1  # complete requests before it
             return self._restart_for_unknown_method(
                 data[end_of_requests(data, before):] if before else data)
@@ -158,6 +176,18 @@ class RequestReader:
         status, self._refused_status = self._refused_status or 400, 0
         self.connection.reject(status, error)
         return b""
+
+    def _save(self, data: bytes) -> None:
+        """Keep a read that ended inside a request (see ``_parser_stopped``), within a cap:
+        the head limits plus SAVED_BODY bytes of body."""
+        if self._since_start is None:
+            return
+        self._saved_size += len(data)
+        if self._saved_size > self.limits.max_head_size + self.limits.max_target_size + \
+                SAVED_BODY:
+            self._since_start = None
+        else:
+            self._since_start.append(data)
 
     def _restart_parser(self) -> None:
         self.parser = new_parser(self)
@@ -188,6 +218,7 @@ class RequestReader:
         self._url_parts = []
         self._headers = []
         self._head_size = 0
+        self._fields = 0
         self.connection.request_begun()
 
     def on_url(self, fragment: bytes) -> None:
@@ -198,10 +229,15 @@ class RequestReader:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_size += len(name) + len(value) + 4
+        self._fields += 1
         if self._head_size > self.limits.max_head_size or \
-                len(self._headers) >= self.limits.max_headers:
+                self._fields > self.limits.max_headers:
             self._refuse(431)
-        self._headers.append((name.lower(), value))
+        if self._in_head:
+            self._headers.append((name.lower(), value))
+        # Otherwise it is a trailer field of a chunked body: counted against the limits but
+        # dropped.  It came after the head any proxy checked, so taking it as a header would
+        # let a client smuggle in ``Host`` or an ``Authorization`` the proxy never saw.
 
     def _refuse(self, status: int) -> None:
         """Stop the parser from a callback; the status is kept here, since the exception
@@ -217,7 +253,9 @@ class RequestReader:
         method = self._unknown_method or parser.get_method()
         self._unknown_method = None
         target = b"".join(self._url_parts)
-        verdict = check_request_head(method, target, parser.get_http_version(), self._headers)
+        # The exchange gets the list for its own: the reader never touches it again.
+        head_fields, self._headers = self._headers, []
+        verdict = check_request_head(method, target, parser.get_http_version(), head_fields)
         headers = verdict.headers
         expect = find_header(headers, b"expect")
         length = find_header(headers, b"content-length")
