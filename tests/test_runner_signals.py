@@ -407,3 +407,76 @@ def test_shutdown_timeout_covers_threads_the_interpreter_waits_for(tmp_path: Pat
                      re.MULTILINE), dropins.stderr
     assert not (tmp_path / "run.pid").exists()
     assert_no_traceback(dropins.stderr)
+
+
+START_FAILS_LEAVING_A_THREAD = """
+    import threading
+    import time
+
+    from dropins import Application, Service
+
+
+    class Leaky(Service):
+        async def start(self):
+            threading.Thread(target=time.sleep, args=(60,), name="left-by-start").start()
+            raise RuntimeError("boom")
+
+
+    application = Application()
+    Leaky().set_parent(application)
+    """
+
+
+def test_a_failed_start_that_leaves_a_thread_still_ends_at_the_deadline(tmp_path: Path) -> None:
+    """Without a deadline, the interpreter's exit would wait 60 s for the thread, pidfile held."""
+    write_tree(tmp_path, {"app.py": START_FAILS_LEAVING_A_THREAD})
+    with Dropins("--shutdown-timeout", "1", "--pidfile", "run.pid", "--app", "app.py",
+                 cwd=tmp_path) as dropins:
+        assert dropins.wait(timeout=20) == 1
+    assert "boom" in dropins.stderr
+    assert "threads still running: left-by-start" in dropins.stderr
+    assert not (tmp_path / "run.pid").exists()
+    assert_no_traceback(dropins.stderr)
+
+
+SLOW_PARSING_CLI = """
+import sys
+import time
+
+import dropins.runner.arguments as arguments
+from dropins.runner import cli
+
+parse = arguments.parse_runner_options
+
+
+def slow_parse(*args):
+    print("parsing", flush=True)
+    time.sleep(2)
+    return parse(*args)
+
+
+arguments.parse_runner_options = slow_parse
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_sighup_while_the_runner_parses_its_options_does_not_kill(tmp_path: Path) -> None:
+    """SIGHUP is ignored from the CLI's first step, not only once the runner prepares (a
+    logrotate run during a slow start-up killed the process with status 129)."""
+    (tmp_path / "slow_cli.py").write_text(SLOW_PARSING_CLI)
+    process = subprocess.Popen(
+        [sys.executable, "slow_cli.py", "echo", "--listen", "tcp:0:interface=127.0.0.1"],
+        cwd=tmp_path, env=clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == "parsing\n"
+        process.send_signal(signal.SIGHUP)  # inside the (slowed) option parsing
+        time.sleep(3)  # past the parsing: running, or dead of the SIGHUP
+        assert process.poll() is None, process.communicate(timeout=5)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+        assert process.returncode == 0, stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

@@ -84,7 +84,9 @@ def build_service(command: str, argv: Sequence[str]) -> Any:
 
 def _main(args: list[str], debug: list[bool]) -> int:
     from dropins.runner.arguments import build_parser, parse_runner_options, split_argv
+    from dropins.runner.early_signals import ignore_sighup
 
+    ignore_sighup()  # a logrotate SIGHUP during start-up must not kill the process (exit 129)
     runner_args, command, rest = split_argv(args, build_parser())
     debug[0] = "--debug" in runner_args
     options = parse_runner_options(runner_args)

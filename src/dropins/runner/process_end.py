@@ -58,9 +58,10 @@ class ProcessEnd:
 
     def release_pidfile(self) -> None:
         with self._lock:
-            pidfile, self._pidfile = self._pidfile, None
-            if pidfile is not None:
-                pidfile.release()
+            # No swap to None first: a second SIGINT landing here re-enters through
+            # exit_at_once and must still find the pidfile to remove (release is idempotent).
+            if self._pidfile is not None:
+                self._pidfile.release()
 
     def start_deadline(self, seconds: float) -> None:
         """End the process with status 1 unless it has ended ``seconds`` from now (once)."""

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from dropins.runner.arguments import RunnerOptions
 from dropins.runner.daemon import NO_STATUS, StatusPipe
+from dropins.runner.early_signals import ignore_sighup
 from dropins.runner.errors import INTERRUPTED, TERMINATED, RunnerError, UsageError, one_line
 from dropins.runner.privileges import Identity
 from dropins.runner.process_end import ProcessEnd
@@ -51,25 +52,6 @@ DAEMON_UMASK = 0o027
 
 #: Extra seconds granted after --shutdown-timeout for servers to close what they cut off.
 SHUTDOWN_GRACE = 2.0
-
-
-def ignore_sighup() -> None:
-    """Ignore SIGHUP and SIGUSR1 until ``SignalHandlers.install`` takes them over (no-op where
-    they are absent).
-
-    Its default action terminates the process: a logrotate ``postrotate`` that signals the
-    pidfile's PID while the services are still starting would otherwise kill them.  Here, not in
-    ``signals`` (which imports asyncio), because ``prepare`` also serves ``COMMAND --help``.
-    """
-    import signal
-
-    for name in ("SIGHUP", "SIGUSR1"):
-        signum = getattr(signal, name, None)
-        if signum is not None:
-            try:
-                signal.signal(signum, signal.SIG_IGN)
-            except (OSError, ValueError):  # not the main thread (dropins used as a library)
-                pass
 
 
 def prepare(options: RunnerOptions) -> Identity:
@@ -214,12 +196,15 @@ class Runner:
     def _run_and_report(self) -> int:
         try:
             status = self._run()
-        except RunnerError as error:
-            self._report_failure(error.message)
-            raise
         except BaseException as error:
-            self._report_failure(one_line(error) if isinstance(error, Exception)
-                                 else "interrupted during startup")
+            # A failed start may leave threads behind that the interpreter's exit would wait
+            # for without end (holding the pidfile): the stop deadline bounds that wait too.
+            self._end.start_deadline(self.application.shutdown_timeout + SHUTDOWN_GRACE)
+            if isinstance(error, RunnerError):
+                self._report_failure(error.message)
+            else:
+                self._report_failure(one_line(error) if isinstance(error, Exception)
+                                     else "interrupted during startup")
             raise
         return status
 
