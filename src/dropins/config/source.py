@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from typing import Any
 
-__all__ = ["MAX_FILE_BYTES", "ConfigFileError", "Source", "read_source", "toml_key_lines"]
+__all__ = ["MAX_FILE_BYTES", "TOO_DEEP", "ConfigFileError", "Source", "read_source", "toml_key_lines"]
 
 #: Larger files are refused unread: an application file is a few kilobytes.
 MAX_FILE_BYTES = 1024 * 1024
@@ -49,11 +50,7 @@ class Source:
 
 def read_source(path: str) -> Source:
     """Read and parse ``path`` (TOML, or YAML by its suffix); raise ``ConfigFileError``."""
-    try:
-        with open(path, "rb") as file:
-            raw = file.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise ConfigFileError(f"{path}: cannot read: {error.strerror or error}") from None
+    raw = _read_regular_file(path)
     if len(raw) > MAX_FILE_BYTES:
         raise ConfigFileError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KiB; an "
                               "application file should be a few kilobytes")
@@ -71,6 +68,33 @@ def read_source(path: str) -> Source:
     return Source(path, data, lines)
 
 
+def _read_regular_file(path: str) -> bytes:
+    """The first bytes of ``path``, refusing anything but a regular file.
+
+    Opened non-blocking and checked with ``fstat`` before reading, because a FIFO (or a
+    terminal, a socket) would otherwise block the read forever, and a directory reads as an
+    error that says nothing useful.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        raise ConfigFileError(f"{path}: cannot read: {error.strerror or error}") from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise ConfigFileError(f"{path}: is {kind}; give the path of a .toml or .yaml file")
+    with os.fdopen(descriptor, "rb") as file:
+        try:
+            return file.read(MAX_FILE_BYTES + 1)
+        except OSError as error:
+            raise ConfigFileError(f"{path}: cannot read: {error.strerror or error}") from None
+
+
+#: The message for a value nested past Python's recursion limit (the parsers recurse).
+TOO_DEEP = "nested too deeply; an application file needs a few levels at most"
+
+
 def _parse_toml(path: str, text: str) -> tuple[Any, dict[tuple[str, ...], int]]:
     import tomllib
 
@@ -78,6 +102,8 @@ def _parse_toml(path: str, text: str) -> tuple[Any, dict[tuple[str, ...], int]]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigFileError(f"{path}: TOML syntax error: {error}") from None
+    except RecursionError:
+        raise ConfigFileError(f"{path}: {TOO_DEEP}") from None
     return data, toml_key_lines(text)
 
 
@@ -123,6 +149,8 @@ def _parse_yaml(path: str, text: str) -> tuple[Any, dict[tuple[str, ...], int]]:
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigFileError(f"{path}{where}: YAML syntax error: {' '.join(problem.split())}")
+    except RecursionError:
+        raise ConfigFileError(f"{path}: {TOO_DEEP}") from None
     finally:
         loader.dispose()
     lines: dict[tuple[str, ...], int] = {}

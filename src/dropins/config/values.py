@@ -37,6 +37,9 @@ def parse_set(text: str) -> tuple[tuple[str, ...], Any]:
         return keys, tomllib.loads(f"value = {value}")["value"]
     except tomllib.TOMLDecodeError:
         return keys, value
+    except RecursionError:
+        raise ValueError(f"--set {key}: the value is nested too deeply; a value needs a few "
+                         "levels at most") from None
 
 
 def apply_sets(data: dict[str, Any], sets: Sequence[str]) -> None:

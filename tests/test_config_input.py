@@ -1,0 +1,44 @@
+"""Hostile or odd application files: not a regular file, deep nesting, odd keys."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from _runner_helpers import assert_no_traceback
+from conftest import run_dropins
+
+
+def _refused(tmp_path: Path, name: str, expected: str, *extra: str) -> None:
+    """``-c`` and ``config dump`` exit 2, ``config check`` 1, each with the one-line error."""
+    for args, code, prefix in ((("-c", name, *extra), 2, "dropins: error: "),
+                               (("config", "dump", name, *extra), 2, ""),
+                               (("config", "check", name, *extra), 1, "")):
+        result = run_dropins(*args, cwd=tmp_path, timeout=30)
+        assert result.returncode == code, (args, result.stderr)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(prefix) and expected in lines[0], \
+            (args, lines)
+        assert_no_traceback(result.stderr)
+
+
+def test_a_fifo_or_directory_is_refused_without_hanging(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "f.toml")
+    (tmp_path / "d.toml").mkdir()
+    _refused(tmp_path, "f.toml", "f.toml: is not a regular file; give the path of a .toml")
+    _refused(tmp_path, "d.toml", "d.toml: is a directory; give the path of a .toml")
+
+
+@pytest.mark.parametrize("name, text", [("deep.toml", "a = " + "[" * 5000 + "\n"),
+                                        ("deep.yaml", "a: " + "[" * 5000 + "\n")])
+def test_deep_nesting_is_refused(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / name).write_text(text)
+    _refused(tmp_path, name, f"{name}: nested too deeply")
+
+
+def test_deeply_nested_set_value_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "app.toml").write_text('[services.e]\ncommand = "echo"\n')
+    _refused(tmp_path, "app.toml", "--set services.e.listen: the value is nested too deeply",
+             "--set", "services.e.listen=" + "[" * 3000)
