@@ -42,3 +42,17 @@ def test_deeply_nested_set_value_is_refused(tmp_path: Path) -> None:
     (tmp_path / "app.toml").write_text('[services.e]\ncommand = "echo"\n')
     _refused(tmp_path, "app.toml", "--set services.e.listen: the value is nested too deeply",
              "--set", "services.e.listen=" + "[" * 3000)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("services: {1: {command: echo}}\n", "k.yaml:1: keys must be strings; quote '1'"),
+    ("services:\n  a: {command: echo, 2: x}\n", "k.yaml:2: keys must be strings; quote '2'"),
+    ("runner: {3: x}\nservices: {a: {command: echo}}\n", "k.yaml:1: keys must be strings"),
+    ("services: {a: {command: echo}}\n1: x\n", "k.yaml:2: keys must be strings; quote '1'"),
+    ("services: {a: {command: echo, listen: [{5: x}]}}\n", "k.yaml:1: keys must be strings"),
+    ("services:\n  a: {command: echo}\n  a: {command: web}\n",
+     "k.yaml:3: services.a is given twice; keep one"),
+])
+def test_yaml_keys_must_be_unique_strings(tmp_path: Path, text: str, expected: str) -> None:
+    (tmp_path / "k.yaml").write_text(text)
+    _refused(tmp_path, "k.yaml", expected)

@@ -155,7 +155,7 @@ def _parse_yaml(path: str, text: str) -> tuple[Any, dict[tuple[str, ...], int]]:
         loader.dispose()
     lines: dict[tuple[str, ...], int] = {}
     if node is not None:
-        _yaml_lines(node, (), lines)
+        _yaml_lines(path, node, (), lines)
     return data, lines
 
 
@@ -175,11 +175,30 @@ def _compose_without_aliases(loader: Any, path: str) -> Any:
     return loader.get_single_node()
 
 
-def _yaml_lines(node: Any, keys: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:
+def _yaml_lines(path: str, node: Any, keys: tuple[str, ...],
+                lines: dict[tuple[str, ...], int]) -> None:
+    """Record each key's line, refusing what TOML cannot write: non-string and repeated keys.
+
+    PyYAML accepts ``1:`` (an int key) and keeps the last of two equal keys silently; both
+    would reach the rest of the loader as surprises, so they stop here, with their line.
+    """
     import yaml
 
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = (*keys, str(key_node.value))
-            lines.setdefault(key, key_node.start_mark.line + 1)
-            _yaml_lines(value_node, key, lines)
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _yaml_lines(path, item, keys, lines)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: set[str] = set()
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        if key_node.tag != "tag:yaml.org,2002:str":
+            raise ConfigFileError(f"{path}:{line}: keys must be strings; quote "
+                                  f"{key_node.value!r} to use it as a name")
+        if key_node.value in seen:
+            raise ConfigFileError(f"{path}:{line}: {'.'.join((*keys, key_node.value))} is "
+                                  "given twice; keep one")
+        seen.add(key_node.value)
+        key = (*keys, key_node.value)
+        lines.setdefault(key, line)
+        _yaml_lines(path, value_node, key, lines)
