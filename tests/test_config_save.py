@@ -63,3 +63,27 @@ def test_a_saved_password_is_private_with_a_warning(tmp_path: Path) -> None:
     plain = run_dropins("--save", "plain.toml", "web", cwd=tmp_path)
     assert plain.returncode == 0
     assert stat.S_IMODE((tmp_path / "plain.toml").stat().st_mode) & 0o044  # the umask's
+
+
+def test_saved_runner_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    """--pidfile and --logfile, given relative to the cwd, are found there by -c from
+    another folder (they were saved as typed, so -c looked beside the file)."""
+    import time
+
+    write_tree(tmp_path, {"out/README": "configs\n", "other/README": "elsewhere\n"})
+    port = get_free_port()
+    saved = run_dropins("--save", "out/up.toml", "--pidfile", "p.pid", "--logfile", "logs.log",
+                        "echo", "--listen", f"tcp:{port}:interface=127.0.0.1", cwd=tmp_path)
+    assert saved.returncode == 0, saved.stderr
+    runner = tomllib.loads((tmp_path / "out/up.toml").read_text())["runner"]
+    assert runner == {"pidfile": "../p.pid", "logfile": "../logs.log"}
+    with Dropins("-c", "../out/up.toml", cwd=tmp_path / "other") as process:
+        log = tmp_path / "logs.log"
+        deadline = time.monotonic() + 30
+        while not (log.exists() and "ready: " in log.read_text()):
+            assert time.monotonic() < deadline and process.process.poll() is None, \
+                process.stderr
+            time.sleep(0.1)
+        assert (tmp_path / "p.pid").read_text().strip() == str(process.process.pid)
+        assert not (tmp_path / "out/p.pid").exists()
+        assert process.stop() == 0

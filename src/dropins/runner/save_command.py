@@ -48,13 +48,15 @@ def _runner_table(runner_args: Sequence[str], folder: str) -> dict[str, Any]:
 
     parser = build_parser()
     kinds = {action.dest: action for action in parser._actions}
+    # Noted before _as_typed, which switches every action's type off.
+    path_dests = {action.dest for action in parser._actions if action.type is path}
     given = _as_typed(parser, runner_args)
     table: dict[str, Any] = {}
     for dest, value in given.items():
         if dest in _NOT_SAVED:
             continue
         long = next(flag for flag in kinds[dest].option_strings if flag.startswith("--"))[2:]
-        table[long] = _relative(value, folder) if kinds[dest].type is path else value
+        table[long] = _relative(value, folder) if dest in path_dests else value
     return table
 
 
