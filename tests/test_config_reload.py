@@ -151,9 +151,11 @@ def test_a_service_that_fails_to_restart_is_reported_and_retried(tmp_path: Path)
             result = run_dropins("reload", "--pidfile", "shop.pid", cwd=shop)
         assert result.returncode == 1
         assert result.stderr == (
-            f"dropins reload: error: unchanged echo; services.site: cannot listen on "
-            f"tcp:{taken_port}:interface=127.0.0.1: address already in use\n")
+            f"dropins reload: error: unchanged echo; kept the old site: new one failed: "
+            f"services.site: cannot listen on tcp:{taken_port}:interface=127.0.0.1: address "
+            "already in use\n")
+        assert http_get(site) == (200, b"welcome to the shop\n")  # the old one still serves
         retried = run_dropins("reload", "--pidfile", "shop.pid", cwd=shop)
-        assert (retried.returncode, retried.stdout) == (0, "started site; unchanged echo\n")
+        assert (retried.returncode, retried.stdout) == (0, "restarted site; unchanged echo\n")
         assert http_get(taken_port) == (200, b"welcome to the shop\n")
         assert process.stop() == 0

@@ -6,7 +6,7 @@ stop, added ones start, changed ones restart.  Every new service is made before 
 stopped, so a file whose service cannot even be made changes nothing; a changed service's old
 instance is stopped before the new one binds (they usually share the port).  A new service
 that then fails to start is reported, the rest of the reload still goes on, and the next
-reload tries it again.
+reload tries it again; a changed one's old instance is started again meanwhile.
 """
 
 from __future__ import annotations
@@ -63,9 +63,29 @@ async def apply_reload(application: Any, old: AppConfig, new: AppConfig) -> tupl
         try:
             await application.start_child(service)
         except Exception as error:  # ConfigService names the service in its errors
-            failed[name] = str(error)
+            if name in plan.changed:
+                failed[name] = await _restart_old(application, old, new, name, error)
+            else:
+                failed[name] = str(error)
+                del new.services[name]  # not running: the next reload starts it as if added
             log.error("%s", failed[name])
-    for name in failed:  # not running: the next reload starts it as if added
-        del new.services[name]
     application.order_children(list(new.services))
     return plan, failed
+
+
+async def _restart_old(application: Any, old: AppConfig, new: AppConfig, name: str,
+                       error: Exception) -> str:
+    """Start the old version of changed service ``name`` again after its new one failed.
+
+    The old one was stopped to free its port for the new one; without this a reload whose
+    new version cannot bind would leave neither running.  ``new`` then records the old
+    spec, so the next reload sees the service as changed and tries the new one again.
+    """
+    try:
+        service = make_service(old.services[name], os.path.dirname(os.path.abspath(old.path)))
+        await application.start_child(service)
+    except Exception as again:
+        del new.services[name]
+        return f"{error}; the old {name} could not start again either: {again}"
+    new.services[name] = old.services[name]
+    return f"kept the old {name}: new one failed: {error}"
