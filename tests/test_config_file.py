@@ -85,7 +85,7 @@ BAD_FILES = {
                         "app.toml:2: services.a.command: unknown command 'ecko' (did you mean "
                         "'echo'?)"),
     "toml syntax error": ("app.toml", '[services.a]\ncommand = "echo\n',
-                          "app.toml: TOML syntax error: Illegal character '\\n' (at line 2"),
+                          "app.toml:2: TOML syntax error: Illegal character '\\n' (column 16)"),
     "yaml anchor bomb": ("app.yaml", 'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]\n'
                          'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n'
                          'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n'

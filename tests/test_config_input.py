@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from _runner_helpers import assert_no_traceback
+from _runner_helpers import Dropins, assert_no_traceback
 from conftest import run_dropins
 
 
@@ -56,3 +56,39 @@ def test_deeply_nested_set_value_is_refused(tmp_path: Path) -> None:
 def test_yaml_keys_must_be_unique_strings(tmp_path: Path, text: str, expected: str) -> None:
     (tmp_path / "k.yaml").write_text(text)
     _refused(tmp_path, "k.yaml", expected)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("services = {}\n", "app.toml:1: services: is empty; add at least one [services.NAME]"),
+    ('[services.a]\ncommand = "echo"\nlisten = "tcp:${PORT"\n',
+     "app.toml:3: services.a.listen: 'tcp:${PORT': '${' at 5 starts no ${NAME} or "
+     "${NAME:-default} (unclosed or not a name); write $${ for a literal ${"),
+    ('[services.a]\ncommand = "echo"\nlisten = ["tcp:0", "tcp:${1:-0}"]\n',
+     "app.toml:3: services.a.listen: 'tcp:${1:-0}': '${' at 5 starts no ${NAME}"),
+])
+def test_more_bad_files(tmp_path: Path, text: str, expected: str) -> None:
+    (tmp_path / "app.toml").write_text(text)
+    _refused(tmp_path, "app.toml", expected)
+
+
+def test_set_reads_its_key_with_toml_key_rules(tmp_path: Path) -> None:
+    (tmp_path / "app.toml").write_text('[services.e]\ncommand = "echo"\n')
+    result = run_dropins("config", "dump", "app.toml", "--set", 'services."a.b".command=echo',
+                         "--set", "services.'x=y'.command=echo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert '[services."a.b"]\ncommand = "echo"' in result.stdout
+    assert '[services."x=y"]\ncommand = "echo"' in result.stdout
+    assert "[services.a]" not in result.stdout
+
+
+def test_memory_auth_from_a_file_does_not_warn_about_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / "app.toml").write_text('[services.w]\ncommand = "web"\npath = "."\n'
+                                       'auth = "memory:alice:secret"\n')
+    from_file = run_dropins("config", "check", "app.toml", cwd=tmp_path)
+    assert from_file.returncode == 0, from_file.stderr
+    assert "command line" not in from_file.stderr
+    with Dropins("web", "--path", ".", "--auth", "memory:alice:secret", "--listen",
+                 "tcp:0:interface=127.0.0.1", cwd=tmp_path) as process:  # where it is true
+        process.wait_for_line("--auth memory: puts passwords on the command line")
+        process.wait_for_line("ready: ")
+        assert process.stop() == 0

@@ -249,6 +249,10 @@ def _services(tables: Any, source: Source, context: Context,
     if not isinstance(tables, dict):
         problems.append(Problem(("services",), "must be a table of services by name"))
         return {}
+    if not tables:
+        problems.append(Problem(("services",), "is empty; add at least one [services.NAME] "
+                                               "table"))
+        return {}
     services: dict[str, ServiceSpec] = {}
     normal_names: dict[str, str] = {}
     for name, table in tables.items():
@@ -296,11 +300,16 @@ def _service(name: str, table: dict[str, Any], source: Source, context: Context,
     argv = _command_argv(spec, options_class, source, problems)
     if argv is None:
         return None
+    from dropins.options_origin import parsing_file
+
+    origin = parsing_file.set(source.path)
     try:
         spec.options = options_class.parse_or_raise(argv, prog=f"dropins {spec.command}")
     except Exception as error:  # UsageError from the command's own parsing and validate()
         problems.append(Problem((*keys, _key_named(str(error), spec.values)), _bare(error)))
         return None
+    finally:
+        parsing_file.reset(origin)
     return spec
 
 

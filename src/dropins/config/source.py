@@ -18,7 +18,7 @@ import re
 import stat
 from typing import Any
 
-__all__ = ["MAX_FILE_BYTES", "TOO_DEEP", "ConfigFileError", "Source", "read_source", "toml_key_lines"]
+__all__ = ["MAX_FILE_BYTES", "ConfigFileError", "Source", "read_source", "toml_key_lines"]
 
 #: Larger files are refused unread: an application file is a few kilobytes.
 MAX_FILE_BYTES = 1024 * 1024
@@ -101,10 +101,19 @@ def _parse_toml(path: str, text: str) -> tuple[Any, dict[tuple[str, ...], int]]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ConfigFileError(f"{path}: TOML syntax error: {error}") from None
+        raise ConfigFileError(_toml_error(path, str(error))) from None
     except RecursionError:
         raise ConfigFileError(f"{path}: {TOO_DEEP}") from None
     return data, toml_key_lines(text)
+
+
+def _toml_error(path: str, message: str) -> str:
+    """``FILE:LINE: TOML syntax error: ...``, like YAML's; tomllib puts the line at the end."""
+    where = re.search(r" \(at line (\d+), column (\d+)\)$", message)
+    if where is None:
+        return f"{path}: TOML syntax error: {message}"
+    return (f"{path}:{where.group(1)}: TOML syntax error: {message[:where.start()]} "
+            f"(column {where.group(2)})")
 
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")

@@ -28,11 +28,12 @@ def parse_set(text: str) -> tuple[tuple[str, ...], Any]:
     """``"a.b=VALUE"`` -> ``(("a", "b"), value)``; raise ``ValueError`` with a hint."""
     import tomllib
 
-    key, equals, value = text.partition("=")
-    keys = tuple(part.strip() for part in key.split("."))
-    if not equals or not all(keys):
+    key, equals, value = _split_key(text)
+    keys = _dotted_key(key)
+    if not equals or not keys:
         raise ValueError(f"--set {text!r}: give KEY=VALUE with a dotted key, e.g. "
-                         "--set services.site.listen=tcp:9000")
+                         "--set services.site.listen=tcp:9000 (quote a part that holds a dot: "
+                         "services.\"a.b\".command=echo)")
     try:
         return keys, tomllib.loads(f"value = {value}")["value"]
     except tomllib.TOMLDecodeError:
@@ -40,6 +41,35 @@ def parse_set(text: str) -> tuple[tuple[str, ...], Any]:
     except RecursionError:
         raise ValueError(f"--set {key}: the value is nested too deeply; a value needs a few "
                          "levels at most") from None
+
+
+def _split_key(text: str) -> tuple[str, str, str]:
+    """``KEY``, ``=``, ``VALUE`` at the first ``=`` outside a quoted key part."""
+    quote = ""
+    for index, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == "=":
+            return text[:index], "=", text[index + 1:]
+    return text, "", ""
+
+
+def _dotted_key(key: str) -> tuple[str, ...]:
+    """The parts of a dotted key read with TOML's key rules (``a."b.c"`` is two parts), so
+    ``--set`` names a key exactly as the file would; ``()`` when it is not a TOML key."""
+    import tomllib
+
+    try:
+        table: Any = tomllib.loads(f"{key} = 0")
+    except tomllib.TOMLDecodeError:
+        return ()
+    parts: list[str] = []
+    while isinstance(table, dict) and len(table) == 1:
+        (part, table), = table.items()
+        parts.append(part)
+    return tuple(parts)
 
 
 def apply_sets(data: dict[str, Any], sets: Sequence[str]) -> None:
@@ -63,7 +93,8 @@ def apply_sets(data: dict[str, Any], sets: Sequence[str]) -> None:
         table[keys[-1]] = value
 
 
-_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+#: ``$$``, ``${NAME}``, ``${NAME:-default}``; last, any other ``${`` (group 3), a mistake.
+_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|(\$\{)")
 
 
 def substitute(value: Any, environ: Mapping[str, str], keys: tuple[str, ...] = (),
@@ -85,12 +116,17 @@ def substitute(value: Any, environ: Mapping[str, str], keys: tuple[str, ...] = (
         if match.group(0) == "$$":
             return "$"
         name, default = match.group(1), match.group(2)
-        if name in environ:
+        if match.group(3):
+            problem = ValueProblem(keys, f"{value!r}: '${{' at {match.start() + 1} starts no "
+                                         "${NAME} or ${NAME:-default} (unclosed or not a "
+                                         "name); write $${ for a literal ${")
+        elif name in environ:
             return environ[name]
-        if default is not None:
+        elif default is not None:
             return default.replace("$$", "$")
-        problem = ValueProblem(keys, f"environment variable {name} is not set (write "
-                                     f"${{{name}:-default}} to give a default)")
+        else:
+            problem = ValueProblem(keys, f"environment variable {name} is not set (write "
+                                         f"${{{name}:-default}} to give a default)")
         if report is None:
             raise problem
         report(problem)

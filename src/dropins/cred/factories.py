@@ -72,9 +72,13 @@ anything else keep hashed passwords in a file:
             if user in users:
                 raise argument_error(self, f"user '{user}' is given twice")
             users[user] = password
-        logger.warning("--auth memory: puts passwords on the command line, where other users of"
-                       " this machine can read them in the process list; use a password file"
-                       " instead: dropins passwd FILE USER, then --auth file:FILE")
+        from dropins.options_origin import parsing_file
+
+        if parsing_file.get() is None:  # from an application file, the process list is clean
+            logger.warning("--auth memory: puts passwords on the command line, where other "
+                           "users of this machine can read them in the process list; use a "
+                           "password file instead: dropins passwd FILE USER, then "
+                           "--auth file:FILE")
         return InMemoryUsernamePasswordChecker(users)
 
 
