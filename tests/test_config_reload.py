@@ -159,3 +159,49 @@ def test_a_service_that_fails_to_restart_is_reported_and_retried(tmp_path: Path)
         assert (retried.returncode, retried.stdout) == (0, "restarted site; unchanged echo\n")
         assert http_get(taken_port) == (200, b"welcome to the shop\n")
         assert process.stop() == 0
+
+
+FRAGILE_MODULE = '''
+import os
+
+from dropins.service import Service
+
+
+class Fragile(Service):
+    """Fails to start while a file named "broken" is beside this module."""
+
+    async def start(self):
+        if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "broken")):
+            raise RuntimeError("broken is there")
+        await super().start()
+
+
+def make_service(version=1):
+    return Fragile("fragile")
+'''
+
+
+def test_a_changed_service_whose_old_version_cannot_start_again_is_reported(
+        tmp_path: Path) -> None:
+    shop = shop_folder(tmp_path)
+    echo, site = get_free_port(), get_free_port()
+
+    def fragile(version: int) -> str:
+        return f'\n[services.jobs]\nfactory = "fragile:make_service"\nversion = {version}\n'
+
+    write_tree(shop, {"fragile.py": FRAGILE_MODULE, "shop.toml": _shop(site, echo, fragile(1))})
+    with Dropins("-c", "shop.toml", cwd=shop) as process:
+        process.wait_for_line("ready: shop listening on ")
+        (shop / "broken").write_text("")
+        write_tree(shop, {"shop.toml": _shop(site, echo, fragile(2))})
+        result = run_dropins("reload", "--pidfile", "shop.pid", cwd=shop)
+        assert result.returncode == 1
+        failure = "services.jobs: service 'fragile' failed to start: broken is there"
+        assert result.stderr == (f"dropins reload: error: unchanged echo, site; {failure}; "
+                                 f"the old jobs could not start again either: {failure}\n")
+        (shop / "broken").unlink()
+        retried = run_dropins("reload", "--pidfile", "shop.pid", cwd=shop)
+        assert (retried.returncode, retried.stdout) == (0, "started jobs; unchanged echo, "
+                                                           "site\n"), retried.stderr
+        assert process.stop() == 0
+        assert_no_traceback(result.stderr, retried.stderr)
