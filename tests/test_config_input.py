@@ -61,14 +61,26 @@ def test_yaml_keys_must_be_unique_strings(tmp_path: Path, text: str, expected: s
 @pytest.mark.parametrize("text, expected", [
     ("services = {}\n", "app.toml:1: services: is empty; add at least one [services.NAME]"),
     ('[services.a]\ncommand = "echo"\nlisten = "tcp:${PORT"\n',
-     "app.toml:3: services.a.listen: 'tcp:${PORT': '${' at 5 starts no ${NAME} or "
+     "app.toml:3: services.a.listen: '${' at character 5 starts no ${NAME} or "
      "${NAME:-default} (unclosed or not a name); write $${ for a literal ${"),
     ('[services.a]\ncommand = "echo"\nlisten = ["tcp:0", "tcp:${1:-0}"]\n',
-     "app.toml:3: services.a.listen: 'tcp:${1:-0}': '${' at 5 starts no ${NAME}"),
+     "app.toml:3: services.a.listen: '${' at character 5 starts no ${NAME}"),
 ])
 def test_more_bad_files(tmp_path: Path, text: str, expected: str) -> None:
     (tmp_path / "app.toml").write_text(text)
     _refused(tmp_path, "app.toml", expected)
+
+
+def test_a_bad_reference_does_not_echo_the_rest_of_the_value(tmp_path: Path) -> None:
+    """The value may be a secret (an --auth string): the error quotes only a little of it."""
+    (tmp_path / "app.toml").write_text(
+        '[services.a]\ncommand = "echo"\nlisten = "tcp:0"\n'
+        'auth = "memory:alice:${ s3cr3t-passw0rd"\n')
+    result = run_dropins("config", "check", "app.toml", cwd=tmp_path)
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "services.a.auth: '${' at character 14 starts no ${NAME}" in output
+    assert "s3cr3t" not in output
 
 
 def test_set_reads_its_key_with_toml_key_rules(tmp_path: Path) -> None:

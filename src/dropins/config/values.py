@@ -117,7 +117,8 @@ def substitute(value: Any, environ: Mapping[str, str], keys: tuple[str, ...] = (
             return "$"
         name, default = match.group(1), match.group(2)
         if match.group(3):
-            problem = ValueProblem(keys, f"{value!r}: '${{' at {match.start() + 1} starts no "
+            # The value is not quoted: it may hold a secret (an --auth string).
+            problem = ValueProblem(keys, f"'${{' at character {match.start() + 1} starts no "
                                          "${NAME} or ${NAME:-default} (unclosed or not a "
                                          "name); write $${ for a literal ${")
         elif name in environ:
