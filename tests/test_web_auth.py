@@ -208,7 +208,7 @@ def test_parallel_guesses_are_counted_before_they_are_answered(file_server: WebP
         statuses = list(pool.map(lambda n: get_from(port, "127.0.0.8", basic("alice", f"w{n}"))[0],
                                  range(30)))
     assert set(statuses) <= {401, 429, 503}, statuses
-    assert len([status for status in statuses if status != 429]) <= 12, statuses
+    assert statuses.count(401) <= 12, statuses  # a 503 (queue full) gives its token back
     # The bucket is per address and user: bob at that address (a proxy's users) still gets
     # his password checked, and alice at another address logs in.
     assert get_from(port, "127.0.0.8", basic("bob", "guess"))[0] == 401
@@ -224,11 +224,12 @@ def test_one_address_guessing_many_user_names_meets_the_address_ceiling(
                                  range(60)))
     elapsed = time.monotonic() - started
     assert set(statuses) <= {401, 429, 503}, statuses
+    # Only 401s had their password checked: a 503 (hashing queue full) gives its token back.
     # The ceiling holds 20 and refills one a second: on a loaded machine the attempts spread
     # over some seconds, so the bound grows with the time they took (without a ceiling, all
-    # 60 would be let through).
+    # 60 would be checked).
     allowed = 20 + int(elapsed) + 2
-    assert len([status for status in statuses if status != 429]) <= allowed, (elapsed, statuses)
+    assert statuses.count(401) <= allowed, (elapsed, statuses)
 
 
 def test_a_connection_is_closed_after_three_failed_logins(file_server: WebProcess) -> None:
