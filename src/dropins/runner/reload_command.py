@@ -18,18 +18,9 @@ from collections.abc import Sequence
 from dropins.options import OneLineErrorParser
 from dropins.runner.pidfile import is_locked, read_pid
 from dropins.runner.reloading import read_status, status_path
+from dropins.runner.stop_command import seconds_argument
 
 POLL_SECONDS = 0.05
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r}: give e.g. 30")
-    return value
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -37,7 +28,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                                 "-c FILE --pidfile PATH re-read FILE, and report the outcome.")
     parser.add_argument("--pidfile", required=True, metavar="PATH",
                         help="The pidfile the instance was started with.")
-    parser.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=seconds_argument, default=60.0, metavar="SECONDS",
                         help="How long to wait for the outcome (default: 60).")
     return parser
 

@@ -24,7 +24,8 @@ from dropins.runner.pidfile import is_locked, read_pid
 POLL_SECONDS = 0.05
 
 
-def _seconds(text: str) -> float:
+def seconds_argument(text: str) -> float:
+    """argparse type for a positive, finite number of seconds (also used by ``reload``)."""
     try:
         value = float(text)
     except ValueError:
@@ -39,7 +40,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                                 "--pidfile, and wait until it has exited.")
     parser.add_argument("--pidfile", required=True, metavar="PATH",
                         help="The pidfile the instance was started with.")
-    parser.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=seconds_argument, default=30.0, metavar="SECONDS",
                         help="How long to wait for the instance to exit (default: 30).")
     return parser
 
