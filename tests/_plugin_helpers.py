@@ -166,3 +166,24 @@ def build_editable_wheel(project: Path, out: Path) -> Path:
     if result.returncode != 0:
         raise AssertionError(f"editable build failed:\n{result.stdout}\n{result.stderr}")
     return out / result.stdout.strip().splitlines()[-1]
+
+
+def src_layout_project(name: str, version: str, files: dict[str, str]) -> dict[str, str]:
+    """The files of a setuptools project ``name`` with its packages under ``src/`` (namespace
+    packages included), for ``build_wheel`` / ``build_editable_wheel``."""
+    return {
+        "pyproject.toml": f'''
+            [build-system]
+            requires = ["setuptools>=68"]
+            build-backend = "setuptools.build_meta"
+
+            [project]
+            name = "{name}"
+            version = "{version}"
+
+            [tool.setuptools.packages.find]
+            where = ["src"]
+            namespaces = true
+            ''',
+        **{f"src/{path}": text for path, text in files.items()},
+    }

@@ -10,32 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from _plugin_helpers import build_editable_wheel
+from _plugin_helpers import build_editable_wheel, src_layout_project
 from conftest import build_wheel, write_tree
 
 EXTEND = "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
 
 
-def _project(name: str, version: str, files: dict[str, str]) -> dict[str, str]:
-    return {
-        "pyproject.toml": f'''
-            [build-system]
-            requires = ["setuptools>=68"]
-            build-backend = "setuptools.build_meta"
-
-            [project]
-            name = "{name}"
-            version = "{version}"
-
-            [tool.setuptools.packages.find]
-            where = ["src"]
-            namespaces = true
-            ''',
-        **{f"src/{path}": text for path, text in files.items()},
-    }
-
-
-CORE = _project("pkgutilapp-core", "2.0", {
+CORE = src_layout_project("pkgutilapp-core", "2.0", {
     "pkgutilapp/__init__.py": EXTEND,
     "pkgutilapp/extensions/__init__.py": EXTEND,
     "pkgutilapp/core.py": '''
@@ -65,9 +46,9 @@ def test_pkgutil_style_extension_package_installed_and_editable(fresh_venv,
     fresh_venv.install(build_wheel(write_tree(tmp_path / "core", CORE), wheels))
     # Installed: the extension's folder lands in the core's pkgutilapp/extensions.  Editable,
     # dripline style: the checkout has its own pkgutil __init__.py files, found by extend_path.
-    installed = write_tree(tmp_path / "wobble", _project(
+    installed = write_tree(tmp_path / "wobble", src_layout_project(
         "pkgutilapp-wobble", "1.4", {"pkgutilapp/extensions/wobble/__init__.py": WOBBLE}))
-    checkout = write_tree(tmp_path / "wobble-dev", _project(
+    checkout = write_tree(tmp_path / "wobble-dev", src_layout_project(
         "pkgutilapp-wobble", "1.5.dev0", {"pkgutilapp/__init__.py": EXTEND,
                                           "pkgutilapp/extensions/__init__.py": EXTEND,
                                           "pkgutilapp/extensions/wobble/__init__.py": WOBBLE}))

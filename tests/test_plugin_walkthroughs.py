@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from _plugin_helpers import build_editable_wheel, make_matsim
+from _plugin_helpers import build_editable_wheel, make_matsim, src_layout_project
 from conftest import build_wheel, run_dropins, write_tree
 
 DISPLAY = "from matsim.display import display_all_known_materials; display_all_known_materials()"
@@ -82,26 +82,7 @@ def test_materials_walkthrough_with_an_installed_wheel(fresh_venv, tmp_path: Pat
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def _project(name: str, version: str, package_files: dict[str, str]) -> dict[str, str]:
-    return {
-        "pyproject.toml": f'''
-            [build-system]
-            requires = ["setuptools>=68"]
-            build-backend = "setuptools.build_meta"
-
-            [project]
-            name = "{name}"
-            version = "{version}"
-
-            [tool.setuptools.packages.find]
-            where = ["src"]
-            namespaces = true
-            ''',
-        **{f"src/{path}": text for path, text in package_files.items()},
-    }
-
-
-KVAPP_CORE = _project("kvapp-core", "1.0", {
+KVAPP_CORE = src_layout_project("kvapp-core", "1.0", {
     "kvapp/core/__init__.py": '''
         """The application: key-value stores, and building them from a config file."""
         import json
@@ -127,7 +108,7 @@ KVAPP_CORE = _project("kvapp-core", "1.0", {
         ''',
 })
 
-JITTER = _project("kvapp-jitter", "0.3.0", {
+JITTER = src_layout_project("kvapp-jitter", "0.3.0", {
     "kvapp/extensions/jitter/__init__.py": '''
         """Jitter: a key-value store whose value wobbles."""
         from kvapp.core import KeyValueStore

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from _web_helpers import WebProcess, status_of
+from _web_helpers import WebProcess, read_until_closed, status_of
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +24,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebProcess]:
         yield web
 
 
-def read_until_closed(sock: socket.socket, within: float) -> tuple[bytes, float]:
+def timed_read_until_closed(sock: socket.socket, within: float) -> tuple[bytes, float]:
     """Everything the server sends until it closes, and how long that took."""
     start = time.monotonic()
-    sock.settimeout(within)
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except (TimeoutError, ConnectionResetError):
-        pass
+    data = read_until_closed(sock, within)
     return data, time.monotonic() - start
 
 
@@ -52,7 +46,7 @@ def test_an_endless_header_line_is_refused_before_it_fills_memory(server: WebPro
                 sent += len(chunk)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        answer, _ = read_until_closed(sock, 5)
+        answer, _ = timed_read_until_closed(sock, 5)
     assert status_of(answer) == 431, answer[:200]
     assert sent < 4 * 1024 * 1024, f"the server read {sent} bytes of one header line"
     assert server.get("/a.txt").body == b"alpha"  # and it still serves others
@@ -62,7 +56,7 @@ def test_an_upgrade_request_is_answered_and_the_connection_closed(server: WebPro
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
                      b"Upgrade: websocket\r\n\r\n")
-        answer, elapsed = read_until_closed(sock, 10)
+        answer, elapsed = timed_read_until_closed(sock, 10)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert status_of(answer) == 200 and body == b"alpha"
     assert b"connection: close" in head.lower()
@@ -72,7 +66,7 @@ def test_an_upgrade_request_is_answered_and_the_connection_closed(server: WebPro
 def test_a_directory_redirect_never_points_at_another_host(server: WebProcess) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"GET //sub HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        answer, _ = read_until_closed(sock, 5)
+        answer, _ = timed_read_until_closed(sock, 5)
     assert status_of(answer) == 301
     location = next(line for line in answer.split(b"\r\n")
                     if line.lower().startswith(b"location:"))
