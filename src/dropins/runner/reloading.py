@@ -51,8 +51,10 @@ class Reloader:
     """Reloads ``application`` from its file on request, one reload at a time."""
 
     def __init__(self, application: Any, config: Any, config_path: str | None,
-                 sets: list[str], pidfile: str | None) -> None:
+                 sets: list[str], pidfile: str | None, lifecycle: Any = None) -> None:
         self.application = application
+        #: a ``dropins.supervisor.lifecycle.Lifecycle``: RELOADING while a reload runs
+        self.lifecycle = lifecycle
         self.config = config
         self.config_path = config_path
         self.sets = sets
@@ -75,8 +77,23 @@ class Reloader:
             await asyncio.wait({self._task})
 
     async def _run(self) -> None:
+        try:
+            await self._reload_until_settled()
+        finally:
+            self._move("RELOADING", "READY")
+
+    def _move(self, from_name: str, to_name: str) -> None:
+        """Move the lifecycle from one phase to another; from any other phase (still starting,
+        already stopping) it stays where it is."""
+        from dropins.supervisor.lifecycle import Phase
+
+        if self.lifecycle is not None and self.lifecycle.phase is Phase[from_name]:
+            self.lifecycle.enter(Phase[to_name])
+
+    async def _reload_until_settled(self) -> None:
         while True:
             self._again = False
+            self._move("READY", "RELOADING")
             ok, message = await self._reload_once()
             self.generation += 1
             if self.pidfile:

@@ -177,6 +177,10 @@ class Runner:
         self._stop_event: asyncio.Event | None = None
         self._stop_signal: int | None = None
         self._end = ProcessEnd()
+        from dropins.supervisor.lifecycle import Lifecycle
+
+        #: STARTING -> READY -> (RELOADING -> READY)* -> STOPPING, for systemd and health checks
+        self.lifecycle = Lifecycle()
 
     def run(self) -> int:
         """The whole life of the process after the service was built; returns the exit status.
@@ -253,10 +257,12 @@ class Runner:
         from dropins.runner.logs import reopen_log_files
         from dropins.runner.reloading import Reloader
         from dropins.runner.signals import SignalHandlers
+        from dropins.supervisor.lifecycle import Phase
 
         self._stop_event = asyncio.Event()
         self._reloader = Reloader(self.application, self.config, self.config_path,
-                                  list(self.options.set or ()), self.options.pidfile)
+                                  list(self.options.set or ()), self.options.pidfile,
+                                  self.lifecycle)
 
         def hangup() -> None:
             reopen_log_files()
@@ -272,6 +278,7 @@ class Runner:
             await self._start()
             log.info("%s", ready_line(self.label, self.application))
             self.status.ready()
+            self.lifecycle.enter(Phase.READY)
             await self._stop_event.wait()
             return await self._stop()
         finally:
@@ -279,8 +286,11 @@ class Runner:
 
     def _stop_requested(self, signum: int) -> None:
         """The first SIGTERM/SIGINT: stop, against a deadline no service can hold up."""
+        from dropins.supervisor.lifecycle import Phase
+
         self._stop_signal = signum
         assert self._stop_event is not None
+        self.lifecycle.enter(Phase.STOPPING)  # readiness fails before any listener closes
         self._stop_event.set()
         self._end.start_deadline(self.application.shutdown_timeout + SHUTDOWN_GRACE)
 

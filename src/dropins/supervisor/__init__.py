@@ -1,0 +1,1 @@
+"""Running in production: worker processes, systemd notify, health and metrics, development reload."""
