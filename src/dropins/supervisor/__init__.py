@@ -1,1 +1,1 @@
-"""Running in production: worker processes, systemd notify, health and metrics, development reload."""
+"""Running in production: worker processes, systemd notify, health, metrics, dev reload."""
