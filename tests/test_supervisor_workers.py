@@ -410,3 +410,45 @@ def test_a_stop_while_the_workers_start_ends_them_all(tmp_path: Path) -> None:
         assert dropins.lines[-1] == ("dropins: error: stopped by SIGTERM before the services had "
                                      "started"), dropins.stderr
         assert all(process_gone(pid) for pid in workers)
+
+
+def test_giving_up_while_running_when_replacements_keep_failing(tmp_path: Path) -> None:
+    root = app_folder(tmp_path)
+    with Dropins("--workers", "2", "--app", "app.py", cwd=root,
+                 env={"PYTHONPATH": str(root)}) as dropins:
+        dropins.ready(WAIT)
+        workers = workers_of(dropins.process.pid)
+        (root / "refuse-workers").write_text("")
+        os.kill(min(workers), signal.SIGKILL)
+        assert dropins.wait(WAIT) == 1, dropins.stderr
+        assert dropins.lines[-1] == (
+            "dropins: error: workers keep failing to start (5 times in a row); the last one "
+            "said: app.py:6: RuntimeError: refusing to start: refuse-workers exists"), (
+            dropins.stderr)
+        assert all(process_gone(pid) for pid in workers)  # the healthy one was stopped too
+
+
+STUCK_STOP = '''
+import time
+from dropins import Application, Service
+
+
+class Stuck(Service):
+    async def stop(self):
+        time.sleep(60)  # blocks the worker's loop: only its own deadline ends it
+
+
+application = Application()
+Stuck("stuck").set_parent(application)
+'''
+
+
+def test_a_worker_that_overruns_the_shutdown_timeout_makes_the_exit_status_1(
+        tmp_path: Path) -> None:
+    write_tree(tmp_path, {"stuck.py": STUCK_STOP})
+    with Dropins("--workers", "1", "--shutdown-timeout", "1", "--app", "stuck.py",
+                 cwd=tmp_path) as dropins:
+        dropins.ready(WAIT)
+        assert dropins.stop(WAIT) == 1, dropins.stderr
+        assert re.search(r"\[worker 1 pid \d+\] services did not stop within 3 seconds; "
+                         "exiting anyway", dropins.stderr), dropins.stderr

@@ -123,7 +123,8 @@ def _main(args: list[str], debug: list[bool]) -> int:
 
     from dropins.runner.run import Runner, as_application, effective_identity, prepare
 
-    is_worker = "DROPINS_WORKER" in os.environ  # a worker of `dropins --workers N`
+    # a worker of `dropins --workers N` (both set by its supervisor, never by hand)
+    is_worker = "DROPINS_WORKER" in os.environ and "DROPINS_WORKER_CONTROL" in os.environ
     if is_worker:
         from dropins.supervisor.worker import (
             configure_worker_logging,

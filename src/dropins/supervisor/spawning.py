@@ -111,7 +111,7 @@ class Worker:
             except (ValueError, KeyError, TypeError):
                 pass
             else:
-                _relog(name, level, created, prefix, message)
+                _relog(name, level, created, prefix, message, self.pid)
                 return
         if is_stderr and text.startswith(ERROR_PREFIX) and self.error is None:
             self.error = text[len(ERROR_PREFIX):]
@@ -133,12 +133,14 @@ class Worker:
         return f"exited with status {status}"
 
 
-def _relog(name: str, level: int, created: float, prefix: str, message: str) -> None:
-    """Log a worker's record through this process's handlers, every line prefixed."""
+def _relog(name: str, level: int, created: float, prefix: str, message: str, pid: int) -> None:
+    """Log a worker's record through this process's handlers, every line prefixed (and with
+    the worker's PID, which ``--log-format json`` shows)."""
     logger = logging.getLogger(name)
     text = "\n".join(prefix + line for line in message.split("\n"))
     record = logger.makeRecord(name, level, "(worker)", 0, "%s", (text,), None)
     record.created, record.msecs = created, (created - int(created)) * 1000
+    record.process = pid
     logger.handle(record)
 
 

@@ -202,6 +202,11 @@ class WorkerRunner(Runner):
         return "worker ready"
 
     async def _serve(self, startup: Any) -> int:
+        from dropins.service.inherited import discard_offered
+
+        for description in discard_offered():  # privileged_start() took what it could use
+            log.warning("an inherited socket for %s was not used: this worker's tree differs "
+                        "from the supervisor's", description)
         loop = asyncio.get_running_loop()
         self.channel.listen(loop, self._on_request)
         self._beat(loop)
