@@ -144,9 +144,11 @@ def _relog(name: str, level: int, created: float, prefix: str, message: str, pid
     logger.handle(record)
 
 
-async def spawn_worker(worker_id: int, argv: list[str], cwd: str, sockets: HandedSockets,
-                       on_exit: Callable[[Worker, int], None] | None = None) -> Worker:
-    """Start worker ``worker_id`` running ``dropins ARGV`` in ``cwd`` on ``sockets``."""
+async def spawn_worker(worker_id: int, argv: list[str], sockets: HandedSockets,
+                       on_exit: Callable[[Worker, int], None] | None = None,
+                       cwd: str | None = None) -> Worker:
+    """Start worker ``worker_id`` running ``dropins ARGV`` on ``sockets``, in ``cwd`` (None:
+    this process's current directory)."""
     description, fds, own = sockets.for_worker()
     parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     environment = {key: value for key, value in os.environ.items()

@@ -52,10 +52,12 @@ class Supervisor(Runner):
     """Runs ``options.workers`` worker processes of ``dropins ARGV`` (see the module)."""
 
     def __init__(self, options: Any, label: str, application: Any, identity: Any,
-                 config: Any, argv: list[str], cwd: str) -> None:
+                 config: Any, argv: list[str]) -> None:
         super().__init__(options, label, application, identity, config)
+        #: The workers' arguments (``cli.worker_arguments``); they start in this process's
+        #: current directory, which needs no access check (the ``--uid`` user may not be
+        #: allowed into the directory dropins was started from).
         self.argv = argv
-        self.cwd = cwd
         self.count: int = options.workers
         #: The workers serving now, by id (a rolling restart's new one joins once ready).
         self.workers: list[Worker] = []
@@ -156,7 +158,7 @@ class Supervisor(Runner):
 
     async def _spawn(self, worker_id: int | None = None, trial: bool = False) -> Worker:
         assert self._sockets is not None
-        worker = await spawn_worker(worker_id or self._free_id(), self.argv, self.cwd,
+        worker = await spawn_worker(worker_id or self._free_id(), self.argv,
                                     self._sockets, self._exited)
         (self._others.add if trial else self.workers.append)(worker)
         log.info("%s starting", worker.label)
