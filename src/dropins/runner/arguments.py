@@ -63,6 +63,7 @@ class RunnerOptions:
     loop: str
     shutdown_timeout: float | None  # None: not given (the Application's own value is kept)
     debug: bool
+    health: str | None
     app: str | None
     config: str | None
     set: list[str] | None
@@ -75,8 +76,8 @@ class RunnerOptions:
         "daemon": False, "pidfile": None, "logfile": None, "log_level": None,
         "log_format": "text", "log_max_bytes": 0, "log_backups": 5, "syslog": False,
         "rundir": None, "umask": None, "uid": None, "gid": None, "loop": "asyncio",
-        "shutdown_timeout": None, "debug": False, "app": None, "config": None, "set": None,
-        "save": None, "force": False, "help": False, "version": False,
+        "shutdown_timeout": None, "debug": False, "health": None, "app": None, "config": None,
+        "set": None, "save": None, "force": False, "help": False, "version": False,
     }
 
     def __init__(self, **values: object) -> None:
@@ -219,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--shutdown-timeout", type=_positive_seconds, metavar="SECONDS",
         help="How long services may take to stop after SIGTERM or SIGINT (default: 10, or what "
              "an --app file's Application sets). A second SIGINT exits at once with status 130.")
+    add("--health", metavar="ENDPOINT",
+        help="Serve /livez, /readyz and /metrics over HTTP on ENDPOINT, e.g. "
+             "tcp:9090:interface=127.0.0.1 (a plain tcp:9090 listens on every interface).")
     add("--debug", action="store_true",
         help="Show tracebacks for errors, and log at debug level unless --log-level says.")
     return parser

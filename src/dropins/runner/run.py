@@ -67,6 +67,13 @@ def prepare(options: RunnerOptions) -> Identity:
     if umask is not None:
         os.umask(umask)
     loop_factory(options.loop)  # fail early when uvloop is missing
+    if options.health is not None:
+        from dropins.supervisor.observe import check_health_endpoint
+
+        try:
+            check_health_endpoint(options.health)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     from dropins.runner.logs import configure_logging
 
     # Before the command's options are parsed and its service built: what they log (a warning
@@ -181,6 +188,10 @@ class Runner:
 
         #: STARTING -> READY -> (RELOADING -> READY)* -> STOPPING, for systemd and health checks
         self.lifecycle = Lifecycle()
+        from dropins.supervisor.observe import Observers
+
+        #: systemd notify and watchdog, and the --health server: they watch self.lifecycle
+        self.observers = Observers.for_process(self.lifecycle, application, options.health)
 
     def run(self) -> int:
         """The whole life of the process after the service was built; returns the exit status.
@@ -233,6 +244,7 @@ class Runner:
             self._end.hold_pidfile(pidfile)
         try:
             with startup.interruptible():
+                self.observers.privileged_start()
                 self.application.privileged_start()
         except StopBeforeStart as stop:
             self._stop_signal = stop.signum
@@ -275,6 +287,7 @@ class Runner:
         if startup.received is not None:  # between privileged_start() and now: stop at once
             handlers.stop_requested(startup.received)
         try:
+            await self.observers.start()  # /readyz answers 503 while the services start
             await self._start()
             log.info("%s", ready_line(self.label, self.application))
             self.status.ready()
@@ -282,6 +295,7 @@ class Runner:
             await self._stop_event.wait()
             return await self._stop()
         finally:
+            await self.observers.stop()  # after the services: /readyz says 503 to the end
             handlers.loop_ended()  # they go on without the loop until the process ends
 
     def _stop_requested(self, signum: int) -> None:

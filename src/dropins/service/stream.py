@@ -71,6 +71,8 @@ class StreamServerService(Service):
         self._protocols: set[Any] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._idle: asyncio.Event | None = None
+        #: connections accepted since the start (open ones are ``len(self._transports)``)
+        self.connections_total = 0
 
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name is not None else ""
@@ -83,6 +85,22 @@ class StreamServerService(Service):
             return []
         address = getattr(self.endpoint, "address", None)
         return [address(sock) if address else format_address(sock) for sock in self._sockets]
+
+    @property
+    def connections_open(self) -> int:
+        return len(self._transports)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Open and total connections, as samples (see ``dropins.supervisor.metrics``)."""
+        labels = {"service": _service_name(self), "endpoint": self.description}
+        return [
+            {"name": "dropins_connections_open", "type": "gauge", "labels": labels,
+             "help": "Connections open now, per service and endpoint.",
+             "value": self.connections_open},
+            {"name": "dropins_connections_total", "type": "counter", "labels": labels,
+             "help": "Connections accepted since the start, per service and endpoint.",
+             "value": self.connections_total},
+        ]
 
     def privileged_start(self) -> None:
         """Bind the listening socket(s), before privileges are dropped."""
@@ -231,6 +249,7 @@ class StreamServerService(Service):
         def connection_made(transport: asyncio.Transport) -> None:
             holder["transport"] = transport
             self._transports[transport] = protocol
+            self.connections_total += 1
             self._protocols.add(protocol)
             self._check_idle()
             made(transport)
@@ -261,6 +280,17 @@ async def _serve(endpoint: Any, loop: asyncio.AbstractEventLoop, sockets: list[s
     if "gate" in inspect.signature(serve).parameters:
         return await serve(loop, sockets, factory, gate=gate)
     return await serve(loop, sockets, factory)
+
+
+def _service_name(service: Service) -> str:
+    """The name of ``service`` or of its nearest named parent below the root (a config
+    file's service name); its endpoint string when no service in the way has a name."""
+    node: Service | None = service
+    while node is not None and node.parent is not None:
+        if node.name:
+            return node.name
+        node = node.parent
+    return service.name or str(getattr(service, "description", ""))
 
 
 def _is_coroutine_function(factory: Any) -> bool:
