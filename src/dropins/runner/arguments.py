@@ -32,6 +32,7 @@ POSIX_ONLY = {
     "gid": "--gid",
     "umask": "--umask",
     "syslog": "--syslog",
+    "workers": "--workers",
 }
 
 USAGE = ("dropins [runner options] COMMAND [command options]\n       dropins --app FILE.py\n"
@@ -62,6 +63,8 @@ class RunnerOptions:
     gid: str | None
     loop: str
     shutdown_timeout: float | None  # None: not given (the Application's own value is kept)
+    workers: int | None  # None: one process, no supervisor
+    reuse_port: bool
     debug: bool
     health: str | None
     app: str | None
@@ -76,8 +79,9 @@ class RunnerOptions:
         "daemon": False, "pidfile": None, "logfile": None, "log_level": None,
         "log_format": "text", "log_max_bytes": 0, "log_backups": 5, "syslog": False,
         "rundir": None, "umask": None, "uid": None, "gid": None, "loop": "asyncio",
-        "shutdown_timeout": None, "debug": False, "health": None, "app": None, "config": None,
-        "set": None, "save": None, "force": False, "help": False, "version": False,
+        "shutdown_timeout": None, "workers": None, "reuse_port": False, "debug": False,
+        "health": None, "app": None, "config": None, "set": None,
+        "save": None, "force": False, "help": False, "version": False,
     }
 
     def __init__(self, **values: object) -> None:
@@ -220,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--shutdown-timeout", type=_positive_seconds, metavar="SECONDS",
         help="How long services may take to stop after SIGTERM or SIGINT (default: 10, or what "
              "an --app file's Application sets). A second SIGINT exits at once with status 130.")
+    add("--workers", type=_count, metavar="N",
+        help="Run N worker processes, each serving the whole application on the sockets this "
+             "process binds; SIGHUP restarts them one at a time, SIGTTIN/SIGTTOU add/remove "
+             "one (POSIX only).")
+    add("--reuse-port", action="store_true",
+        help="With --workers: give each worker its own SO_REUSEPORT socket per TCP endpoint, "
+             "so that the kernel balances connections between them (Linux).")
     add("--health", metavar="ENDPOINT",
         help="Serve /livez, /readyz and /metrics over HTTP on ENDPOINT, e.g. "
              "tcp:9090:interface=127.0.0.1 (a plain tcp:9090 listens on every interface).")
@@ -285,8 +296,20 @@ def check_options(options: RunnerOptions, platform: str = os.name) -> None:
     if options.config is not None and (options.app is not None or options.save is not None):
         other = "--app" if options.app is not None else "--save"
         raise UsageError(f"give either --config FILE or {other}, not both")
+    if options.reuse_port and options.workers is None:
+        raise UsageError("--reuse-port goes with --workers N: it gives each worker its own "
+                         "socket")
+    if options.reuse_port and not _has_reuse_port(platform):
+        raise UsageError("--reuse-port needs SO_REUSEPORT, which this platform lacks; leave it "
+                         "out (the workers then share each socket)")
     if options.daemon and options.logfile == "-":
         raise UsageError("--logfile - cannot be used with --daemon, which detaches from the "
                          "terminal; give a file path")
     if options.log_max_bytes and options.logfile in (None, "-") and not options.daemon:
         raise UsageError("--log-max-bytes needs --logfile PATH: only a log file can be rotated")
+
+
+def _has_reuse_port(platform: str) -> bool:
+    import socket
+
+    return platform != "nt" and hasattr(socket, "SO_REUSEPORT")

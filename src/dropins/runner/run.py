@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from dropins.runner.arguments import RunnerOptions
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from dropins.runner.signals import StartupSignals
     from dropins.service import Application
+    from dropins.supervisor.observe import Observers
 
 log = logging.getLogger("dropins.runner")
 
@@ -188,10 +189,8 @@ class Runner:
 
         #: STARTING -> READY -> (RELOADING -> READY)* -> STOPPING, for systemd and health checks
         self.lifecycle = Lifecycle()
-        from dropins.supervisor.observe import Observers
-
         #: systemd notify and watchdog, and the --health server: they watch self.lifecycle
-        self.observers = Observers.for_process(self.lifecycle, application, options.health)
+        self.observers = self._make_observers()
 
     def run(self) -> int:
         """The whole life of the process after the service was built; returns the exit status.
@@ -274,7 +273,7 @@ class Runner:
         self._stop_event = asyncio.Event()
         self._reloader = Reloader(self.application, self.config, self.config_path,
                                   list(self.options.set or ()), self.options.pidfile,
-                                  self.lifecycle)
+                                  self.lifecycle, apply=self._reload_applier())
 
         def hangup() -> None:
             reopen_log_files()
@@ -289,7 +288,7 @@ class Runner:
         try:
             await self.observers.start()  # /readyz answers 503 while the services start
             await self._start()
-            log.info("%s", ready_line(self.label, self.application))
+            log.info("%s", self._ready_message())
             self.status.ready()
             self.lifecycle.enter(Phase.READY)
             await self._stop_event.wait()
@@ -306,7 +305,30 @@ class Runner:
         assert self._stop_event is not None
         self.lifecycle.enter(Phase.STOPPING)  # readiness fails before any listener closes
         self._stop_event.set()
-        self._end.start_deadline(self.application.shutdown_timeout + SHUTDOWN_GRACE)
+        self._end.start_deadline(self._stop_deadline())
+
+    def _make_observers(self) -> Observers:
+        """What reports on this instance (systemd, --health); a supervisor reports on its
+        workers instead."""
+        from dropins.supervisor.observe import Observers
+
+        return Observers.for_process(self.lifecycle, self.application, self.options.health)
+
+    def _stop_deadline(self) -> float:
+        """Seconds the process has to end after the first stop signal."""
+        return self.application.shutdown_timeout + SHUTDOWN_GRACE
+
+    def _ready_message(self) -> str:
+        return ready_line(self.label, self.application)
+
+    def _reload_applier(self) -> Callable[[], Awaitable[tuple[bool, str]]] | None:
+        """What a SIGHUP applies instead of reloading the tree in place (None: the tree);
+        the supervisor of workers restarts them instead."""
+        return None
+
+    async def _start_services(self) -> None:
+        """Start what this process runs: the tree here, worker processes in a supervisor."""
+        await self.application.start()
 
     async def _start(self) -> None:
         """``application.start()`` as a task, cancelled if a stop is asked for meanwhile.
@@ -318,7 +340,7 @@ class Runner:
         import asyncio
 
         assert self._stop_event is not None
-        starting = asyncio.ensure_future(self.application.start())
+        starting = asyncio.ensure_future(self._start_services())
         stop_asked = asyncio.ensure_future(self._stop_event.wait())
         try:
             await asyncio.wait({starting, stop_asked}, return_when=asyncio.FIRST_COMPLETED)
