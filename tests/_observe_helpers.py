@@ -59,7 +59,7 @@ class NotifySocket:
                     raise AssertionError(f"no {key}={value} within {timeout} s: {self.messages}")
                 self._changed.wait(remaining)
 
-    def keys(self, ignore: tuple[str, ...] = ("WATCHDOG", "STATUS")) -> list[str]:
+    def kinds(self, ignore: tuple[str, ...] = ("WATCHDOG", "STATUS")) -> list[str]:
         """The first key of each message, leaving out pure WATCHDOG/STATUS ones."""
         with self._changed:
             return [next(iter(message)) for message in self.messages
@@ -93,10 +93,11 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = TIMEOU
         time.sleep(0.02)
 
 
-#: An --app steered by files in $TEST_TRIGGERS: ``go`` lets its start finish, ``unready`` makes
-#: its ready() hook fail, ``release`` lets its stop finish; SIGUSR2 blocks its loop for 1.5 s,
-#: marked by X-BLOCK-BEGIN/X-BLOCK-END datagrams into NOTIFY_SOCKET (the same queue as the
-#: runner's own messages, so their order is the order in which they were sent).
+#: An --app steered by files in $TEST_TRIGGERS: ``go`` (``go1``, ``go2`` in worker 1, 2) lets
+#: its start finish, ``unready`` makes its ready() hook fail, ``release`` lets its stop finish;
+#: SIGUSR2 blocks its loop for $TEST_BLOCK_SECONDS (1.5), marked by X-BLOCK-BEGIN/X-BLOCK-END
+#: datagrams into $TEST_MARK_SOCKET or NOTIFY_SOCKET (the same queue as the runner's own
+#: messages, so their order is the order in which they were sent).
 STEERED_APP = '''
 import asyncio, os, signal, socket, time
 from pathlib import Path
@@ -114,7 +115,7 @@ async def until(name):
 
 
 def mark(text):
-    address = os.environ.get("NOTIFY_SOCKET", "")
+    address = os.environ.get("TEST_MARK_SOCKET") or os.environ.get("NOTIFY_SOCKET", "")
     if address:
         address = b"\\0" + address[1:].encode() if address.startswith("@") else address
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
@@ -123,7 +124,7 @@ def mark(text):
 
 class Gate(Service):
     async def start(self):
-        await until("go")
+        await until("go" + os.environ.get("DROPINS_WORKER", ""))
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, self.block)
         await super().start()
 
@@ -132,7 +133,7 @@ class Gate(Service):
 
     def block(self):
         mark("X-BLOCK-BEGIN=1")
-        time.sleep(1.5)
+        time.sleep(float(os.environ.get("TEST_BLOCK_SECONDS", "1.5")))
         mark("X-BLOCK-END=1")
 
     async def stop(self):
@@ -150,6 +151,12 @@ application = Application(shutdown_timeout=30)
 StreamServerService("tcp:0:interface=127.0.0.1", echo, name="echo").set_parent(application)
 Gate("gate").set_parent(application)  # stopped first: the echo listener stays open meanwhile
 '''
+
+
+def send_mark(address: str, text: str) -> None:
+    """A datagram from the test into the notify socket's queue, to order events against."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(text.encode(), address)
 
 
 def write_steered_app(folder: Path) -> tuple[Path, Path]:

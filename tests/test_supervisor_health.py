@@ -127,3 +127,24 @@ def test_a_health_port_in_use_fails_the_start_in_one_line(tmp_path: Path) -> Non
         first.stop()
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "address already in use" in result.stderr.lower()
+
+
+def test_health_from_an_application_file_names_its_services(tmp_path: Path) -> None:
+    port = get_free_port()
+    (tmp_path / "shop.toml").write_text(f'''
+[runner]
+health = "tcp:{port}:interface=127.0.0.1"
+
+[services.site]
+command = "web"
+path = "."
+listen = "tcp:0:interface=127.0.0.1"
+''')
+    with Dropins("-c", "shop.toml", cwd=tmp_path) as dropins:
+        (address,) = dropins.ready()
+        assert http_get(int(address.rsplit(":", 1)[1]), "/")[0] == 200
+        assert http_get(port, "/readyz")[0] == 200
+        samples = metric_samples(http_get(port, "/metrics")[2])
+        assert dropins.stop() == 0
+    site = (("endpoint", "tcp:0:interface=127.0.0.1"), ("service", "site"))
+    assert samples[("dropins_connections_total", site)] == 1

@@ -58,7 +58,7 @@ def test_ready_reloading_stopping_in_order_and_no_watchdog_while_the_loop_blocks
         assert dropins.stop() == 0
     stopping = notify_socket.wait_for("STOPPING", "1")
     assert notify_socket.messages[stopping]["STATUS"] == "stopping: 0 open connections"
-    assert notify_socket.keys() == ["READY", "RELOADING", "READY", "X-BLOCK-BEGIN",
+    assert notify_socket.kinds() == ["READY", "RELOADING", "READY", "X-BLOCK-BEGIN",
                                     "X-BLOCK-END", "STOPPING"]
     assert_no_traceback(dropins.stderr)
 
@@ -76,7 +76,7 @@ def test_abstract_socket_and_a_watchdog_meant_for_another_process(tmp_path: Path
             assert dropins.stop() == 0
         notify_socket.wait_for("STOPPING", "1")
         assert not [m for m in notify_socket.messages if "WATCHDOG" in m]
-        assert notify_socket.keys() == ["READY", "STOPPING"]
+        assert notify_socket.kinds() == ["READY", "STOPPING"]
     finally:
         notify_socket.close()
 

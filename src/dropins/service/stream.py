@@ -304,14 +304,16 @@ async def _serve(endpoint: Any, loop: asyncio.AbstractEventLoop, sockets: list[s
 
 
 def _service_name(service: Service) -> str:
-    """The name of ``service`` or of its nearest named parent below the root (a config
-    file's service name); its endpoint string when no service in the way has a name."""
+    """How metrics name the service this server belongs to: the top-level service's name (a
+    config file's name for it, ``web`` for ``dropins web``), else the nearest name on the
+    way, else the endpoint string."""
+    names: list[str] = []
     node: Service | None = service
-    while node is not None and node.parent is not None:
+    while node is not None and node.parent is not None:  # the root Application is left out
         if node.name:
-            return node.name
+            names.append(node.name)
         node = node.parent
-    return service.name or str(getattr(service, "description", ""))
+    return names[-1] if names else str(getattr(service, "description", ""))
 
 
 def _is_coroutine_function(factory: Any) -> bool:
