@@ -73,9 +73,10 @@ class NotifySocket:
             os.unlink(self.name)
 
 
-def http_get(port: int, path: str, method: str = "GET") -> tuple[int, str, str]:
-    """(status, content type, body) of one request to 127.0.0.1:port."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def http_get(port: int, path: str, method: str = "GET",
+             host: str = "127.0.0.1") -> tuple[int, str, str]:
+    """(status, content type, body) of one request to host:port."""
+    connection = http.client.HTTPConnection(host, port, timeout=10)
     try:
         connection.request(method, path)
         response = connection.getresponse()
