@@ -66,6 +66,7 @@ class RunnerOptions:
     workers: int | None  # None: one process, no supervisor
     reuse_port: bool
     debug: bool
+    health: str | None
     app: str | None
     config: str | None
     set: list[str] | None
@@ -79,7 +80,7 @@ class RunnerOptions:
         "log_format": "text", "log_max_bytes": 0, "log_backups": 5, "syslog": False,
         "rundir": None, "umask": None, "uid": None, "gid": None, "loop": "asyncio",
         "shutdown_timeout": None, "workers": None, "reuse_port": False, "debug": False,
-        "app": None, "config": None, "set": None,
+        "health": None, "app": None, "config": None, "set": None,
         "save": None, "force": False, "help": False, "version": False,
     }
 
@@ -230,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--reuse-port", action="store_true",
         help="With --workers: give each worker its own SO_REUSEPORT socket per TCP endpoint, "
              "so that the kernel balances connections between them (Linux).")
+    add("--health", metavar="ENDPOINT",
+        help="Serve /livez, /readyz and /metrics over HTTP on ENDPOINT, e.g. "
+             "tcp:9090:interface=127.0.0.1 (a plain tcp:9090 listens on every interface).")
     add("--debug", action="store_true",
         help="Show tracebacks for errors, and log at debug level unless --log-level says.")
     return parser

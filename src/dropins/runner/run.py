@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from dropins.runner.signals import StartupSignals
     from dropins.service import Application
+    from dropins.supervisor.observe import Observers
 
 log = logging.getLogger("dropins.runner")
 
@@ -67,6 +68,13 @@ def prepare(options: RunnerOptions) -> Identity:
     if umask is not None:
         os.umask(umask)
     loop_factory(options.loop)  # fail early when uvloop is missing
+    if options.health is not None:
+        from dropins.supervisor.observe import check_health_endpoint
+
+        try:
+            check_health_endpoint(options.health)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     from dropins.runner.logs import configure_logging
 
     # Before the command's options are parsed and its service built: what they log (a warning
@@ -181,6 +189,8 @@ class Runner:
 
         #: STARTING -> READY -> (RELOADING -> READY)* -> STOPPING, for systemd and health checks
         self.lifecycle = Lifecycle()
+        #: systemd notify and watchdog, and the --health server: they watch self.lifecycle
+        self.observers = self._make_observers()
 
     def run(self) -> int:
         """The whole life of the process after the service was built; returns the exit status.
@@ -233,6 +243,7 @@ class Runner:
             self._end.hold_pidfile(pidfile)
         try:
             with startup.interruptible():
+                self.observers.privileged_start()
                 self.application.privileged_start()
         except StopBeforeStart as stop:
             self._stop_signal = stop.signum
@@ -275,6 +286,7 @@ class Runner:
         if startup.received is not None:  # between privileged_start() and now: stop at once
             handlers.stop_requested(startup.received)
         try:
+            await self.observers.start()  # /readyz answers 503 while the services start
             await self._start()
             log.info("%s", self._ready_message())
             self.status.ready()
@@ -282,6 +294,7 @@ class Runner:
             await self._stop_event.wait()
             return await self._stop()
         finally:
+            await self.observers.stop()  # after the services: /readyz says 503 to the end
             handlers.loop_ended()  # they go on without the loop until the process ends
 
     def _stop_requested(self, signum: int) -> None:
@@ -293,6 +306,13 @@ class Runner:
         self.lifecycle.enter(Phase.STOPPING)  # readiness fails before any listener closes
         self._stop_event.set()
         self._end.start_deadline(self._stop_deadline())
+
+    def _make_observers(self) -> Observers:
+        """What reports on this instance (systemd, --health); a supervisor reports on its
+        workers instead."""
+        from dropins.supervisor.observe import Observers
+
+        return Observers.for_process(self.lifecycle, self.application, self.options.health)
 
     def _stop_deadline(self) -> float:
         """Seconds the process has to end after the first stop signal."""

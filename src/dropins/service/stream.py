@@ -74,6 +74,8 @@ class StreamServerService(Service):
         self._protocols: set[Any] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._idle: asyncio.Event | None = None
+        #: connections accepted since the start (open ones are ``len(self._transports)``)
+        self.connections_total = 0
 
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name is not None else ""
@@ -86,6 +88,22 @@ class StreamServerService(Service):
             return []
         address = getattr(self.endpoint, "address", None)
         return [address(sock) if address else format_address(sock) for sock in self._sockets]
+
+    @property
+    def connections_open(self) -> int:
+        return len(self._transports)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Open and total connections, as samples (see ``dropins.supervisor.metrics``)."""
+        labels = {"service": _service_name(self), "endpoint": self.description}
+        return [
+            {"name": "dropins_connections_open", "type": "gauge", "labels": labels,
+             "help": "Connections open now, per service and endpoint.",
+             "value": self.connections_open},
+            {"name": "dropins_connections_total", "type": "counter", "labels": labels,
+             "help": "Connections accepted since the start, per service and endpoint.",
+             "value": self.connections_total},
+        ]
 
     def listening_sockets(self) -> list[socket.socket]:
         """The bound listening sockets (empty before binding), to hand to another process."""
@@ -252,6 +270,7 @@ class StreamServerService(Service):
         def connection_made(transport: asyncio.Transport) -> None:
             holder["transport"] = transport
             self._transports[transport] = protocol
+            self.connections_total += 1
             self._protocols.add(protocol)
             self._check_idle()
             made(transport)
@@ -282,6 +301,19 @@ async def _serve(endpoint: Any, loop: asyncio.AbstractEventLoop, sockets: list[s
     if "gate" in inspect.signature(serve).parameters:
         return await serve(loop, sockets, factory, gate=gate)
     return await serve(loop, sockets, factory)
+
+
+def _service_name(service: Service) -> str:
+    """How metrics name the service this server belongs to: the top-level service's name (a
+    config file's name for it, ``web`` for ``dropins web``), else the nearest name on the
+    way, else the endpoint string."""
+    names: list[str] = []
+    node: Service | None = service
+    while node is not None and node.parent is not None:  # the root Application is left out
+        if node.name:
+            names.append(node.name)
+        node = node.parent
+    return names[-1] if names else str(getattr(service, "description", ""))
 
 
 def _is_coroutine_function(factory: Any) -> bool:

@@ -49,6 +49,8 @@ class Worker:
         #: When the last heartbeat came (monotonic); the start time until the first one.
         self.last_heartbeat = self.started_at
         self.ready = False
+        #: Its open connections, as of its last heartbeat.
+        self.connections = 0
         #: Stopped on purpose (a stop, a rolling restart, SIGTTOU): not to be replaced.
         self.retiring = False
         #: Why it could not start: its ``failed`` message, else its last error line.
@@ -82,6 +84,8 @@ class Worker:
         kind = message["type"]
         if kind == "heartbeat":
             self.last_heartbeat = time.monotonic()
+            connections = message.get("connections")
+            self.connections = connections if isinstance(connections, int) else 0
         elif kind == "ready":
             self.last_heartbeat = time.monotonic()
             self.ready = True

@@ -72,6 +72,11 @@ class Supervisor(Runner):
 
     # ---- what the runner asks for -----------------------------------------------------------
 
+    def _make_observers(self) -> Any:
+        from dropins.supervisor.aggregate import supervisor_observers
+
+        return supervisor_observers(self)  # systemd and --health hear of every worker
+
     def _stop_deadline(self) -> float:
         # the workers' own deadline first, then the wait for stragglers killed after it
         return self._workers_deadline() + SHUTDOWN_GRACE + 1.0

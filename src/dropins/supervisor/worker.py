@@ -4,15 +4,17 @@ A worker is ``python -m dropins`` with the supervisor's own arguments and ``DROP
 in its environment, so it parses and builds the same tree (fresh imports: what the development
 reload relies on).  It differs from a single process only where the supervisor took over:
 
-- no daemon, pidfile, ``--uid/--gid``, ``--rundir``, log file or syslog (``worker_options``):
-  the supervisor detached, holds the pidfile, dropped privileges before spawning, starts it in
-  the run directory, and writes every log line;
+- no daemon, pidfile, ``--uid/--gid``, ``--rundir``, log file, syslog or ``--health``
+  (``worker_options``): the supervisor detached, holds the pidfile, dropped privileges before
+  spawning, starts it in the run directory, writes every log line and serves the health
+  endpoint for all workers;
 - its log records go to standard error as one marked JSON line each (``WorkerLogFormatter``),
   which the supervisor re-logs with the worker named;
 - ``privileged_start()`` takes the listening sockets described in ``DROPINS_WORKER_SOCKETS``
   (``dropins.service.inherited``) instead of binding;
 - it reports on the control channel (``DROPINS_WORKER_CONTROL``): ``ready``, ``failed``, a
-  ``heartbeat`` every second from a loop timer, and replies to requests.  A closed channel
+  ``heartbeat`` every second from a loop timer (with its open connections, for systemd's
+  STATUS=), and replies to requests (``samples`` and ``ready`` for ``--health``).  A closed channel
   means the supervisor died: the worker then stops itself.
 
 Adding a request type is one function: ``@request_handler("name")`` over
@@ -68,6 +70,22 @@ def _ping(runner: WorkerRunner, message: dict[str, Any]) -> dict[str, Any]:
     return {"pid": os.getpid(), "worker": runner.worker_id, "phase": runner.lifecycle.phase.value}
 
 
+@request_handler("samples")
+def _samples(runner: WorkerRunner, message: dict[str, Any]) -> dict[str, Any]:
+    """This worker's metrics samples, its process ones labelled with its number."""
+    from dropins.supervisor.metrics import collect_samples
+
+    return {"samples": collect_samples(runner.application, {"worker": str(runner.worker_id)})}
+
+
+@request_handler("ready")
+async def _ready(runner: WorkerRunner, message: dict[str, Any]) -> dict[str, Any]:
+    """Why this worker's services are not ready (their ``ready()`` hooks), or None."""
+    from dropins.supervisor.health import ready_problem
+
+    return {"problem": await ready_problem(runner.application)}
+
+
 def worker_id() -> int | None:
     """This process's worker number, or None when it is not a worker."""
     text = os.environ.get(ENV_WORKER, "")
@@ -78,7 +96,7 @@ def worker_options(options: RunnerOptions) -> RunnerOptions:
     """``options`` without what the supervisor does for every worker (see the docstring)."""
     for name in ("daemon", "syslog", "reuse_port"):
         setattr(options, name, False)
-    for name in ("pidfile", "logfile", "uid", "gid", "workers", "rundir"):
+    for name in ("pidfile", "logfile", "uid", "gid", "workers", "rundir", "health"):
         setattr(options, name, None)
     options.log_max_bytes = 0
     return options
@@ -214,7 +232,10 @@ class WorkerRunner(Runner):
         return await super()._serve(startup)
 
     def _beat(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.channel.send({"type": "heartbeat"})
+        from dropins.supervisor.observe import open_connections
+
+        self.channel.send({"type": "heartbeat",
+                           "connections": open_connections(self.application)})
         loop.call_later(HEARTBEAT_SECONDS, self._beat, loop)
 
     def _on_request(self, message: dict[str, Any]) -> None:

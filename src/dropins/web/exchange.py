@@ -142,11 +142,12 @@ class Exchange:
 
     __slots__ = ("_chunked", "_declared", "_pending_head", "body", "bytes_sent", "connection",
                  "error_status", "finished", "head_only", "head_sent", "headers", "keep_alive",
-                 "method", "path", "query", "status", "target", "user", "version")
+                 "method", "path", "query", "started", "status", "target", "user", "version")
 
     def __init__(self, connection: HttpConnection, method: bytes, target: bytes, version: str,
                  headers: HeaderList, keep_alive: bool, body: RequestBody | None) -> None:
         self.connection = connection
+        self.started = connection.loop.time()  # for the latency histogram
         self.method = method
         self.target = target
         # A #fragment is for the client alone; one sent anyway never reaches a handler.

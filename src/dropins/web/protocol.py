@@ -291,6 +291,8 @@ class HttpConnection(asyncio.Protocol):
         self.abort()
 
     def _log(self, exchange: Exchange) -> None:
+        if exchange.status:
+            self.server.stats.record(exchange.status, self.loop.time() - exchange.started)
         if self.server.access_log:
             log_access(self.client[0], exchange)
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dropins.web.protocol import HttpConnection
 from dropins.web.requesthead import DEFAULT_ALLOW
+from dropins.web.requeststats import RequestStats
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -62,6 +63,8 @@ class WebServer:
         self.access_log = access_log
         self.limits = limits or Limits()
         self.connections: set[HttpConnection] = set()
+        #: responses by status and latency, for ``--health``'s /metrics
+        self.stats = RequestStats()
         self.closing = False
         self._all_closed: asyncio.Event | None = None
         self._sweeper: asyncio.TimerHandle | None = None
@@ -71,6 +74,10 @@ class WebServer:
 
     def __call__(self) -> HttpConnection:
         return HttpConnection(self)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """The request samples of every connection (see ``dropins.supervisor.metrics``)."""
+        return self.stats.metrics()
 
     def shutdown(self) -> None:
         """Stop taking requests: idle connections close now, busy ones after their response."""
