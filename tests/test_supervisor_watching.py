@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import sys
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from types import ModuleType
 
@@ -127,8 +128,8 @@ def test_changes_are_described_relative_to_the_current_directory(
     assert describe_changes([outside, project / "app.py"]) == f"{outside} and 1 more"
 
 
-async def next_batch(changes: object) -> list[Path]:
-    return await asyncio.wait_for(changes.__anext__(), REPORT_BOUND)  # type: ignore[attr-defined]
+async def next_batch(changes: AsyncGenerator[list[Path], None]) -> list[Path]:
+    return await asyncio.wait_for(anext(changes), REPORT_BOUND)
 
 
 def save_like_an_editor(path: Path, text: str) -> None:

@@ -22,7 +22,7 @@ import os
 import site
 import sys
 import sysconfig
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -171,7 +171,7 @@ def _watch_roots(targets: WatchTargets) -> tuple[list[Path], list[Path]]:
 
 async def watch_changes(targets: WatchTargets, stop: asyncio.Event,
                         quiet_ms: int = QUIET_MS,
-                        max_group_ms: int = MAX_GROUP_MS) -> AsyncIterator[list[Path]]:
+                        max_group_ms: int = MAX_GROUP_MS) -> AsyncGenerator[list[Path], None]:
     """Yield each debounced batch of changed target paths (sorted) until ``stop`` is set.
 
     One watchfiles watcher runs for the directories watched alone and one for the trees (its
