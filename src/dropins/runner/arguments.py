@@ -32,6 +32,7 @@ POSIX_ONLY = {
     "gid": "--gid",
     "umask": "--umask",
     "syslog": "--syslog",
+    "reload": "--reload",
 }
 
 USAGE = ("dropins [runner options] COMMAND [command options]\n       dropins --app FILE.py\n"
@@ -62,6 +63,8 @@ class RunnerOptions:
     gid: str | None
     loop: str
     shutdown_timeout: float | None  # None: not given (the Application's own value is kept)
+    reload: bool
+    reload_dir: list[str] | None
     debug: bool
     app: str | None
     config: str | None
@@ -75,7 +78,8 @@ class RunnerOptions:
         "daemon": False, "pidfile": None, "logfile": None, "log_level": None,
         "log_format": "text", "log_max_bytes": 0, "log_backups": 5, "syslog": False,
         "rundir": None, "umask": None, "uid": None, "gid": None, "loop": "asyncio",
-        "shutdown_timeout": None, "debug": False, "app": None, "config": None, "set": None,
+        "shutdown_timeout": None, "reload": False, "reload_dir": None, "debug": False,
+        "app": None, "config": None, "set": None,
         "save": None, "force": False, "help": False, "version": False,
     }
 
@@ -219,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--shutdown-timeout", type=_positive_seconds, metavar="SECONDS",
         help="How long services may take to stop after SIGTERM or SIGINT (default: 10, or what "
              "an --app file's Application sets). A second SIGINT exits at once with status 130.")
+    add("--reload", action="store_true",
+        help="Development: restart the worker when the application's own Python files or its "
+             "application file change, keeping the sockets open (needs dropins[reload]; "
+             "implies --workers 1).")
+    add("--reload-dir", action="append", metavar="DIR", type=path,
+        help="With --reload: also watch the Python files anywhere below DIR (repeatable).")
     add("--debug", action="store_true",
         help="Show tracebacks for errors, and log at debug level unless --log-level says.")
     return parser
@@ -281,6 +291,11 @@ def check_options(options: RunnerOptions, platform: str = os.name) -> None:
     if options.config is not None and (options.app is not None or options.save is not None):
         other = "--app" if options.app is not None else "--save"
         raise UsageError(f"give either --config FILE or {other}, not both")
+    if options.reload_dir and not options.reload:
+        raise UsageError("--reload-dir goes with --reload: it adds a folder to watch")
+    if options.reload and options.daemon:
+        raise UsageError("--reload is for development in the foreground and cannot be used "
+                         "with --daemon; leave one of them out")
     if options.daemon and options.logfile == "-":
         raise UsageError("--logfile - cannot be used with --daemon, which detaches from the "
                          "terminal; give a file path")

@@ -28,7 +28,7 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["WatchError", "WatchTargets", "build_targets", "describe_changes",
+__all__ = ["WatchError", "WatchTargets", "build_targets", "check_directories", "describe_changes",
            "require_watchfiles", "user_source_files", "watch_changes"]
 
 #: Files with these endings count inside watched directories; the exact files (application
@@ -138,16 +138,21 @@ def _ignored(path: Path) -> bool:
     return not _default_filter()(Change.modified, str(path))
 
 
+def check_directories(reload_dirs: Iterable[str]) -> list[str]:
+    """``reload_dirs``, once each is known to be a directory (else a ``WatchError``)."""
+    directories = list(reload_dirs)
+    for directory in directories:
+        if not os.path.isdir(directory):
+            raise WatchError(f"--reload-dir {directory}: no such directory; give a folder of "
+                             "Python files to watch")
+    return directories
+
+
 def build_targets(config: str | None = None, app: str | None = None,
                   reload_dirs: Iterable[str] = (),
                   modules: Iterable[ModuleType] | None = None) -> WatchTargets:
     """The targets for these runner options; a missing ``--reload-dir`` is a ``WatchError``."""
-    trees: set[Path] = set()
-    for directory in reload_dirs:
-        if not os.path.isdir(directory):
-            raise WatchError(f"--reload-dir {directory}: no such directory; give a folder of "
-                             "Python files to watch")
-        trees.add(_real(directory))
+    trees = {_real(directory) for directory in check_directories(reload_dirs)}
     files = user_source_files(modules)
     folders = {path.parent for path in files}
     files.update(_real(path) for path in (config, app) if path)

@@ -1,0 +1,60 @@
+"""``--reload``: restart the workers whenever the application's files change.
+
+The supervisor keeps the listening sockets; only workers are replaced, by the rolling restart
+(each new worker ready before an old one stops), so clients polling during a reload are never
+refused.  A new worker that fails (a syntax error in the edited module) leaves the old ones
+serving: the restart says why in the log, and the next save tries again.  Changes saved while
+a restart runs make one more restart after it, never one per file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from dropins.supervisor.watching import WatchTargets, describe_changes, watch_changes
+
+__all__ = ["DevReload"]
+
+log = logging.getLogger("dropins.supervisor")
+
+#: Restarts the workers for a reason (e.g. ``app.py changed``); False: the old ones were kept.
+Restart = Callable[[str], Awaitable[bool]]
+
+
+class DevReload:
+    """Watches ``targets`` from ``start()`` to ``stop()`` and calls ``restart`` on changes."""
+
+    def __init__(self, targets: WatchTargets, restart: Restart) -> None:
+        self.targets = targets
+        self.restart = restart
+        self._stop = asyncio.Event()
+        self._task: asyncio.Future[None] | None = None
+
+    def start(self) -> None:
+        log.info("reload: watching %s for changes", self.targets.describe())
+        self._task = asyncio.ensure_future(self._watch())
+
+    async def stop(self) -> None:
+        """Stop watching (the process is stopping); a restart under way is cut short."""
+        self._stop.set()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.wait({self._task})
+
+    async def _watch(self) -> None:
+        from contextlib import aclosing
+
+        try:  # aclosing: a cancelled watch ends its watcher threads at once, not at exit
+            async with aclosing(watch_changes(self.targets, self._stop)) as batches:
+                async for changed in batches:
+                    what = describe_changes(changed)
+                    log.info("reload: %s changed; restarting the workers", what)
+                    if await self.restart(f"{what} changed"):
+                        log.info("reload: the workers run the new code")
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # never let a broken watch take the services down
+            log.error("reload: stopped watching for changes: %s: %s",
+                      type(error).__name__, error)
