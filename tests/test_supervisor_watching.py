@@ -80,6 +80,9 @@ def test_targets_hold_the_application_files_and_module_folders(project: Path) ->
         <= targets.files
     assert targets.folders == {project, project / "shop"}
     assert targets.trees == frozenset()
+    assert targets.describe() == "5 files in 2 folders"
+    with_tree = build_targets(modules=[], reload_dirs=[str(project / "shop")])
+    assert with_tree.describe() == f"0 files in 0 folders, and every *.py below {project}/shop"
 
 
 def test_which_changes_count(project: Path, tmp_path: Path) -> None:

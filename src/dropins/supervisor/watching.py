@@ -117,11 +117,16 @@ class WatchTargets:
         return any(changed.is_relative_to(tree) for tree in self.trees)
 
     def describe(self) -> str:
-        """A short account for the log: how many files and directories are watched."""
-        parts = [f"{len(self.files)} file{'s' if len(self.files) != 1 else ''}"]
+        """A short account for the log: ``3 files in 2 folders, and every *.py below src``."""
+        folders = {path.parent for path in self.files} | self.folders
+        text = f"{_plural(len(self.files), 'file')} in {_plural(len(folders), 'folder')}"
         if self.trees:
-            parts.append("and " + ", ".join(str(tree) for tree in sorted(self.trees)))
-        return " ".join(parts)
+            text += ", and every *.py below " + ", ".join(str(tree) for tree in sorted(self.trees))
+        return text
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 @cache
