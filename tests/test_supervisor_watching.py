@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import logging
 import os
 import sys
 from collections.abc import AsyncGenerator
@@ -14,6 +15,7 @@ from types import ModuleType
 
 import pytest
 
+from dropins.supervisor.devreload import DevReload
 from dropins.supervisor.watching import (
     WatchError,
     WatchTargets,
@@ -201,3 +203,47 @@ def test_targets_are_resolved_paths(tmp_path: Path) -> None:
     link.symlink_to(real)
     targets = build_targets(config=str(link / "shop.toml"), modules=[])
     assert targets == WatchTargets(frozenset({real / "shop.toml"}), frozenset(), frozenset())
+
+
+def test_dev_reload_restarts_once_per_batch_and_survives_a_failing_restart(
+        project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The loop between watcher and supervisor: one restart per batch, however many saves
+    came while one ran; a restart that raises is logged and watching goes on."""
+    targets = build_targets(modules=project_modules(project))
+    reasons: list[str] = []
+
+    async def scenario() -> None:
+        called = asyncio.Event()
+
+        async def restart(reason: str) -> bool:
+            reasons.append(reason)
+            called.set()
+            if len(reasons) == 1:
+                await asyncio.sleep(2)  # saves meanwhile: one more restart afterwards
+                return True
+            raise RuntimeError("supervisor bug")
+
+        reload = DevReload(targets, restart)
+        reload.start()
+        await asyncio.sleep(0.5)
+        (project / "helpers.py").write_text("X = 1\n")
+        await asyncio.wait_for(called.wait(), REPORT_BOUND)
+        called.clear()
+        (project / "shop" / "views.py").write_text("ANSWER = 4\n")
+        await asyncio.sleep(0.5)
+        (project / "helpers.py").write_text("X = 2\n")
+        await asyncio.wait_for(called.wait(), REPORT_BOUND)
+        called.clear()
+        (project / "helpers.py").write_text("X = 3\n")  # still watching after the failure
+        await asyncio.wait_for(called.wait(), REPORT_BOUND)
+        await reload.stop()
+
+    with caplog.at_level(logging.INFO, "dropins.supervisor"):
+        asyncio.run(scenario())
+    helpers = project / "helpers.py"
+    assert reasons == [f"{helpers} changed", f"{helpers} and 1 more changed",
+                       f"{helpers} changed"]
+    messages = [record.getMessage() for record in caplog.records]
+    assert f"reload: {helpers} changed; restarting the workers" in messages
+    assert "reload: the workers run the new code" in messages
+    assert "reload: restarting the workers failed: RuntimeError: supervisor bug" in messages

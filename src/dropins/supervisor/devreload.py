@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 
 from dropins.supervisor.watching import WatchTargets, describe_changes, watch_changes
 
@@ -44,17 +45,21 @@ class DevReload:
             await asyncio.wait({self._task})
 
     async def _watch(self) -> None:
-        from contextlib import aclosing
-
         try:  # aclosing: a cancelled watch ends its watcher threads at once, not at exit
             async with aclosing(watch_changes(self.targets, self._stop)) as batches:
                 async for changed in batches:
-                    what = describe_changes(changed)
-                    log.info("reload: %s changed; restarting the workers", what)
-                    if await self.restart(f"{what} changed"):
-                        log.info("reload: the workers run the new code")
-        except asyncio.CancelledError:
-            raise
+                    await self._restart(describe_changes(changed))
         except Exception as error:  # never let a broken watch take the services down
             log.error("reload: stopped watching for changes: %s: %s",
                       type(error).__name__, error)
+
+    async def _restart(self, what: str) -> None:
+        log.info("reload: %s changed; restarting the workers", what)
+        try:
+            restarted = await self.restart(f"{what} changed")
+        except Exception as error:  # a bug: say so, and go on watching
+            log.error("reload: restarting the workers failed: %s: %s", type(error).__name__,
+                      error)
+            return
+        if restarted:
+            log.info("reload: the workers run the new code")
