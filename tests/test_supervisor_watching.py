@@ -247,3 +247,21 @@ def test_dev_reload_restarts_once_per_batch_and_survives_a_failing_restart(
     assert f"reload: {helpers} changed; restarting the workers" in messages
     assert "reload: the workers run the new code" in messages
     assert "reload: restarting the workers failed: RuntimeError: supervisor bug" in messages
+
+
+def test_dev_reload_with_nothing_to_watch_says_what_to_give(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def never(reason: str) -> bool:
+        raise AssertionError("nothing should change")
+
+    async def scenario() -> None:
+        reload = DevReload(build_targets(modules=[]), never)
+        reload.start()
+        await asyncio.sleep(0.1)
+        await reload.stop()
+
+    with caplog.at_level(logging.INFO, "dropins.supervisor"):
+        asyncio.run(scenario())
+    assert [record.getMessage() for record in caplog.records] == [
+        "reload: nothing to watch: the application imported no module of its own; give "
+        "--reload-dir DIR"]

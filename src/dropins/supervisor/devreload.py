@@ -34,7 +34,11 @@ class DevReload:
         self._task: asyncio.Future[None] | None = None
 
     def start(self) -> None:
-        log.info("reload: watching %s for changes", self.targets.describe())
+        if self.targets.empty:
+            log.warning("reload: nothing to watch: the application imported no module of its "
+                        "own; give --reload-dir DIR")
+        else:
+            log.info("reload: watching %s for changes", self.targets.describe())
         self._task = asyncio.ensure_future(self._watch())
 
     async def stop(self) -> None:

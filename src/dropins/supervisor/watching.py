@@ -116,6 +116,10 @@ class WatchTargets:
             return True
         return any(changed.is_relative_to(tree) for tree in self.trees)
 
+    @property
+    def empty(self) -> bool:
+        return not (self.files or self.folders or self.trees)
+
     def describe(self) -> str:
         """A short account for the log: ``3 files in 2 folders, and every *.py below src``."""
         folders = {path.parent for path in self.files} | self.folders
@@ -190,6 +194,7 @@ async def watch_changes(targets: WatchTargets, stop: asyncio.Event,
     """
     from watchfiles import awatch
 
+    quiet_watchfiles()
     alone, trees = _watch_roots(targets)
     queue: asyncio.Queue[set[Path]] = asyncio.Queue()
     halt = asyncio.Event()  # ends the watchers: on ``stop``, or when the consumer leaves
@@ -222,6 +227,16 @@ async def watch_changes(targets: WatchTargets, stop: asyncio.Event,
         halt.set()  # the watchers' threads see it within a step and end
         stopped.cancel()
         await asyncio.gather(*pumps, return_exceptions=True)
+
+
+def quiet_watchfiles() -> None:
+    """Keep watchfiles' own "N changes detected" lines out of the log (our restart line says
+    which file changed), unless dropins logs at debug level or the level was set."""
+    import logging
+
+    watchfiles_log = logging.getLogger("watchfiles")
+    if watchfiles_log.level == logging.NOTSET and logging.getLogger().level > logging.DEBUG:
+        watchfiles_log.setLevel(logging.WARNING)
 
 
 def describe_changes(paths: list[Path]) -> str:
