@@ -4,8 +4,9 @@ The application burns about 1 ms of CPU per request (a fixed amount of work, cal
 this script and written into the app, so that every server runs the same work).  Measured, on
 loopback, with ``wrk -t1 -c16`` (one client thread: the machine has few cores to share):
 
-* requests/s for ``dropins web --wsgi`` as one process, with ``--workers 1`` and
-  ``--workers 2`` (the goal: 2 workers give at least 1.6x of 1 worker on 2 cores), and for
+* requests/s for ``dropins web --wsgi`` as one process, with ``--workers 1``, ``--workers 2``
+  (sharing one socket) and ``--workers 2 --reuse-port`` (a socket each, balanced by the
+  kernel); the goal: 2 workers give at least 1.6x of 1 worker on 2 cores; and for
   ``gunicorn -w 2 -k gthread`` and ``uvicorn --workers 2 --interface wsgi`` (uvicorn 0.54 still
   wraps a WSGI app in its own thread-pool middleware) on the same app;
 * idle overhead of the process that supervises the workers (dropins' supervisor, gunicorn's
@@ -69,6 +70,7 @@ SERVERS: dict[str, Command] = {
     "dropins web (one process)": dropins(),
     "dropins --workers 1 web": dropins("--workers", "1"),
     "dropins --workers 2 web": dropins("--workers", "2"),
+    "dropins --workers 2 --reuse-port web": dropins("--workers", "2", "--reuse-port"),
     "gunicorn -w 2 -k gthread": lambda port: [
         str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "-b", f"127.0.0.1:{port}",
         "burn:app"],
@@ -77,9 +79,10 @@ SERVERS: dict[str, Command] = {
         "--host", "127.0.0.1", "--port", str(port), "burn:app"],
 }
 #: The rows whose top process only supervises workers (idle overhead is measured for these).
-SUPERVISED = ("dropins --workers 2 web", "gunicorn -w 2 -k gthread",
-              "uvicorn --workers 2 --interface wsgi")
-ONE, TWO = "dropins --workers 1 web", "dropins --workers 2 web"
+SUPERVISED = ("dropins --workers 2 web", "dropins --workers 2 --reuse-port web",
+              "gunicorn -w 2 -k gthread", "uvicorn --workers 2 --interface wsgi")
+#: The row the others' requests/s are compared with.
+ONE = "dropins --workers 1 web"
 
 
 def calibrate(target_ms: float = 1.0) -> int:
