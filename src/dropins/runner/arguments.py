@@ -32,7 +32,8 @@ POSIX_ONLY = {
     "gid": "--gid",
     "umask": "--umask",
     "syslog": "--syslog",
-    "reload": "--reload",
+    "reload": "--reload",  # before --workers, which it implies: the message names it
+    "workers": "--workers",
 }
 
 USAGE = ("dropins [runner options] COMMAND [command options]\n       dropins --app FILE.py\n"
@@ -63,6 +64,8 @@ class RunnerOptions:
     gid: str | None
     loop: str
     shutdown_timeout: float | None  # None: not given (the Application's own value is kept)
+    workers: int | None  # None: one process, no supervisor
+    reuse_port: bool
     reload: bool
     reload_dir: list[str] | None
     debug: bool
@@ -78,7 +81,8 @@ class RunnerOptions:
         "daemon": False, "pidfile": None, "logfile": None, "log_level": None,
         "log_format": "text", "log_max_bytes": 0, "log_backups": 5, "syslog": False,
         "rundir": None, "umask": None, "uid": None, "gid": None, "loop": "asyncio",
-        "shutdown_timeout": None, "reload": False, "reload_dir": None, "debug": False,
+        "shutdown_timeout": None, "workers": None, "reuse_port": False, "reload": False,
+        "reload_dir": None, "debug": False,
         "app": None, "config": None, "set": None,
         "save": None, "force": False, "help": False, "version": False,
     }
@@ -223,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--shutdown-timeout", type=_positive_seconds, metavar="SECONDS",
         help="How long services may take to stop after SIGTERM or SIGINT (default: 10, or what "
              "an --app file's Application sets). A second SIGINT exits at once with status 130.")
+    add("--workers", type=_count, metavar="N",
+        help="Run N worker processes, each serving the whole application on the sockets this "
+             "process binds; SIGHUP restarts them one at a time, SIGTTIN/SIGTTOU add/remove "
+             "one (POSIX only).")
+    add("--reuse-port", action="store_true",
+        help="With --workers: give each worker its own SO_REUSEPORT socket per TCP endpoint, "
+             "so that the kernel balances connections between them (Linux).")
     add("--reload", action="store_true",
         help="Development: restart the worker when the application's own Python files or its "
              "application file change, keeping the sockets open (needs dropins[reload]; "
@@ -273,6 +284,8 @@ def parse_runner_options(argv: Sequence[str], platform: str = os.name) -> Runner
         raise UsageError(twistd_hint(unknown)
                          or f"unrecognized arguments: {' '.join(unknown)} (see 'dropins --help')")
     options = RunnerOptions(**vars(namespace))
+    if options.reload and options.workers is None:
+        options.workers = 1  # the supervisor keeps the sockets open while the worker restarts
     check_options(options, platform)
     return options
 
@@ -291,6 +304,12 @@ def check_options(options: RunnerOptions, platform: str = os.name) -> None:
     if options.config is not None and (options.app is not None or options.save is not None):
         other = "--app" if options.app is not None else "--save"
         raise UsageError(f"give either --config FILE or {other}, not both")
+    if options.reuse_port and options.workers is None:
+        raise UsageError("--reuse-port goes with --workers N: it gives each worker its own "
+                         "socket")
+    if options.reuse_port and not _has_reuse_port(platform):
+        raise UsageError("--reuse-port needs SO_REUSEPORT, which this platform lacks; leave it "
+                         "out (the workers then share each socket)")
     if options.reload_dir and not options.reload:
         raise UsageError("--reload-dir goes with --reload: it adds a folder to watch")
     if options.reload and options.daemon:
@@ -301,3 +320,9 @@ def check_options(options: RunnerOptions, platform: str = os.name) -> None:
                          "terminal; give a file path")
     if options.log_max_bytes and options.logfile in (None, "-") and not options.daemon:
         raise UsageError("--log-max-bytes needs --logfile PATH: only a log file can be rotated")
+
+
+def _has_reuse_port(platform: str) -> bool:
+    import socket
+
+    return platform != "nt" and hasattr(socket, "SO_REUSEPORT")

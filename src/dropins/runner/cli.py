@@ -87,6 +87,7 @@ def _main(args: list[str], debug: list[bool]) -> int:
     from dropins.runner.early_signals import ignore_sighup
 
     ignore_sighup()  # a logrotate SIGHUP during start-up must not kill the process (exit 129)
+    launch_directory = os.getcwd()  # workers start here with the same arguments
     runner_args, command, rest = split_argv(args, build_parser())
     debug[0] = "--debug" in runner_args
     options = parse_runner_options(runner_args)
@@ -122,7 +123,19 @@ def _main(args: list[str], debug: list[bool]) -> int:
 
     from dropins.runner.run import Runner, as_application, effective_identity, prepare
 
+    is_worker = "DROPINS_WORKER" in os.environ  # a worker of `dropins --workers N`
+    if is_worker:
+        from dropins.supervisor.worker import (
+            configure_worker_logging,
+            take_inherited_sockets,
+            worker_options,
+        )
+
+        options = worker_options(options)
     identity = prepare(options)
+    if is_worker:
+        configure_worker_logging()
+        take_inherited_sockets()
     if config is not None:
         from dropins.runner.config_app import build_or_fail
 
@@ -137,7 +150,19 @@ def _main(args: list[str], debug: list[bool]) -> int:
         label = command
         service = build_service(command, rest)
     application = as_application(service, options, identity)
+    if is_worker:  # the supervisor dropped the privileges already
+        from dropins.supervisor.worker import WorkerRunner
+
+        return WorkerRunner(options, label, application, identity, config).run()
     identity = effective_identity(application, identity)
+    if options.workers is not None:
+        from dropins.supervisor.supervisor import Supervisor
+
+        if options.reload:
+            from dropins.supervisor.devreload import ReloadingSupervisor as Supervisor
+
+        return Supervisor(options, label, application, identity, config, args,
+                          launch_directory).run()
     return Runner(options, label, application, identity, config).run()
 
 

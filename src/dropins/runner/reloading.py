@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 __all__ = ["Reloader", "read_status", "status_path"]
@@ -51,8 +52,12 @@ class Reloader:
     """Reloads ``application`` from its file on request, one reload at a time."""
 
     def __init__(self, application: Any, config: Any, config_path: str | None,
-                 sets: list[str], pidfile: str | None, lifecycle: Any = None) -> None:
+                 sets: list[str], pidfile: str | None, lifecycle: Any = None,
+                 apply: Callable[[], Awaitable[tuple[bool, str]]] | None = None) -> None:
         self.application = application
+        #: Replaces the in-place reload of the tree (the supervisor restarts its workers);
+        #: returns (ok, summary) as ``_reload_once`` does.
+        self.apply = apply
         #: a ``dropins.supervisor.lifecycle.Lifecycle``: RELOADING while a reload runs
         self.lifecycle = lifecycle
         self.config = config
@@ -104,6 +109,8 @@ class Reloader:
                 return
 
     async def _reload_once(self) -> tuple[bool, str]:
+        if self.apply is not None:
+            return await self.apply()
         if self.config is None or self.config_path is None:
             return False, "not started with -c FILE; SIGHUP reopened the log files only"
         from dropins.config.build import BuildError

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from dropins.runner.arguments import RunnerOptions
@@ -270,7 +270,7 @@ class Runner:
         self._stop_event = asyncio.Event()
         self._reloader = Reloader(self.application, self.config, self.config_path,
                                   list(self.options.set or ()), self.options.pidfile,
-                                  self.lifecycle)
+                                  self.lifecycle, apply=self._reload_applier())
 
         def hangup() -> None:
             reopen_log_files()
@@ -284,7 +284,7 @@ class Runner:
             handlers.stop_requested(startup.received)
         try:
             await self._start()
-            log.info("%s", ready_line(self.label, self.application))
+            log.info("%s", self._ready_message())
             self.status.ready()
             self.lifecycle.enter(Phase.READY)
             await self._stop_event.wait()
@@ -300,7 +300,23 @@ class Runner:
         assert self._stop_event is not None
         self.lifecycle.enter(Phase.STOPPING)  # readiness fails before any listener closes
         self._stop_event.set()
-        self._end.start_deadline(self.application.shutdown_timeout + SHUTDOWN_GRACE)
+        self._end.start_deadline(self._stop_deadline())
+
+    def _stop_deadline(self) -> float:
+        """Seconds the process has to end after the first stop signal."""
+        return self.application.shutdown_timeout + SHUTDOWN_GRACE
+
+    def _ready_message(self) -> str:
+        return ready_line(self.label, self.application)
+
+    def _reload_applier(self) -> Callable[[], Awaitable[tuple[bool, str]]] | None:
+        """What a SIGHUP applies instead of reloading the tree in place (None: the tree);
+        the supervisor of workers restarts them instead."""
+        return None
+
+    async def _start_services(self) -> None:
+        """Start what this process runs: the tree here, worker processes in a supervisor."""
+        await self.application.start()
 
     async def _start(self) -> None:
         """``application.start()`` as a task, cancelled if a stop is asked for meanwhile.
@@ -312,7 +328,7 @@ class Runner:
         import asyncio
 
         assert self._stop_event is not None
-        starting = asyncio.ensure_future(self.application.start())
+        starting = asyncio.ensure_future(self._start_services())
         stop_asked = asyncio.ensure_future(self._stop_event.wait())
         try:
             await asyncio.wait({starting, stop_asked}, return_when=asyncio.FIRST_COMPLETED)

@@ -210,7 +210,10 @@ class Acceptor:
 
     def close(self) -> None:
         """Close the listening sockets, as asyncio's servers do, so that new clients are refused
-        at once; connections still being set up (TLS handshakes) are dropped."""
+        at once; TLS handshakes still under way are dropped.  A plain connection accepted just
+        before is still set up (``finish_set_ups``), to be served and drained like the others:
+        dropping it would reset a client whose request another worker sharing the socket could
+        have answered."""
         if self._closed.is_set():
             return
         self._closed.set()
@@ -219,8 +222,14 @@ class Acceptor:
         self._gate.detach(self)
         for sock in self._sockets:
             sock.close()
-        for task in self._set_ups:
-            task.cancel()
+        if self._ssl is not None:
+            for task in self._set_ups:
+                task.cancel()
+
+    async def finish_set_ups(self) -> None:
+        """Wait until the connections accepted before ``close()`` are set up (or dropped)."""
+        if self._set_ups:
+            await asyncio.gather(*self._set_ups, return_exceptions=True)
 
     async def wait_closed(self) -> None:
         await self._closed.wait()

@@ -67,6 +67,9 @@ class StreamServerService(Service):
         self.gate = gate or ConnectionGate()
         self.server: asyncio.AbstractServer | None = None
         self._sockets: list[socket.socket] | None = None
+        #: True when the sockets were inherited (``dropins.service.inherited``): another
+        #: process owns the endpoint, so stopping only closes them (a unix socket file stays).
+        self._inherited = False
         self._transports: dict[asyncio.Transport, Any] = {}  # open transport -> its protocol
         self._protocols: set[Any] = set()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -84,9 +87,20 @@ class StreamServerService(Service):
         address = getattr(self.endpoint, "address", None)
         return [address(sock) if address else format_address(sock) for sock in self._sockets]
 
+    def listening_sockets(self) -> list[socket.socket]:
+        """The bound listening sockets (empty before binding), to hand to another process."""
+        return list(self._sockets or ())
+
     def privileged_start(self) -> None:
-        """Bind the listening socket(s), before privileges are dropped."""
+        """Bind the listening socket(s), before privileges are dropped, unless this process
+        inherited them (``dropins.service.inherited``)."""
         if self._sockets is not None:
+            return
+        from dropins.service.inherited import take
+
+        inherited = take(self.description)
+        if inherited is not None:
+            self._sockets, self._inherited = inherited, True
             return
         try:
             self._sockets = list(self.endpoint.bind())
@@ -116,6 +130,12 @@ class StreamServerService(Service):
             self._release()
             return
         server.close()
+        finish_set_ups = getattr(server, "finish_set_ups", None)  # connections just accepted
+        if finish_set_ups is not None:
+            try:
+                await asyncio.wait_for(finish_set_ups(), _ABORT_GRACE)
+            except TimeoutError:
+                pass
         timeout = self._timeout()
         for protocol in list(self._protocols):
             _call_graceful_shutdown(protocol)
@@ -148,7 +168,8 @@ class StreamServerService(Service):
         sockets, self._sockets = self._sockets, None
         if sockets is None:
             return
-        close = getattr(self.endpoint, "close", None)
+        inherited, self._inherited = self._inherited, False
+        close = None if inherited else getattr(self.endpoint, "close", None)
         try:
             if close is not None:
                 close(sockets)

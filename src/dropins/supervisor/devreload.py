@@ -14,9 +14,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 
-from dropins.supervisor.watching import WatchTargets, describe_changes, watch_changes
+from dropins.runner.errors import UsageError
+from dropins.supervisor.supervisor import Supervisor
+from dropins.supervisor.watching import (
+    WatchError,
+    WatchTargets,
+    build_targets,
+    describe_changes,
+    watch_changes,
+)
 
-__all__ = ["DevReload"]
+__all__ = ["DevReload", "ReloadingSupervisor"]
 
 log = logging.getLogger("dropins.supervisor")
 
@@ -67,3 +75,26 @@ class DevReload:
             return
         if restarted:
             log.info("reload: the workers run the new code")
+
+
+class ReloadingSupervisor(Supervisor):
+    """The supervisor of ``--reload``: it also restarts its workers when files change."""
+
+    _dev_reload: DevReload | None = None
+
+    async def _start_services(self) -> None:
+        # This process built the tree (to bind its sockets): sys.modules holds the modules of
+        # the application, which the workers import afresh.
+        try:
+            targets = build_targets(self.config_path, self.options.app,
+                                    self.options.reload_dir or ())
+        except WatchError as error:  # a --reload-dir removed since the start
+            raise UsageError(str(error)) from None
+        await super()._start_services()
+        self._dev_reload = DevReload(targets, self.restart_workers)
+        self._dev_reload.start()
+
+    async def _stop(self) -> int:
+        if self._dev_reload is not None:
+            await self._dev_reload.stop()
+        return await super()._stop()

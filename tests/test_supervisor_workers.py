@@ -1,0 +1,362 @@
+"""``dropins --workers N`` end to end: real supervisor and worker processes on real sockets.
+
+One supervisor is shared by the tests that only look at it or change it and put it back (kill a
+worker, SIGTTIN/SIGTTOU, a rolling restart); the others start their own.  Every server answers
+a line with the PID of the process that accepted the connection, so a test sees which worker
+served it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from _runner_helpers import Dropins, assert_no_traceback, connect, process_gone
+from conftest import clean_env, get_free_port, run_dropins, write_tree
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="--workers is POSIX only")
+
+#: Answers each connection's first line with "pid N" (N: the process that accepted it).
+PID_SERVER = '''
+import os
+
+from dropins import Application, StreamServerService
+
+
+async def answer(reader, writer):
+    await reader.readline()
+    writer.write(f"pid {os.getpid()}\\n".encode())
+    await writer.drain()
+
+
+def make_service(listen="tcp:0:interface=127.0.0.1"):
+    return StreamServerService(listen, answer)
+'''
+
+APP = '''
+import os
+from dropins import Application
+from pidserver import make_service
+
+application = Application()
+make_service(os.environ.get("LISTEN", "tcp:0:interface=127.0.0.1")).set_parent(application)
+'''
+
+#: Every worker fails to start (the supervisor only binds, it never starts the tree).
+FAILING_APP = '''
+from dropins import Application, Service
+
+
+class Database(Service):
+    async def start(self):
+        raise RuntimeError("no database at db.example:5432")
+
+
+application = Application()
+Database("db").set_parent(application)
+'''
+
+WAIT = 30.0
+
+
+def ask_pid(address: str) -> int:
+    with connect(address) as sock:
+        sock.sendall(b"who\n")
+        answer = sock.makefile("rb").readline()
+    match = re.fullmatch(rb"pid (\d+)\n", answer)
+    assert match, answer
+    return int(match.group(1))
+
+
+def children(pid: int) -> set[int]:
+    """The live child processes of ``pid`` (from every thread of it)."""
+    found: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as listing:
+            found.update(int(child) for child in listing.read().split())
+    return {child for child in found if not _is_zombie(child)}
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True
+
+
+def wait_until(condition, what: str, timeout: float = WAIT):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def line_after(dropins: Dropins, start: int, pattern: str, timeout: float = WAIT) -> re.Match[str]:
+    """The first stderr line after the first ``start`` lines that matches ``pattern``."""
+    regex = re.compile(pattern)
+
+    def found() -> re.Match[str] | None:
+        for line in list(dropins.lines[start:]):
+            if match := regex.search(line):
+                return match
+        assert dropins.process.poll() is None, dropins.stderr
+        return None
+
+    return wait_until(found, f"{pattern!r} in:\n{dropins.stderr}", timeout)  # type: ignore[no-any-return]
+
+
+def pids_answering(address: str, expected: set[int], tries: int = 400) -> set[int]:
+    """Connect until every one of ``expected`` answered (or ``tries`` ran out)."""
+    seen: set[int] = set()
+    for _ in range(tries):
+        seen.add(ask_pid(address))
+        if expected <= seen:
+            break
+    return seen
+
+
+def app_folder(root: Path) -> Path:
+    return write_tree(root, {"pidserver.py": PID_SERVER, "app.py": APP,
+                             "failing.py": FAILING_APP})
+
+
+class Running:
+    """A supervisor started for the tests, with what they need to know of it."""
+
+    def __init__(self, dropins: Dropins, address: str) -> None:
+        self.dropins = dropins
+        self.address = address
+        self.pid = dropins.process.pid
+
+    def workers(self, count: int = 2) -> set[int]:
+        return workers_of(self.pid, count)
+
+
+def workers_of(pid: int, count: int = 2) -> set[int]:
+    """The worker PIDs of supervisor ``pid``, once there are ``count`` of them."""
+    return wait_until(lambda: (found := children(pid)) and len(found) == count and found,
+                      f"{count} workers of {pid}")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def supervisor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    root = app_folder(tmp_path_factory.mktemp("workers"))
+    with Dropins("--workers", "2", "--shutdown-timeout", "5", "--app", "app.py",
+                 cwd=root, env={"PYTHONPATH": str(root)}) as dropins:
+        try:
+            (address,) = dropins.ready(WAIT)
+            yield Running(dropins, address)
+            assert dropins.stop(WAIT) == 0, dropins.stderr
+            assert_no_traceback(dropins.stderr)
+        finally:
+            for pid in children(dropins.process.pid) if dropins.process.poll() is None else ():
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_workers_answer_on_one_port(supervisor: Running) -> None:
+    workers = supervisor.workers()
+    assert supervisor.pid not in workers
+    assert pids_answering(supervisor.address, workers) == workers
+    # every line a worker logs names it
+    for pid in workers:
+        assert re.search(rf"\[worker [12] pid {pid}\] worker ready", supervisor.dropins.stderr)
+
+
+def test_a_killed_worker_is_replaced(supervisor: Running) -> None:
+    before = supervisor.workers()
+    victim = min(before)
+    start = len(supervisor.dropins.lines)
+    os.kill(victim, signal.SIGKILL)
+    line_after(supervisor.dropins, start, rf"worker \d pid {victim} killed by SIGKILL; "
+                                          "starting a new one")
+    line_after(supervisor.dropins, start, r"worker \d pid \d+ ready")
+    after = supervisor.workers()
+    assert victim not in after and len(after & before) == 1
+    assert pids_answering(supervisor.address, after) == after
+
+
+def test_sigttin_adds_a_worker_and_sigttou_removes_one(supervisor: Running) -> None:
+    before = supervisor.workers()
+    start = len(supervisor.dropins.lines)
+    supervisor.dropins.signal(signal.SIGTTIN)
+    line_after(supervisor.dropins, start, r"worker 3 pid \d+ ready")
+    three = supervisor.workers(3)
+    assert before < three
+    assert pids_answering(supervisor.address, three) == three
+    start = len(supervisor.dropins.lines)
+    supervisor.dropins.signal(signal.SIGTTOU)
+    retired = int(line_after(supervisor.dropins, start,
+                             r"worker 3 pid (\d+) exited with status 0").group(1))
+    assert supervisor.workers(2) == three - {retired}
+
+
+def test_rolling_restart_under_a_polling_client(supervisor: Running) -> None:
+    before = supervisor.workers()
+    answers: list[int] = []
+    failures: list[str] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            try:
+                answers.append(ask_pid(supervisor.address))
+            except (OSError, AssertionError) as error:
+                failures.append(repr(error))
+
+    client = threading.Thread(target=poll, daemon=True)
+    client.start()
+    try:
+        wait_until(lambda: len(answers) > 20, "answers before the restart")
+        start = len(supervisor.dropins.lines)
+        supervisor.dropins.signal(signal.SIGHUP)
+        line_after(supervisor.dropins, start, r"restarted 2 workers \(SIGHUP\)")
+        after = supervisor.workers()
+        served_after = len(answers)
+        wait_until(lambda: len(answers) > served_after + 20, "answers after the restart")
+    finally:
+        done.set()
+        client.join(WAIT)
+    assert failures == []
+    assert not before & after
+    assert set(answers) <= before | after and after & set(answers)
+    lines = "\n".join(supervisor.dropins.lines[start:])
+    # one at a time: each new worker was ready before an old one was told to stop
+    order = re.findall(r"worker (\d) pid (\d+) (ready|exited)", lines)
+    assert [kind for _number, _pid, kind in order][:2] == ["ready", "exited"], lines
+
+
+def test_giving_up_after_repeated_start_failures(tmp_path: Path) -> None:
+    root = app_folder(tmp_path)
+    result = run_dropins("--workers", "2", "--app", "failing.py", cwd=root, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert_no_traceback(result.stderr)
+    last = result.stderr.splitlines()[-1]
+    assert re.fullmatch(r"dropins: error: workers keep failing to start \(5 times in a row\); "
+                        r"the last one said: service 'db' failed to start: "
+                        r"no database at db\.example:5432", last), result.stderr
+    assert "trying again in" in result.stderr  # with a back-off in between
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--workers", "0"], "invalid count '0': give a whole number >= 1"),
+    (["--workers", "-2"], "invalid count '-2': give a whole number >= 1"),
+    (["--reuse-port"], "--reuse-port goes with --workers N"),
+])
+def test_bad_worker_options_are_usage_errors(tmp_path: Path, args: list[str],
+                                             message: str) -> None:
+    root = app_folder(tmp_path)
+    result = run_dropins(*args, "--app", "app.py", cwd=root, timeout=30)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:``port`` (from /proc/net/tcp)."""
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    local = f"0100007F:{port:04X}"
+    return sum(1 for row in rows if row[1] == local and row[3] == "0A")
+
+
+def test_reuse_port_gives_each_worker_its_own_socket(tmp_path: Path) -> None:
+    root = app_folder(tmp_path)
+    with Dropins("--workers", "2", "--reuse-port", "--app", "app.py", cwd=root,
+                 env={"PYTHONPATH": str(root)}) as dropins:
+        (address,) = dropins.ready(WAIT)
+        running = Running(dropins, address)
+        workers = running.workers()
+        port = int(address.rsplit(":", 1)[1])
+        assert listening_sockets(port) == 2  # one per worker; the supervisor's only holds it
+        assert pids_answering(address, workers) == workers
+        assert dropins.stop(WAIT) == 0, dropins.stderr
+
+
+SHOP = '''
+[runner]
+workers = 2
+shutdown-timeout = 5
+
+[services.pids]
+factory = "pidserver:make_service"
+listen = "tcp:{port}:interface=127.0.0.1"
+'''
+
+
+def test_daemon_pidfile_stop_and_reload_with_workers(tmp_path: Path) -> None:
+    root = app_folder(tmp_path)
+    port = get_free_port()
+    (root / "shop.toml").write_text(SHOP.format(port=port))
+    started = run_dropins("--daemon", "--pidfile", "run.pid", "--logfile", "run.log",
+                          "-c", "shop.toml", cwd=root, timeout=60)
+    pid = int((root / "run.pid").read_text()) if (root / "run.pid").exists() else None
+    try:
+        assert started.returncode == 0, started.stderr
+        assert started.stdout == f"dropins: started pid {pid}\n"
+        assert pid is not None
+        address = f"tcp:127.0.0.1:{port}"
+        workers = workers_of(pid)
+        assert pids_answering(address, workers) == workers
+
+        reloaded = run_dropins("reload", "--pidfile", "run.pid", cwd=root, timeout=60)
+        assert reloaded.returncode == 0, reloaded.stderr
+        assert "restarted 2 workers" in reloaded.stdout + reloaded.stderr
+        assert not children(pid) & workers
+
+        (root / "shop.toml").write_text(SHOP.format(port=port) + "\n[services.bad]\n")
+        refused = run_dropins("reload", "--pidfile", "run.pid", cwd=root, timeout=60)
+        assert refused.returncode == 1 and "refused, nothing restarts" in refused.stderr, (
+            refused.stdout + refused.stderr)
+
+        stopped = run_dropins("stop", "--pidfile", "run.pid", cwd=root, timeout=60)
+        assert stopped.returncode == 0, stopped.stderr
+        assert process_gone(pid)
+        log = (root / "run.log").read_text()
+        assert re.search(r"\[worker 1 pid \d+\] worker ready", log), log
+        assert "restart (SIGHUP) refused, nothing restarts" in log
+        assert_no_traceback(log)
+    finally:
+        if pid is not None and not process_gone(pid, 0):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+
+@pytest.mark.skipif(shutil.which("systemd-socket-activate") is None,
+                    reason="needs systemd-socket-activate (Debian: systemd)")
+def test_socket_activation_hands_the_passed_socket_to_the_workers(tmp_path: Path) -> None:
+    root = app_folder(tmp_path)
+    port = get_free_port()
+    env = clean_env({"PYTHONPATH": str(root), "LISTEN": "systemd:domain=INET:index=0"})
+    activator = subprocess.Popen(
+        ["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "-E", "LISTEN", "-E",
+         "PYTHONPATH", sys.executable, "-m", "dropins",
+         "--workers", "2", "--app", "app.py"], cwd=root, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        address = f"tcp:127.0.0.1:{port}"
+        # systemd-socket-activate starts dropins on the first connection, then execs it
+        wait_until(lambda: listening_sockets(port) == 1, "the activation socket")
+        first = ask_pid(address)
+        workers = workers_of(activator.pid)
+        assert first in workers
+        assert pids_answering(address, workers) == workers
+        activator.send_signal(signal.SIGTERM)
+        assert activator.wait(WAIT) == 0
+    finally:
+        if activator.poll() is None:
+            os.killpg(activator.pid, signal.SIGKILL)
+            activator.wait(WAIT)
+        assert activator.stderr is not None
+        activator.stderr.close()
