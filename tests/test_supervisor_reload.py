@@ -143,8 +143,7 @@ def test_five_reloads_under_a_polling_client_refuse_nothing(tmp_path: Path) -> N
             poller.wait_for_answer("version 0")
             for version in range(1, 6):
                 save(tmp_path / "app.py", APP.format(version=version))
-                count_lines(server, r"reload: app\.py changed; restarting the workers$",
-                            version)
+                count_lines(server, r"restarted 1 workers \(app\.py changed\)$", version)
                 poller.wait_for_answer(f"version {version}")
         assert poller.failures == []
         assert set(poller.answers) == {f"version {version}" for version in range(6)}
@@ -179,8 +178,7 @@ def test_a_changed_application_file_restarts_the_workers_with_it(tmp_path: Path)
         server.ready(RELOAD_BOUND)
         assert get(port) == "version 3"
         save(config, service + 'wsgi = "app:other"\n')
-        server.wait_for_line(r"reload: site\.toml changed; restarting the workers$",
-                             RELOAD_BOUND)
+        server.wait_for_line(r"restarted 1 workers \(site\.toml changed\)$", RELOAD_BOUND)
         with Poller(port) as poller:
             poller.wait_for_answer("other 3")
         assert poller.failures == []

@@ -28,7 +28,8 @@ __all__ = ["DevReload", "ReloadingSupervisor"]
 
 log = logging.getLogger("dropins.supervisor")
 
-#: Restarts the workers for a reason (e.g. ``app.py changed``); False: the old ones were kept.
+#: Restarts the workers for a reason (e.g. ``app.py changed``), which its log lines give;
+#: False: the old ones were kept (the restart logged why).
 Restart = Callable[[str], Awaitable[bool]]
 
 
@@ -66,15 +67,12 @@ class DevReload:
                       type(error).__name__, error)
 
     async def _restart(self, what: str) -> None:
-        log.info("reload: %s changed; restarting the workers", what)
+        """Restart for ``what`` changed; the restart logs its progress with that reason."""
         try:
-            restarted = await self.restart(f"{what} changed")
+            await self.restart(f"{what} changed")
         except Exception as error:  # a bug: say so, and go on watching
             log.error("reload: restarting the workers failed: %s: %s", type(error).__name__,
                       error)
-            return
-        if restarted:
-            log.info("reload: the workers run the new code")
 
 
 class ReloadingSupervisor(Supervisor):
