@@ -12,17 +12,17 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from _runner_helpers import Dropins, assert_no_traceback, connect, process_gone
-from conftest import clean_env, get_free_port, run_dropins, write_tree
+from conftest import get_free_port, run_dropins, write_tree
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="--workers is POSIX only")
 
@@ -48,6 +48,12 @@ import os
 from dropins import Application
 from pidserver import make_service
 
+if os.environ.get("DROPINS_WORKER") and os.path.exists("refuse-workers"):
+    raise RuntimeError("refusing to start: refuse-workers exists")
+if os.environ.get("DROPINS_WORKER") and os.path.exists("slow-workers"):
+    import time
+    time.sleep(60)
+
 application = Application()
 make_service(os.environ.get("LISTEN", "tcp:0:interface=127.0.0.1")).set_parent(application)
 '''
@@ -67,6 +73,7 @@ Database("db").set_parent(application)
 '''
 
 WAIT = 30.0
+T = TypeVar("T")
 
 
 def ask_pid(address: str) -> int:
@@ -95,7 +102,7 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def wait_until(condition, what: str, timeout: float = WAIT):  # type: ignore[no-untyped-def]
+def wait_until(condition: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
@@ -116,7 +123,7 @@ def line_after(dropins: Dropins, start: int, pattern: str, timeout: float = WAIT
         assert dropins.process.poll() is None, dropins.stderr
         return None
 
-    return wait_until(found, f"{pattern!r} in:\n{dropins.stderr}", timeout)  # type: ignore[no-any-return]
+    return wait_until(found, f"{pattern!r} in:\n{dropins.stderr}", timeout)
 
 
 def pids_answering(address: str, expected: set[int], tries: int = 400) -> set[int]:
@@ -137,8 +144,9 @@ def app_folder(root: Path) -> Path:
 class Running:
     """A supervisor started for the tests, with what they need to know of it."""
 
-    def __init__(self, dropins: Dropins, address: str) -> None:
+    def __init__(self, dropins: Dropins, address: str, root: Path) -> None:
         self.dropins = dropins
+        self.root = root  # the app's folder, its working directory
         self.address = address
         self.pid = dropins.process.pid
 
@@ -148,8 +156,11 @@ class Running:
 
 def workers_of(pid: int, count: int = 2) -> set[int]:
     """The worker PIDs of supervisor ``pid``, once there are ``count`` of them."""
-    return wait_until(lambda: (found := children(pid)) and len(found) == count and found,
-                      f"{count} workers of {pid}")  # type: ignore[no-any-return]
+    def found() -> set[int] | None:
+        pids = children(pid)
+        return pids if len(pids) == count else None
+
+    return wait_until(found, f"{count} workers of {pid}")
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +170,7 @@ def supervisor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
                  cwd=root, env={"PYTHONPATH": str(root)}) as dropins:
         try:
             (address,) = dropins.ready(WAIT)
-            yield Running(dropins, address)
+            yield Running(dropins, address, root)
             assert dropins.stop(WAIT) == 0, dropins.stderr
             assert_no_traceback(dropins.stderr)
         finally:
@@ -239,6 +250,24 @@ def test_rolling_restart_under_a_polling_client(supervisor: Running) -> None:
     assert [kind for _number, _pid, kind in order][:2] == ["ready", "exited"], lines
 
 
+def test_a_failing_new_worker_aborts_the_rolling_restart(supervisor: Running) -> None:
+    before = supervisor.workers()
+    refuse = supervisor.root / "refuse-workers"
+    refuse.write_text("")
+    try:
+        start = len(supervisor.dropins.lines)
+        supervisor.dropins.signal(signal.SIGHUP)
+        line_after(supervisor.dropins, start, r"restart \(SIGHUP\) aborted: new worker \d failed: "
+                   r"app\.py.*RuntimeError: refusing to start: refuse-workers exists; "
+                   r"the old workers keep serving")
+    finally:
+        refuse.unlink()
+    assert supervisor.workers() == before
+    assert pids_answering(supervisor.address, before) == before
+    # a failed restart is no failed start: nothing was retried, nothing counted
+    assert "trying again" not in "\n".join(supervisor.dropins.lines[start:])
+
+
 def test_giving_up_after_repeated_start_failures(tmp_path: Path) -> None:
     root = app_folder(tmp_path)
     result = run_dropins("--workers", "2", "--app", "failing.py", cwd=root, timeout=60)
@@ -277,7 +306,7 @@ def test_reuse_port_gives_each_worker_its_own_socket(tmp_path: Path) -> None:
     with Dropins("--workers", "2", "--reuse-port", "--app", "app.py", cwd=root,
                  env={"PYTHONPATH": str(root)}) as dropins:
         (address,) = dropins.ready(WAIT)
-        running = Running(dropins, address)
+        running = Running(dropins, address, root)
         workers = running.workers()
         port = int(address.rsplit(":", 1)[1])
         assert listening_sockets(port) == 2  # one per worker; the supervisor's only holds it
@@ -314,7 +343,7 @@ def test_daemon_pidfile_stop_and_reload_with_workers(tmp_path: Path) -> None:
         reloaded = run_dropins("reload", "--pidfile", "run.pid", cwd=root, timeout=60)
         assert reloaded.returncode == 0, reloaded.stderr
         assert "restarted 2 workers" in reloaded.stdout + reloaded.stderr
-        assert not children(pid) & workers
+        wait_until(lambda: not children(pid) & workers, "the old workers gone")
 
         (root / "shop.toml").write_text(SHOP.format(port=port) + "\n[services.bad]\n")
         refused = run_dropins("reload", "--pidfile", "run.pid", cwd=root, timeout=60)
@@ -338,25 +367,46 @@ def test_daemon_pidfile_stop_and_reload_with_workers(tmp_path: Path) -> None:
 def test_socket_activation_hands_the_passed_socket_to_the_workers(tmp_path: Path) -> None:
     root = app_folder(tmp_path)
     port = get_free_port()
-    env = clean_env({"PYTHONPATH": str(root), "LISTEN": "systemd:domain=INET:index=0"})
-    activator = subprocess.Popen(
-        ["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "-E", "LISTEN", "-E",
-         "PYTHONPATH", sys.executable, "-m", "dropins",
-         "--workers", "2", "--app", "app.py"], cwd=root, env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
+    env = {"PYTHONPATH": str(root), "LISTEN": "systemd:domain=INET:index=0"}
+    with Dropins("-l", f"127.0.0.1:{port}", "-E", "LISTEN", "-E", "PYTHONPATH", sys.executable,
+                 "-m", "dropins", "--workers", "2", "--app", "app.py", cwd=root, env=env,
+                 executable="systemd-socket-activate") as activator:
         address = f"tcp:127.0.0.1:{port}"
         # systemd-socket-activate starts dropins on the first connection, then execs it
         wait_until(lambda: listening_sockets(port) == 1, "the activation socket")
         first = ask_pid(address)
-        workers = workers_of(activator.pid)
+        activator.ready(WAIT)
+        workers = workers_of(activator.process.pid)
         assert first in workers
         assert pids_answering(address, workers) == workers
-        activator.send_signal(signal.SIGTERM)
-        assert activator.wait(WAIT) == 0
-    finally:
-        if activator.poll() is None:
-            os.killpg(activator.pid, signal.SIGKILL)
-            activator.wait(WAIT)
-        assert activator.stderr is not None
-        activator.stderr.close()
+        assert activator.stop(WAIT) == 0, activator.stderr
+
+
+def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    root = app_folder(tmp_path)
+    with Dropins("--workers", "2", "--app", "app.py", cwd=root,
+                 env={"PYTHONPATH": str(root)}) as dropins:
+        dropins.ready(WAIT)
+        workers = workers_of(dropins.process.pid)
+        dropins.process.kill()
+        dropins.wait(WAIT)
+        try:
+            assert all(process_gone(pid) for pid in workers)
+        finally:
+            for pid in workers:
+                if not process_gone(pid, 0):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def test_a_stop_while_the_workers_start_ends_them_all(tmp_path: Path) -> None:
+    root = app_folder(tmp_path)
+    (root / "slow-workers").write_text("")
+    with Dropins("--workers", "2", "--app", "app.py", cwd=root,
+                 env={"PYTHONPATH": str(root)}) as dropins:
+        dropins.wait_for_line(r"worker 2 pid \d+ starting")
+        workers = workers_of(dropins.process.pid)
+        dropins.signal(signal.SIGTERM)
+        assert dropins.wait(WAIT) == 143, dropins.stderr
+        assert dropins.lines[-1] == ("dropins: error: stopped by SIGTERM before the services had "
+                                     "started"), dropins.stderr
+        assert all(process_gone(pid) for pid in workers)

@@ -151,6 +151,7 @@ class Supervisor(Runner):
         worker = await spawn_worker(worker_id or self._free_id(), self.argv, self.cwd,
                                     self._sockets, self._exited)
         (self._others.add if trial else self.workers.append)(worker)
+        log.info("%s starting", worker.label)
         self._background(self._watch_ready(worker))
         return worker
 
@@ -185,20 +186,27 @@ class Supervisor(Runner):
             log.warning("%s %s; starting a new one", worker.label, how)
             self._background(self._replace(0.0))
             return
+        self._start_failed(f"{worker.label} failed to start", worker.error or how)
+
+    def _start_failed(self, what: str, error: str) -> None:
+        """Count a failed start; try again after a back-off, or give up after too many."""
         self._failures += 1
-        error = worker.error or how
         if self._failures >= MAX_START_FAILURES:
             self._give_up(f"workers keep failing to start ({self._failures} times in a row); "
                           f"the last one said: {error}")
             return
         delay = min(FIRST_BACKOFF * 2 ** (self._failures - 1), MAX_BACKOFF)
-        log.error("%s failed to start: %s; trying again in %.3g s", worker.label, error, delay)
+        log.error("%s: %s; trying again in %.3g s", what, error, delay)
         self._background(self._replace(delay))
 
     async def _replace(self, delay: float) -> None:
         await asyncio.sleep(delay)
-        if not self._stopping() and len(self.workers) < self.count:
+        if self._stopping() or len(self.workers) >= self.count:
+            return
+        try:
             await self._spawn()
+        except OSError as error:  # out of processes or descriptors: a failed start too
+            self._start_failed("cannot start a worker", error.strerror or str(error))
 
     def _give_up(self, message: str) -> None:
         from dropins.supervisor.lifecycle import Phase

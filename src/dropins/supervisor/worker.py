@@ -97,8 +97,13 @@ class WorkerLogFormatter(logging.Formatter):
 
 
 def configure_worker_logging() -> None:
-    """Send the root logger's records (level as configured) to stderr, for the supervisor."""
+    """Send the root logger's records (level as configured) to stderr, for the supervisor;
+    make prints reach it line by line too (a pipe is block-buffered)."""
     import sys
+
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(WorkerLogFormatter())
@@ -119,6 +124,7 @@ def take_inherited_sockets() -> None:
                for description, fds in json.loads(text)]
     for _description, sockets in entries:
         for sock in sockets:
+            sock.set_inheritable(False)  # pass_fds made it so: not for this worker's children
             sock.setblocking(False)
     offer(entries)
 
@@ -128,6 +134,7 @@ class WorkerChannel:
 
     def __init__(self, fd: int) -> None:
         self._sock = socket.socket(fileno=fd)
+        self._sock.set_inheritable(False)
         self._sock.settimeout(5.0)  # never block the loop for long on a stuck supervisor
         self._lock = threading.Lock()
         self._buffer = b""
