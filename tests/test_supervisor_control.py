@@ -70,7 +70,7 @@ def test_requests_heartbeats_and_output_of_a_real_worker(tmp_path: Path,
 
     async def scenario() -> None:
         sockets = HandedSockets([("tcp:0:interface=127.0.0.1", [listener])])
-        worker = await spawn_worker(7, ["--app", "app.py"], str(tmp_path), sockets)
+        worker = await spawn_worker(7, ["--app", "app.py"], sockets, cwd=str(tmp_path))
         try:
             await asyncio.wait_for(worker.became_ready.wait(), WAIT)
             reader, writer = await asyncio.open_connection("127.0.0.1", port)

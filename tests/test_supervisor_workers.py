@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -410,3 +411,99 @@ def test_a_stop_while_the_workers_start_ends_them_all(tmp_path: Path) -> None:
         assert dropins.lines[-1] == ("dropins: error: stopped by SIGTERM before the services had "
                                      "started"), dropins.stderr
         assert all(process_gone(pid) for pid in workers)
+
+
+def test_giving_up_while_running_when_replacements_keep_failing(tmp_path: Path) -> None:
+    root = app_folder(tmp_path)
+    with Dropins("--workers", "2", "--app", "app.py", cwd=root,
+                 env={"PYTHONPATH": str(root)}) as dropins:
+        dropins.ready(WAIT)
+        workers = workers_of(dropins.process.pid)
+        (root / "refuse-workers").write_text("")
+        os.kill(min(workers), signal.SIGKILL)
+        assert dropins.wait(WAIT) == 1, dropins.stderr
+        assert dropins.lines[-1] == (
+            "dropins: error: workers keep failing to start (5 times in a row); the last one "
+            "said: app.py:6: RuntimeError: refusing to start: refuse-workers exists"), (
+            dropins.stderr)
+        assert all(process_gone(pid) for pid in workers)  # the healthy one was stopped too
+
+
+STUCK_STOP = '''
+import time
+from dropins import Application, Service
+
+
+class Stuck(Service):
+    async def stop(self):
+        time.sleep(60)  # blocks the worker's loop: only its own deadline ends it
+
+
+application = Application()
+Stuck("stuck").set_parent(application)
+'''
+
+
+def test_a_worker_that_overruns_the_shutdown_timeout_makes_the_exit_status_1(
+        tmp_path: Path) -> None:
+    write_tree(tmp_path, {"stuck.py": STUCK_STOP})
+    with Dropins("--workers", "1", "--shutdown-timeout", "1", "--app", "stuck.py",
+                 cwd=tmp_path) as dropins:
+        dropins.ready(WAIT)
+        assert dropins.stop(WAIT) == 1, dropins.stderr
+        assert re.search(r"\[worker 1 pid \d+\] services did not stop within 3 seconds; "
+                         "exiting anyway", dropins.stderr), dropins.stderr
+
+
+def test_a_relative_config_with_rundir_reaches_the_workers(tmp_path: Path) -> None:
+    root = app_folder(tmp_path / "app")
+    run = tmp_path / "run"
+    run.mkdir()
+    port = get_free_port()
+    (root / "shop.toml").write_text(SHOP.format(port=port).replace("workers = 2", "workers = 1"))
+    with Dropins("--rundir", str(run), "-c", "app/shop.toml", cwd=tmp_path,
+                 env={"PYTHONPATH": str(root)}) as dropins:
+        dropins.ready(WAIT)
+        (worker,) = workers_of(dropins.process.pid, 1)
+        assert Path(f"/proc/{worker}/cwd").resolve() == run.resolve()
+        assert ask_pid(f"tcp:127.0.0.1:{port}") == worker
+        assert dropins.stop(WAIT) == 0, dropins.stderr
+
+
+def _nobody_can_run_python() -> bool:
+    try:
+        return subprocess.run([sys.executable, "-c", "import dropins"], user="nobody",
+                              capture_output=True, timeout=60).returncode == 0
+    except (OSError, KeyError):
+        return False
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root")
+def test_workers_run_as_the_uid_on_a_privileged_port(tmp_path: Path) -> None:
+    if not _nobody_can_run_python():
+        pytest.skip("the user nobody cannot run this interpreter here (its folder is private)")
+    import pwd
+    import random
+
+    nobody = pwd.getpwnam("nobody")
+    root = app_folder(tmp_path)
+    os.chmod(root, 0o755)
+    for port in random.sample(range(600, 1024), 20):  # bound by the supervisor, as root
+        env = {"PYTHONPATH": str(root), "LISTEN": f"tcp:{port}:interface=127.0.0.1"}
+        with Dropins("--workers", "2", "--uid", "nobody", "--app", "app.py", cwd=root,
+                     env=env) as dropins:
+            try:
+                dropins.ready(WAIT)
+            except AssertionError:
+                if "address already in use" in dropins.stderr:
+                    continue
+                raise
+            workers = workers_of(dropins.process.pid)
+            for pid in {dropins.process.pid, *workers}:
+                status = Path(f"/proc/{pid}/status").read_text()
+                uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)", status, re.MULTILINE)
+                assert uids and set(uids.groups()) == {str(nobody.pw_uid)}
+            assert pids_answering(f"tcp:127.0.0.1:{port}", workers) == workers
+            assert dropins.stop(WAIT) == 0, dropins.stderr
+            return
+    pytest.fail("no free privileged port among 20 tried")

@@ -87,7 +87,6 @@ def _main(args: list[str], debug: list[bool]) -> int:
     from dropins.runner.early_signals import ignore_sighup
 
     ignore_sighup()  # a logrotate SIGHUP during start-up must not kill the process (exit 129)
-    launch_directory = os.getcwd()  # workers start here with the same arguments
     runner_args, command, rest = split_argv(args, build_parser())
     debug[0] = "--debug" in runner_args
     options = parse_runner_options(runner_args)
@@ -123,7 +122,8 @@ def _main(args: list[str], debug: list[bool]) -> int:
 
     from dropins.runner.run import Runner, as_application, effective_identity, prepare
 
-    is_worker = "DROPINS_WORKER" in os.environ  # a worker of `dropins --workers N`
+    # a worker of `dropins --workers N` (both set by its supervisor, never by hand)
+    is_worker = "DROPINS_WORKER" in os.environ and "DROPINS_WORKER_CONTROL" in os.environ
     if is_worker:
         from dropins.supervisor.worker import (
             configure_worker_logging,
@@ -161,9 +161,18 @@ def _main(args: list[str], debug: list[bool]) -> int:
         if options.reload:
             from dropins.supervisor.devreload import ReloadingSupervisor as Supervisor
 
-        return Supervisor(options, label, application, identity, config, args,
-                          launch_directory).run()
+        return Supervisor(options, label, application, identity, config,
+                          worker_arguments(args, options)).run()
     return Runner(options, label, application, identity, config).run()
+
+
+def worker_arguments(args: list[str], options: Any) -> list[str]:
+    """The arguments a worker of ``dropins --workers`` runs with: the same, but for ``-c FILE``
+    made absolute (a worker starts in the supervisor's current directory, the ``--rundir``,
+    whereas FILE was relative to the directory dropins was started from)."""
+    if options.config is None:
+        return list(args)
+    return [*args, "--config", str(options.config)]  # with -c there is no command: last wins
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -111,7 +111,7 @@ class Worker:
             except (ValueError, KeyError, TypeError):
                 pass
             else:
-                _relog(name, level, created, prefix, message)
+                _relog(name, level, created, prefix, message, self.pid)
                 return
         if is_stderr and text.startswith(ERROR_PREFIX) and self.error is None:
             self.error = text[len(ERROR_PREFIX):]
@@ -133,18 +133,22 @@ class Worker:
         return f"exited with status {status}"
 
 
-def _relog(name: str, level: int, created: float, prefix: str, message: str) -> None:
-    """Log a worker's record through this process's handlers, every line prefixed."""
+def _relog(name: str, level: int, created: float, prefix: str, message: str, pid: int) -> None:
+    """Log a worker's record through this process's handlers, every line prefixed (and with
+    the worker's PID, which ``--log-format json`` shows)."""
     logger = logging.getLogger(name)
     text = "\n".join(prefix + line for line in message.split("\n"))
     record = logger.makeRecord(name, level, "(worker)", 0, "%s", (text,), None)
     record.created, record.msecs = created, (created - int(created)) * 1000
+    record.process = pid
     logger.handle(record)
 
 
-async def spawn_worker(worker_id: int, argv: list[str], cwd: str, sockets: HandedSockets,
-                       on_exit: Callable[[Worker, int], None] | None = None) -> Worker:
-    """Start worker ``worker_id`` running ``dropins ARGV`` in ``cwd`` on ``sockets``."""
+async def spawn_worker(worker_id: int, argv: list[str], sockets: HandedSockets,
+                       on_exit: Callable[[Worker, int], None] | None = None,
+                       cwd: str | None = None) -> Worker:
+    """Start worker ``worker_id`` running ``dropins ARGV`` on ``sockets``, in ``cwd`` (None:
+    this process's current directory)."""
     description, fds, own = sockets.for_worker()
     parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     environment = {key: value for key, value in os.environ.items()

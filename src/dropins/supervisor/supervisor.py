@@ -42,6 +42,8 @@ START_TIMEOUT = 60.0
 #: signal (a second one, from the terminal's Ctrl-C to the whole group, can land as it exits),
 #: or stopped before it had started (130, 143).
 STOPPED_STATUSES = (0, -signal.SIGTERM, -signal.SIGINT, 130, 143)
+#: Seconds past a worker's own stop deadline before the supervisor kills it.
+WORKER_EXIT_MARGIN = 1.0
 #: A ready worker whose last heartbeat is older than this is not live.
 LIVE_SECONDS = 3.0
 
@@ -50,10 +52,12 @@ class Supervisor(Runner):
     """Runs ``options.workers`` worker processes of ``dropins ARGV`` (see the module)."""
 
     def __init__(self, options: Any, label: str, application: Any, identity: Any,
-                 config: Any, argv: list[str], cwd: str) -> None:
+                 config: Any, argv: list[str]) -> None:
         super().__init__(options, label, application, identity, config)
+        #: The workers' arguments (``cli.worker_arguments``); they start in this process's
+        #: current directory, which needs no access check (the ``--uid`` user may not be
+        #: allowed into the directory dropins was started from).
         self.argv = argv
-        self.cwd = cwd
         self.count: int = options.workers
         #: The workers serving now, by id (a rolling restart's new one joins once ready).
         self.workers: list[Worker] = []
@@ -69,7 +73,13 @@ class Supervisor(Runner):
     # ---- what the runner asks for -----------------------------------------------------------
 
     def _stop_deadline(self) -> float:
-        return super()._stop_deadline() + SHUTDOWN_GRACE + 1.0  # the workers' deadline first
+        # the workers' own deadline first, then the wait for stragglers killed after it
+        return self._workers_deadline() + SHUTDOWN_GRACE + 1.0
+
+    def _workers_deadline(self) -> float:
+        """How long the workers get to end after SIGTERM: a little more than their own stop
+        deadline, so that one that overruns says so itself before it is killed."""
+        return super()._stop_deadline() + WORKER_EXIT_MARGIN
 
     def _ready_message(self) -> str:
         return self._ready_text
@@ -148,7 +158,7 @@ class Supervisor(Runner):
 
     async def _spawn(self, worker_id: int | None = None, trial: bool = False) -> Worker:
         assert self._sockets is not None
-        worker = await spawn_worker(worker_id or self._free_id(), self.argv, self.cwd,
+        worker = await spawn_worker(worker_id or self._free_id(), self.argv,
                                     self._sockets, self._exited)
         (self._others.add if trial else self.workers.append)(worker)
         log.info("%s starting", worker.label)
@@ -230,7 +240,7 @@ class Supervisor(Runner):
         status = 0
         if everyone:
             _done, late = await asyncio.wait([worker.exited for worker in everyone],
-                                            timeout=super()._stop_deadline())
+                                            timeout=self._workers_deadline())
             for worker in everyone:
                 if worker.exited in late:
                     log.error("%s did not stop in time; killing it", worker.label)

@@ -4,8 +4,9 @@ A worker is ``python -m dropins`` with the supervisor's own arguments and ``DROP
 in its environment, so it parses and builds the same tree (fresh imports: what the development
 reload relies on).  It differs from a single process only where the supervisor took over:
 
-- no daemon, pidfile, ``--uid/--gid``, log file or syslog (``worker_options``): the supervisor
-  detached, holds the pidfile, dropped privileges before spawning, and writes every log line;
+- no daemon, pidfile, ``--uid/--gid``, ``--rundir``, log file or syslog (``worker_options``):
+  the supervisor detached, holds the pidfile, dropped privileges before spawning, starts it in
+  the run directory, and writes every log line;
 - its log records go to standard error as one marked JSON line each (``WorkerLogFormatter``),
   which the supervisor re-logs with the worker named;
 - ``privileged_start()`` takes the listening sockets described in ``DROPINS_WORKER_SOCKETS``
@@ -77,7 +78,7 @@ def worker_options(options: RunnerOptions) -> RunnerOptions:
     """``options`` without what the supervisor does for every worker (see the docstring)."""
     for name in ("daemon", "syslog", "reuse_port", "reload"):
         setattr(options, name, False)
-    for name in ("pidfile", "logfile", "uid", "gid", "workers", "reload_dir"):
+    for name in ("pidfile", "logfile", "uid", "gid", "workers", "rundir", "reload_dir"):
         setattr(options, name, None)
     options.log_max_bytes = 0
     return options
@@ -202,6 +203,11 @@ class WorkerRunner(Runner):
         return "worker ready"
 
     async def _serve(self, startup: Any) -> int:
+        from dropins.service.inherited import discard_offered
+
+        for description in discard_offered():  # privileged_start() took what it could use
+            log.warning("an inherited socket for %s was not used: this worker's tree differs "
+                        "from the supervisor's", description)
         loop = asyncio.get_running_loop()
         self.channel.listen(loop, self._on_request)
         self._beat(loop)
