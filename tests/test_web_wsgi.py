@@ -289,9 +289,12 @@ def test_requests_run_concurrently(server: WebProcess) -> None:
     ("not a name", "expected 'module:name' or 'module.name'"),
     ("broken:app", "importing broken failed: NameError: name 'undefined_name' is not defined "
                    "(broken.py:2)"),
+    ("unparsable:app", "importing unparsable failed: SyntaxError: invalid syntax "
+                       "(unparsable.py:1)\n"),  # the place once
 ])
 def test_bad_application_name(project: Path, spec: str, message: str) -> None:
-    write_tree(project, {"broken.py": "x = 1\ny = undefined_name\n"})
+    write_tree(project, {"broken.py": "x = 1\ny = undefined_name\n",
+                         "unparsable.py": "def app(:\n"})
     result = run_dropins("web", "--wsgi", spec, "--listen", "tcp:0:interface=127.0.0.1",
                          cwd=project, env={"WSGI_MARKERS": str(project)}, timeout=30)
     assert result.returncode == 2

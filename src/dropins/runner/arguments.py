@@ -32,6 +32,7 @@ POSIX_ONLY = {
     "gid": "--gid",
     "umask": "--umask",
     "syslog": "--syslog",
+    "reload": "--reload",  # before --workers, which it implies: the message names it
     "workers": "--workers",
 }
 
@@ -65,6 +66,8 @@ class RunnerOptions:
     shutdown_timeout: float | None  # None: not given (the Application's own value is kept)
     workers: int | None  # None: one process, no supervisor
     reuse_port: bool
+    reload: bool
+    reload_dir: list[str] | None
     debug: bool
     health: str | None
     app: str | None
@@ -79,7 +82,8 @@ class RunnerOptions:
         "daemon": False, "pidfile": None, "logfile": None, "log_level": None,
         "log_format": "text", "log_max_bytes": 0, "log_backups": 5, "syslog": False,
         "rundir": None, "umask": None, "uid": None, "gid": None, "loop": "asyncio",
-        "shutdown_timeout": None, "workers": None, "reuse_port": False, "debug": False,
+        "shutdown_timeout": None, "workers": None, "reuse_port": False, "reload": False,
+        "reload_dir": None, "debug": False,
         "health": None, "app": None, "config": None, "set": None,
         "save": None, "force": False, "help": False, "version": False,
     }
@@ -234,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--health", metavar="ENDPOINT",
         help="Serve /livez, /readyz and /metrics over HTTP on ENDPOINT, e.g. "
              "tcp:9090:interface=127.0.0.1 (a plain tcp:9090 listens on every interface).")
+    add("--reload", action="store_true",
+        help="Development: restart the worker when the application's own Python files or its "
+             "application file change, keeping the sockets open (needs dropins[reload]; "
+             "implies --workers 1).")
+    add("--reload-dir", action="append", metavar="DIR", type=path,
+        help="With --reload: also watch the Python files anywhere below DIR (repeatable).")
     add("--debug", action="store_true",
         help="Show tracebacks for errors, and log at debug level unless --log-level says.")
     return parser
@@ -278,6 +288,8 @@ def parse_runner_options(argv: Sequence[str], platform: str = os.name) -> Runner
         raise UsageError(twistd_hint(unknown)
                          or f"unrecognized arguments: {' '.join(unknown)} (see 'dropins --help')")
     options = RunnerOptions(**vars(namespace))
+    if options.reload and options.workers is None:
+        options.workers = 1  # the supervisor keeps the sockets open while the worker restarts
     check_options(options, platform)
     return options
 
@@ -302,6 +314,11 @@ def check_options(options: RunnerOptions, platform: str = os.name) -> None:
     if options.reuse_port and not _has_reuse_port(platform):
         raise UsageError("--reuse-port needs SO_REUSEPORT, which this platform lacks; leave it "
                          "out (the workers then share each socket)")
+    if options.reload_dir and not options.reload:
+        raise UsageError("--reload-dir goes with --reload: it adds a folder to watch")
+    if options.reload and options.daemon:
+        raise UsageError("--reload is for development in the foreground and cannot be used "
+                         "with --daemon; leave one of them out")
     if options.daemon and options.logfile == "-":
         raise UsageError("--logfile - cannot be used with --daemon, which detaches from the "
                          "terminal; give a file path")

@@ -158,6 +158,9 @@ def _main(args: list[str], debug: list[bool]) -> int:
     if options.workers is not None:
         from dropins.supervisor.supervisor import Supervisor
 
+        if options.reload:
+            from dropins.supervisor.devreload import ReloadingSupervisor as Supervisor
+
         return Supervisor(options, label, application, identity, config,
                           worker_arguments(args, options)).run()
     return Runner(options, label, application, identity, config).run()

@@ -75,6 +75,14 @@ def prepare(options: RunnerOptions) -> Identity:
             check_health_endpoint(options.health)
         except ValueError as error:
             raise UsageError(str(error)) from None
+    if options.reload:
+        from dropins.supervisor.watching import WatchError, check_directories, require_watchfiles
+
+        try:
+            require_watchfiles()
+            check_directories(options.reload_dir or ())
+        except WatchError as error:
+            raise UsageError(str(error))
     from dropins.runner.logs import configure_logging
 
     # Before the command's options are parsed and its service built: what they log (a warning

@@ -94,9 +94,10 @@ def worker_id() -> int | None:
 
 def worker_options(options: RunnerOptions) -> RunnerOptions:
     """``options`` without what the supervisor does for every worker (see the docstring)."""
-    for name in ("daemon", "syslog", "reuse_port"):
+    for name in ("daemon", "syslog", "reuse_port", "reload"):
         setattr(options, name, False)
-    for name in ("pidfile", "logfile", "uid", "gid", "workers", "rundir", "health"):
+    for name in ("pidfile", "logfile", "uid", "gid", "workers", "rundir", "health",
+                 "reload_dir"):
         setattr(options, name, None)
     options.log_max_bytes = 0
     return options

@@ -53,7 +53,8 @@ def load_application(spec: str, option: str) -> Any:
 
 def _describe(error: BaseException) -> str:
     """``ErrorType: message (file.py:12)``, pointing at the innermost frame of the import."""
-    message = str(error).strip().splitlines()
+    # A SyntaxError's str() ends with "(file.py, line 1)": its msg alone, the place follows.
+    message = str(error.msg if isinstance(error, SyntaxError) else error).strip().splitlines()
     text = f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
     if isinstance(error, SyntaxError) and error.filename:
         return f"{text} ({os.path.basename(error.filename)}:{error.lineno})"
