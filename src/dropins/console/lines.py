@@ -22,6 +22,9 @@ log = logging.getLogger("dropins.console")
 #: Longest line accepted (bytes); a longer one is dropped with a message, not buffered on.
 MAX_LINE = 1 << 20
 
+#: Seconds a client has to close its end after the server sent EOF (then it is cut off).
+LINGER = 5.0
+
 _END = object()  # end of input, in the queue of lines
 _INTERRUPT = object()
 
@@ -40,6 +43,7 @@ class LineProtocol(asyncio.Protocol):
         self._after_cr = False
         self._early: asyncio.Queue[Any] = asyncio.Queue()
         self._welcome: asyncio.Task[None] | None = None
+        self._linger: asyncio.TimerHandle | None = None
 
     # ---- asyncio.Protocol ----------------------------------------------------------------
 
@@ -51,8 +55,10 @@ class LineProtocol(asyncio.Protocol):
         self.feed(data)
 
     def eof_received(self) -> bool:
+        """A half-close (``shutdown(SHUT_WR)``, as after piping a script in) ends the input:
+        the statements sent run, their output is written, then the connection closes."""
         self._deliver(_END)
-        return True  # keep the transport open to write the last statements' output
+        return True
 
     def graceful_shutdown(self) -> None:
         """The server is stopping: a console session would never end by itself, so end it."""
@@ -61,6 +67,8 @@ class LineProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        if self._linger is not None:
+            self._linger.cancel()
         if self._welcome is not None:
             self._welcome.cancel()
         if self.session is not None:
@@ -123,8 +131,17 @@ class LineProtocol(asyncio.Protocol):
             self.transport.write(data)
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        """End the connection by sending EOF and letting the client close it, so the last
+        words reach it (closing at once would reset the connection if the client's last
+        bytes are still unread, and a reset may drop what it had not read yet)."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if not transport.can_write_eof() or self._linger is not None:
+            transport.close()
+            return
+        transport.write_eof()
+        self._linger = asyncio.get_running_loop().call_later(LINGER, transport.abort)
 
     def peer(self) -> str:
         name = self.transport.get_extra_info("peername") if self.transport else None

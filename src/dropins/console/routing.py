@@ -76,8 +76,8 @@ def install() -> None:
     _users += 1
     if _users > 1:
         return
-    sys.stdout = _RoutedStream(sys.stdout)  # type: ignore[assignment]
-    sys.stderr = _RoutedStream(sys.stderr)  # type: ignore[assignment]
+    sys.stdout = _RoutedStream(sys.stdout)
+    sys.stderr = _RoutedStream(sys.stderr)
     sys.displayhook = _routed_displayhook(sys.displayhook)
 
 

@@ -77,6 +77,11 @@ class TelnetProtocol(LineProtocol):
                 self._state = "data" if byte == SE else "sb"
         self.feed(bytes(plain))
 
+    def eof_received(self) -> bool:
+        """A telnet client never half-closes: the end of its stream means it left, and what
+        it left running is cancelled (``connection_lost``)."""
+        return False
+
     def _command(self, byte: int) -> None:
         if byte in _INTERRUPTS:
             self.interrupt()
