@@ -62,6 +62,9 @@ auth = "memory:alice:secret"
         process.ready()
         yield Running(process, telnet, echo, folder / "console.sock")
         assert process.stop() == 0
+    # What sessions printed went to them, never to the process's own output.
+    assert "only here" not in process.stdout and "42" not in process.stdout
+    assert "Traceback" not in process.stderr
 
 
 def test_login_await_services_and_stop_a_service(console: Running) -> None:

@@ -43,7 +43,8 @@ class LineProtocol(asyncio.Protocol):
         self._after_cr = False
         self._early: asyncio.Queue[Any] = asyncio.Queue()
         self._welcome: asyncio.Task[None] | None = None
-        self._linger: asyncio.TimerHandle | None = None
+        self._linger: asyncio.TimerHandle | None = None  # set once we sent EOF
+        self._eof_received = False
 
     # ---- asyncio.Protocol ----------------------------------------------------------------
 
@@ -57,13 +58,15 @@ class LineProtocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         """A half-close (``shutdown(SHUT_WR)``, as after piping a script in) ends the input:
         the statements sent run, their output is written, then the connection closes."""
+        self._eof_received = True
         self._deliver(_END)
         return True
 
     def graceful_shutdown(self) -> None:
         """The server is stopping: a console session would never end by itself, so end it."""
         self.send("\nthe server is stopping; the console closes\n")
-        self.close()
+        if self.transport is not None:
+            self.transport.close()  # no lingering: the server has its own shutdown timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -127,17 +130,18 @@ class LineProtocol(asyncio.Protocol):
         self.write_bytes(text.replace("\n", self.newline).encode("utf-8", "replace"))
 
     def write_bytes(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        transport = self.transport
+        if transport is not None and not transport.is_closing() and self._linger is None:
+            transport.write(data)
 
     def close(self) -> None:
         """End the connection by sending EOF and letting the client close it, so the last
         words reach it (closing at once would reset the connection if the client's last
         bytes are still unread, and a reset may drop what it had not read yet)."""
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if transport is None or transport.is_closing() or self._linger is not None:
             return
-        if not transport.can_write_eof() or self._linger is not None:
+        if self._eof_received or not transport.can_write_eof():
             transport.close()
             return
         transport.write_eof()
