@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from _console_helpers import TelnetClient
 from _runner_helpers import Dropins
-
 from conftest import clean_env, get_free_port, run_dropins
 
 
