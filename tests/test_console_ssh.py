@@ -188,3 +188,26 @@ def test_unusable_host_key_files_are_refused(tmp_path: Path, content: str | None
     errors = [line for line in result.stderr.splitlines() if "WARNING" not in line]
     assert len(errors) == 1 and message in errors[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_client_that_leaves_mid_statement_cancels_it(server: Server) -> None:
+    client = subprocess.Popen(ssh_command(server, "alice", password="secret"),
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    assert client.stdin is not None
+    try:
+        client.stdin.write(b"try:\n    await asyncio.sleep(60)\nfinally:\n"
+                           b"    app.ssh_client_left = True\n\n")
+        client.stdin.flush()
+        server.process.wait_for_line(r"alice ran 'try:.*sleep\(60\)")
+    finally:
+        client.kill()  # the connection drops, with no EOF first
+        client.wait(timeout=20)
+    deadline = time.monotonic() + 20
+    while True:
+        result = run_ssh(server, "alice", "print(getattr(app, 'ssh_client_left', False))\n",
+                         password="secret")
+        if "True\n" in result.stdout:
+            break
+        assert time.monotonic() < deadline, f"the statement was not cancelled: {result}"
+        time.sleep(0.2)

@@ -50,6 +50,8 @@ class _Server(asyncssh.SSHServer):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.connection is not None:
             self.service.connections.discard(self.connection)
+            for session in self.service.sessions.pop(self.connection, ()):
+                session.connection_lost()  # what it was running is cancelled
 
     def begin_auth(self, username: str) -> bool:
         path = self.service.authorized_keys
@@ -90,6 +92,8 @@ class SSHConsoleService(Service):
         self.password_login = password_login
         self.authorized_keys = authorized_keys
         self.connections: set[asyncssh.SSHServerConnection] = set()
+        #: The console sessions open on each connection, ended when it is lost.
+        self.sessions: dict[asyncssh.SSHServerConnection, set[Any]] = {}
         self._key: Any = None
         self._sockets: list[socket.socket] | None = None
         self._acceptors: list[Any] = []
@@ -155,6 +159,8 @@ class SSHConsoleService(Service):
         peer = process.get_extra_info("peername") or ("?", 0)
         session = self.console.open_session(process.get_extra_info("username") or "?", "ssh",
                                             f"{peer[0]}:{peer[1]}", process.stdout.write, close)
+        connection = process.get_extra_info("connection")
+        self.sessions.setdefault(connection, set()).add(session)
         session.start()
         try:
             while not done.is_set():
@@ -175,3 +181,5 @@ class SSHConsoleService(Service):
         except asyncio.CancelledError:
             session.connection_lost()
             raise
+        finally:
+            self.sessions.get(connection, set()).discard(session)

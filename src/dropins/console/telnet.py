@@ -15,12 +15,13 @@ an address other machines can reach unless ``--insecure`` is given.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from dropins.console.lines import LineProtocol
 from dropins.console.login import LoginDenied
 
-__all__ = ["MAX_ATTEMPTS", "TelnetProtocol"]
+__all__ = ["LOGIN_TIMEOUT", "MAX_ATTEMPTS", "TelnetProtocol"]
 
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
 IP, BRK, ABORT, SUSP, EOF = 244, 243, 238, 237, 236
@@ -29,6 +30,8 @@ _INTERRUPTS = {IP, BRK, ABORT, SUSP}
 
 #: Wrong passwords one connection may try before it is closed.
 MAX_ATTEMPTS = 3
+#: Seconds a connection has to log in (as OpenSSH's LoginGraceTime, shorter).
+LOGIN_TIMEOUT = 60.0
 
 
 class TelnetProtocol(LineProtocol):
@@ -109,6 +112,14 @@ class TelnetProtocol(LineProtocol):
     # ---- the login -----------------------------------------------------------------------
 
     async def welcome(self) -> None:
+        try:
+            async with asyncio.timeout(LOGIN_TIMEOUT):
+                await self._login()
+        except TimeoutError:
+            self.send(f"\nno login within {LOGIN_TIMEOUT:.0f} s\n")
+            self.close()
+
+    async def _login(self) -> None:
         address = self.peer().rpartition(":")[0]
         for _ in range(MAX_ATTEMPTS):
             self.send("login: ")
