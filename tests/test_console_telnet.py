@@ -105,7 +105,8 @@ def test_multiline_statements_errors_and_output_stay_in_the_session(console: Run
         error = client.run("1/0")
         assert error.startswith("Traceback") and "ZeroDivisionError: division by zero" in error
         assert "evaluate.py" not in error
-        assert "SyntaxError" in client.run("def (")
+        syntax = client.run("def (")
+        assert "SyntaxError: invalid syntax" in syntax and "Traceback" not in syntax
         assert client.run("print('only here'); import sys; _ = sys.stderr.write('and here\\n')") \
             == "only here\nand here\n"
         assert client.run("exit").startswith("Use exit()")

@@ -18,7 +18,7 @@ import traceback
 import types
 from typing import Any
 
-__all__ = ["StatementCompiler", "format_error", "run_statement"]
+__all__ = ["StatementCompiler", "format_compile_error", "format_error", "run_statement"]
 
 
 class StatementCompiler:
@@ -56,11 +56,14 @@ async def run_statement(code: types.CodeType, namespace: dict[str, Any]) -> Base
     return None
 
 
+def format_compile_error(error: BaseException) -> str:
+    """A statement that does not compile, as the interactive interpreter shows it: the
+    message and the caret, without the compiler's frames."""
+    return "".join(traceback.format_exception_only(type(error), error))
+
+
 def format_error(error: BaseException) -> str:
-    """The traceback of ``error`` as the interactive interpreter prints it: without this
-    module's frames, and for a syntax error without any frame."""
-    if isinstance(error, SyntaxError | OverflowError | ValueError) and error.__traceback__ is None:
-        return "".join(traceback.format_exception_only(type(error), error))
+    """The traceback of what a statement raised, without this module's frames."""
     tb = error.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next

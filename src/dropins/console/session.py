@@ -23,7 +23,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from dropins.console.evaluate import StatementCompiler, format_error, run_statement
+from dropins.console.evaluate import (
+    StatementCompiler,
+    format_compile_error,
+    format_error,
+    run_statement,
+)
 from dropins.console.routing import SessionOutput, current_output
 
 __all__ = ["ConsoleSession", "next_label"]
@@ -109,8 +114,6 @@ class ConsoleSession:
                     break
                 self.write(CONTINUATION if self._buffer else PROMPT)
         finally:
-            if self._statement is not None:
-                self._statement.cancel()
             log.info("console %s: %s left", self.label, self.user)
             self._close()
 
@@ -122,7 +125,7 @@ class ConsoleSession:
             code = self._compile(source)
         except (SyntaxError, OverflowError, ValueError) as error:
             self._buffer.clear()
-            self.write(format_error(error))
+            self.write(format_compile_error(error))
             return False
         if code is None:
             return False

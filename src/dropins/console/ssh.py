@@ -156,9 +156,15 @@ class SSHConsoleService(Service):
             except OSError:
                 pass
 
+        def write(text: str) -> None:
+            try:
+                process.stdout.write(text)
+            except (OSError, asyncssh.Error):  # the channel is closing: nobody to read it
+                pass
+
         peer = process.get_extra_info("peername") or ("?", 0)
         session = self.console.open_session(process.get_extra_info("username") or "?", "ssh",
-                                            f"{peer[0]}:{peer[1]}", process.stdout.write, close)
+                                            f"{peer[0]}:{peer[1]}", write, close)
         connection = process.get_extra_info("connection")
         self.sessions.setdefault(connection, set()).add(session)
         session.start()
