@@ -21,6 +21,7 @@ _REQUIRED = {
     "plugins why": ["someplugin"],
     "portforward": ["--to", "127.0.0.1:9"],
     "reload": ["--pidfile", "missing.pid"],
+    "telnet": ["--password", "x"],
     "stop": ["--pidfile", "missing.pid"],
 }
 _LONG_OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
