@@ -38,6 +38,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seconds_or_zero(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise UsageError(f"expected a number of seconds, 0 or more, got {text!r}")
+    return value
+
+
 def byte_size(text: str) -> int:
     """``1048576``, ``512K``, ``10M`` or ``1G`` (powers of 1024)."""
     units = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
@@ -95,13 +102,23 @@ class Options(AuthOptions):
                                      "(ulimit -n - 32) / 2, keeping 32 descriptors for "
                                      "files and logs)")
     no_access_log = Flag(help="do not log each request (logger dropins.web.access)")
+    ws_max_size = Parameter(default="1M", type=byte_size, metavar="SIZE",
+                            help="largest WebSocket message accepted (--asgi; the WebSocket "
+                                 "is closed with 1009 above)")
+    ws_ping_interval = Parameter(default=20.0, type=seconds_or_zero, metavar="SECONDS",
+                                 help="time between keep-alive pings on a WebSocket (0: none)")
+    ws_ping_timeout = Parameter(default=20.0, type=positive_float, metavar="SECONDS",
+                                help="time a WebSocket client has to answer a ping, or a close, "
+                                     "before it is disconnected")
+    no_ws_deflate = Flag(help="do not compress WebSocket messages (permessage-deflate)")
     insecure_auth = Flag(help="allow --auth on plain TCP reachable from other machines, where "
                               "passwords cross the network in clear text")
 
     def validate(self) -> None:
         super().validate()
-        if isinstance(self["max_body_size"], str):
-            self["max_body_size"] = byte_size(self["max_body_size"])
+        for key in ("max_body_size", "ws_max_size"):
+            if isinstance(self[key], str):
+                self[key] = byte_size(self[key])
         if self["wsgi"] and self["asgi"]:
             raise UsageError("give either --wsgi or --asgi, not both")
         if self["path"] is not None and (self["wsgi"] or self["asgi"]):
@@ -188,11 +205,16 @@ def make_service(options: Any) -> MultiService:
         from dropins.web.asgi import AsgiHandler
         from dropins.web.lifespan import AsgiLifespan
         from dropins.web.loading import load_application
+        from dropins.web.wsconnection import WebSocketSettings
 
         app = load_application(options["asgi"], "--asgi")
         state: dict[str, Any] = {}
         root.add_service(AsgiLifespan(app, options["asgi"], state))
-        handler = AsgiHandler(app, options["asgi"], state)
+        websocket = WebSocketSettings(max_size=options["ws_max_size"],
+                                      ping_interval=options["ws_ping_interval"],
+                                      ping_timeout=options["ws_ping_timeout"],
+                                      deflate=not options["no_ws_deflate"])
+        handler = AsgiHandler(app, options["asgi"], state, websocket=websocket)
     else:
         from dropins.web.static import StaticSite
 
