@@ -17,7 +17,9 @@ What it adds to wsproto's frame protocol:
 * a client that vanishes (FIN or RST without a close frame) ends the WebSocket at once, with
   code 1006, instead of when a ping goes unanswered;
 * flow control: ``send`` waits for the client to take the data (the connection's drain), and
-  reading pauses while more than ``max_size`` bytes of messages wait for the application.
+  reading pauses while more than ``max_size`` bytes of messages wait for the application;
+* small frames written in one turn of the event loop (the echoes of a read's messages, a
+  broadcast) leave in one write, instead of a system call each.
 
 The application learns that the WebSocket is over (``receive`` returns None, ``send`` raises
 ``ClientDisconnected``) as soon as a close frame was sent or received, or the connection lost;
@@ -48,6 +50,8 @@ __all__ = ["WebSocketConnection", "WebSocketSettings"]
 #: Bytes of a read given to wsproto at a time when messages are compressed (see the module):
 #: deflate inflates at most about 1032 times, so one slice makes at most ~4 MiB.
 INFLATE_SLICE = 4096
+#: Frames are gathered for one write at the end of the loop's turn up to this many bytes.
+GATHER = 64 * 1024
 ABNORMAL_CLOSURE = 1006
 
 
@@ -75,6 +79,8 @@ class WebSocketConnection:
         self._parts: list[str | bytes] = []
         self._parts_size = 0
         self._waiter: asyncio.Future[None] | None = None
+        self._out: list[bytes] = []
+        self._out_size = 0
         #: why the WebSocket is over for the application (None while it is open)
         self.close_code: int | None = None
         self.close_reason = ""
@@ -109,16 +115,18 @@ class WebSocketConnection:
         if not self.open or self.http.closing:
             raise ClientDisconnected("the WebSocket is closed")
         event = TextMessage(data=data) if isinstance(data, str) else BytesMessage(data=data)
-        self.http.write_raw(self._ws.send(event))
-        await self.http.drain()
+        self._write(self._ws.send(event))
+        if self._out_size > GATHER:
+            self._flush()
+            await self.http.drain()
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake (nothing happens if it has begun)."""
         if self._ws.state is not ConnectionState.OPEN:
             return
-        self.http.write_raw(self._ws.send(CloseConnection(code=code, reason=reason or None)))
+        self._write(self._ws.send(CloseConnection(code=code, reason=reason or None)))
         self._over(code, reason)
-        self._set_timer(self.settings.ping_timeout, self.http.close)
+        self._set_timer(self.settings.ping_timeout, self._hang_up)
 
     # -- the transport's side (UpgradedProtocol)
     @property
@@ -135,7 +143,7 @@ class WebSocketConnection:
 
     def eof_received(self) -> bool | None:
         self._over(ABNORMAL_CLOSURE, "")
-        self.http.close()
+        self._hang_up()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -153,7 +161,7 @@ class WebSocketConnection:
                     self._add_part(event)
             elif isinstance(event, Ping):
                 if self._ws.state is ConnectionState.OPEN:
-                    self.http.write_raw(self._ws.send(event.response()))
+                    self._write(self._ws.send(event.response()))
             elif isinstance(event, Pong):
                 self._pong_received()
             elif isinstance(event, CloseConnection):
@@ -186,13 +194,31 @@ class WebSocketConnection:
     def _close_received(self, event: CloseConnection) -> None:
         state = self._ws.state
         if state is ConnectionState.REMOTE_CLOSING:  # the client closes: answer, then hang up
-            self.http.write_raw(self._ws.send(event.response()))
+            self._write(self._ws.send(event.response()))
             self._over(int(event.code), event.reason or "")
-            self.http.close()
+            self._hang_up()
         elif state is ConnectionState.CLOSED:  # the client answered the server's close
-            self.http.close()
+            self._hang_up()
         else:  # what came could not be parsed (a protocol error, text that is not UTF-8)
             self.close(int(event.code), event.reason or "")
+
+    def _write(self, frame: bytes) -> None:
+        if not self._out:
+            self.http.loop.call_soon(self._flush)
+        self._out.append(frame)
+        self._out_size += len(frame)
+
+    def _flush(self) -> None:
+        if self._out:
+            data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+            self._out.clear()
+            self._out_size = 0
+            self.http.write_raw(data)
+
+    def _hang_up(self) -> None:
+        """Close the connection once what was written is sent."""
+        self._flush()
+        self.http.close()
 
     def _over(self, code: int, reason: str) -> None:
         if self.close_code is None:
@@ -208,7 +234,7 @@ class WebSocketConnection:
     def _ping(self) -> None:
         self._timer = None
         if self.open:
-            self.http.write_raw(self._ws.send(Ping(payload=b"dropins")))
+            self._write(self._ws.send(Ping(payload=b"dropins")))
             self._awaiting_pong = True
             self._set_timer(self.settings.ping_timeout, self._pong_missing)
 
@@ -221,6 +247,7 @@ class WebSocketConnection:
         """The client answered no ping in time: it is gone, or too slow to talk to."""
         self._timer = None
         self.close(1011, "keepalive ping timeout")
+        self._flush()  # it leaves at once if the socket can take it; nothing waits for more
         self.http.abort()
 
     def _set_timer(self, delay: float, callback: Callable[[], None]) -> None:
