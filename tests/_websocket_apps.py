@@ -102,6 +102,12 @@ WEBSOCKET_APPS = """
             record(name, {"code": gone.code, "reason": gone.reason})
 
 
+    @app.websocket("/fail")
+    async def fail(websocket: WebSocket):
+        await websocket.accept()
+        raise RuntimeError("the application broke")
+
+
     @app.websocket("/bye")
     async def bye(websocket: WebSocket):
         await websocket.accept()

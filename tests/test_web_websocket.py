@@ -147,6 +147,9 @@ def test_echo_text_and_binary_with_starlette(server: Target) -> None:
         assert ws.recv(5) == payload
         ws.send("é" * 1000)
         assert ws.recv(5) == "é" * 1000
+        ws.send(["frag", "men", "ted"])  # one message in three frames: it arrives whole
+        assert ws.recv(5) == "fragmented"
+        assert ws.ping().wait(5)  # the client's ping is answered
 
 
 def test_accept_with_subprotocol_headers_and_deflate_with_fastapi(server: Target) -> None:
@@ -255,6 +258,16 @@ def test_denial_response_and_refusal(server: Target) -> None:
 def test_the_denial_extension_is_advertised(dropins_server: WebProcess) -> None:
     with connect(f"ws://127.0.0.1:{dropins_server.port}/chat") as ws:
         assert json.loads(ws.recv(5))["extensions"] == ["websocket.http.response"]
+
+
+def test_an_application_that_fails_after_accepting_closes_with_1011(
+        dropins_server: WebProcess) -> None:
+    """uvicorn drops the connection instead, without a close frame."""
+    with connect(f"ws://127.0.0.1:{dropins_server.port}/fail") as ws, \
+            pytest.raises(ConnectionClosed) as closed:
+        ws.recv(5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    dropins_server.wait_for_log("RuntimeError: the application broke")
 
 
 def test_frames_sent_with_the_handshake_are_kept(dropins_server: WebProcess) -> None:
