@@ -8,6 +8,8 @@ a test can only watch the server from outside.
 from __future__ import annotations
 
 WEBSOCKET_APPS = """
+    import asyncio
+
     from fastapi import FastAPI, WebSocket, WebSocketDisconnect
     from starlette.applications import Starlette
     from starlette.responses import PlainTextResponse
@@ -100,6 +102,17 @@ WEBSOCKET_APPS = """
                 await websocket.send_text(await websocket.receive_text())
         except WebSocketDisconnect as gone:
             record(name, {"code": gone.code, "reason": gone.reason})
+
+
+    @app.websocket("/slow")
+    async def slow(websocket: WebSocket):
+        # Takes its time before reading: the client's messages pile up meanwhile.
+        await websocket.accept()
+        await asyncio.sleep(2)
+        total = 0
+        for _ in range(int(websocket.query_params["count"])):
+            total += len(await websocket.receive_bytes())
+        await websocket.send_text(str(total))
 
 
     @app.websocket("/fail")

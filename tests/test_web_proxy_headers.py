@@ -77,13 +77,20 @@ def asgi(project: Path) -> Iterator[WebProcess]:
         yield server
 
 
-def get(server: WebProcess, path: str, headers: dict[str, str] | list[tuple[str, str]]
-        ) -> dict[str, Any]:
-    """GET over a raw socket, so that headers can repeat and be as malformed as wanted."""
+def get(server: WebProcess | Path, path: str,
+        headers: dict[str, str] | list[tuple[str, str]]) -> dict[str, Any]:
+    """GET over a raw socket (TCP, or the unix socket at a path), so that headers can
+    repeat and be as malformed as wanted."""
     pairs = headers.items() if isinstance(headers, dict) else headers
     head = f"GET {path} HTTP/1.1\r\nHost: backend:8000\r\nConnection: close\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in pairs)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+    if isinstance(server, Path):
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(10)
+        sock.connect(str(server))
+    else:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    with sock:
         sock.sendall((head + "\r\n").encode("latin-1"))
         raw = read_until_closed(sock)
     status = raw.split(b" ", 2)[1]
@@ -163,6 +170,17 @@ def test_headers_from_a_peer_that_is_not_trusted_are_ignored(project: Path) -> N
         assert (seen["client"][0], seen["scheme"], seen["host"]) == \
             ("127.0.0.1", "http", "backend:8000")
         server.wait_for_log(r"dropins\.web\.access: 127\.0\.0\.1 - - .*/items")
+
+
+def test_a_proxy_on_a_unix_socket_is_trusted_with_unix(project: Path, tmp_path: Path) -> None:
+    """``unix`` trusts peers on unix sockets, and only them: TCP from 127.0.0.1 is not."""
+    path = tmp_path / "web.sock"
+    with serve(project, "--asgi", "proxied:asgi", "--forwarded-allow-ips", "unix",
+               "--listen", f"unix:{path}") as server:
+        headers = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+        seen = get(path, "/items", headers)
+        assert (seen["client"][0], seen["scheme"]) == ("203.0.113.9", "https")
+        assert get(server, "/items", headers)["client"][0] == "127.0.0.1"
 
 
 def test_rfc_7239_forwarded_and_only_the_kind_asked_for(project: Path) -> None:

@@ -29,7 +29,14 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Request, TextMessage
 
-from _web_helpers import WebProcess, raw_exchange, read_until_closed, status_of, wait_until
+from _web_helpers import (
+    WebProcess,
+    peak_memory,
+    raw_exchange,
+    read_until_closed,
+    status_of,
+    wait_until,
+)
 from _websocket_apps import WEBSOCKET_APPS
 from conftest import clean_env, get_free_port, write_tree
 
@@ -268,6 +275,20 @@ def test_an_application_that_fails_after_accepting_closes_with_1011(
         ws.recv(5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
     dropins_server.wait_for_log("RuntimeError: the application broke")
+
+
+def test_reading_pauses_while_the_application_lags_behind(project: Path) -> None:
+    """48 MB sent to an application that reads nothing for 2 s: the server stops reading
+    instead of holding it all (at most --ws-max-size waits, then the socket buffers fill)."""
+    with WebProcess(["--asgi", "wsapps:app", *KEEPALIVE], cwd=project) as server, \
+            connect(f"ws://127.0.0.1:{server.port}/slow?count=48", compression=None) as ws:
+        assert server.process is not None
+        before = peak_memory(server.process.pid)
+        message = os.urandom(1_000_000)
+        for _ in range(48):
+            ws.send(message)
+        assert ws.recv(30) == str(48 * 1_000_000)
+        assert peak_memory(server.process.pid) - before < 20 * 1024 * 1024
 
 
 def test_frames_sent_with_the_handshake_are_kept(dropins_server: WebProcess) -> None:

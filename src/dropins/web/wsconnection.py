@@ -244,8 +244,12 @@ class WebSocketConnection:
             self._set_timer(self.settings.ping_interval, self._ping)
 
     def _pong_missing(self) -> None:
-        """The client answered no ping in time: it is gone, or too slow to talk to."""
+        """The client answered no ping in time: it is gone, or too slow to talk to.  Not while
+        reading is paused for the application, though: the pong may be among what is unread."""
         self._timer = None
+        if self.backlogged:
+            self._set_timer(self.settings.ping_timeout, self._pong_missing)
+            return
         self.close(1011, "keepalive ping timeout")
         self._flush()  # it leaves at once if the socket can take it; nothing waits for more
         self.http.abort()
