@@ -156,6 +156,10 @@ def test_echo_text_and_binary_with_starlette(server: Target) -> None:
         assert ws.recv(5) == "é" * 1000
         ws.send(["frag", "men", "ted"])  # one message in three frames: it arrives whole
         assert ws.recv(5) == "fragmented"
+        ws.send(["ab"] * 2000)  # many tiny frames
+        assert ws.recv(5) == "ab" * 2000
+        ws.send([b"\x00\x01"] * 2000)
+        assert ws.recv(5) == b"\x00\x01" * 2000
         assert ws.ping().wait(5)  # the client's ping is answered
 
 
@@ -303,6 +307,20 @@ def test_frames_sent_with_the_handshake_are_kept(dropins_server: WebProcess) -> 
         seen = read_events(sock, client, AcceptConnection)
         seen += read_events(sock, client, TextMessage)
         assert [e.data for e in seen if isinstance(e, TextMessage)] == ["early"]
+
+
+def test_text_that_is_not_utf8_closes_with_1007(dropins_server: WebProcess) -> None:
+    client, head = handshake("/watch/garbled")
+    mask = b"\x01\x02\x03\x04"
+    garbled = bytes([0x81, 0x82]) + mask + bytes(b ^ mask[i] for i, b in enumerate(b"\xff\xfe"))
+    with socket.create_connection(("127.0.0.1", dropins_server.port), timeout=10) as sock:
+        sock.sendall(head)
+        read_events(sock, client, AcceptConnection)
+        sock.sendall(garbled)
+        seen = read_events(sock, client, CloseConnection)
+        assert [e.code for e in seen if isinstance(e, CloseConnection)] == [1007]
+        assert read_until_closed(sock, 10) == b""  # and the server hangs up
+    assert wait_for_events(dropins_server.port, "garbled")[1]["code"] == 1007
 
 
 def test_a_client_that_answers_no_ping_is_dropped(dropins_server: WebProcess) -> None:

@@ -53,6 +53,13 @@ INFLATE_SLICE = 4096
 #: Frames are gathered for one write at the end of the loop's turn up to this many bytes.
 GATHER = 64 * 1024
 ABNORMAL_CLOSURE = 1006
+_MAX_PARTS = 512  # frames of one message kept apart before they are joined
+
+
+def _joined(parts: list[str | bytes]) -> str | bytes:
+    if isinstance(parts[0], str):
+        return "".join(parts)  # type: ignore[arg-type]
+    return b"".join(parts)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -180,10 +187,11 @@ class WebSocketConnection:
             return
         if not event.message_finished:
             self._parts.append(data)
+            if len(self._parts) >= _MAX_PARTS:  # many tiny frames: keep few objects
+                self._parts = [_joined(self._parts)]
             return
         if self._parts:
-            parts, self._parts = [*self._parts, data], []
-            data = "".join(parts) if isinstance(data, str) else b"".join(parts)  # type: ignore[arg-type]
+            data, self._parts = _joined([*self._parts, data]), []
         self._inbox.append((data, self._parts_size))
         self._inbox_size += self._parts_size
         self._parts_size = 0
@@ -201,6 +209,7 @@ class WebSocketConnection:
             self._hang_up()
         else:  # what came could not be parsed (a protocol error, text that is not UTF-8)
             self.close(int(event.code), event.reason or "")
+            self._hang_up()  # nothing sensible can follow: no waiting for an answer
 
     def _write(self, frame: bytes) -> None:
         if not self._out:
