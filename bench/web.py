@@ -1,11 +1,15 @@
-"""Benchmark ``dropins web`` against ``twistd web`` and ``python -m http.server``, in one run.
+"""Benchmark ``dropins web`` against ``twistd web``, ``python -m http.server`` and uvicorn.
 
 Measured for each server, on the same files, on loopback:
 
 * start-up: from spawning the process until its port accepts a connection;
 * idle memory: VmRSS of the server process once it accepts (Linux /proc);
 * requests/s for a 1 KiB and a 100 KiB file with ``wrk -t1 -c32``;
-* requests/s for a WSGI hello-world (``--wsgi``; dropins and twistd only).
+* requests/s for a WSGI hello-world (``--wsgi``; dropins and twistd only);
+* WebSocket echo messages/s for an ASGI echo application, dropins against uvicorn (both of
+  its WebSocket implementations): 8 connections, each sending 16 messages of 16 bytes and
+  reading their 16 echoes, over and over (a client on raw sockets, so that the client's own
+  cost stays small; no compression is offered).
 
 Each figure is the median of ``--runs`` runs (default 5); servers are measured in turns, run
 after run, so that a change in machine load affects them alike.  Every server logs its access
@@ -14,12 +18,14 @@ lines to a regular scratch file (dropins ``--logfile``, twistd ``-l``), except t
 whose lines go to stderr, sent to /dev/null.  (Never give twistd ``-l /dev/null``: it rotates
 its log at 1 MB by renaming the file, and would rename the device itself away.)
 
-Usage: ``.venv/bin/python bench/web.py [--runs 5] [--duration 3]`` (needs ``wrk``).
+Usage: ``.venv/bin/python bench/web.py [--runs 5] [--duration 3] [--skip-static]
+[--skip-wsgi] [--skip-websocket]`` (needs ``wrk``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import re
@@ -42,6 +48,24 @@ HELLO_WSGI = '''
 def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"Hello, world!"]
+'''
+
+ECHO_ASGI = '''
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        await send({"type": "websocket.send", "text": message.get("text"),
+                    "bytes": message.get("bytes")})
 '''
 
 
@@ -84,6 +108,23 @@ WSGI: dict[str, Command] = {
     "twistd web --wsgi": lambda app, port: [
         str(BIN / "twistd"), "-n", "-l", str(LOGS / "twistd-wsgi.log"), "--pidfile=", "web",
         "--wsgi", "hello.app", "--listen", f"tcp:{port}:interface=127.0.0.1"],
+}
+
+
+def _uvicorn(ws: str) -> Command:
+    return lambda app, port: [PYTHON, "-m", "uvicorn", "echo:app", "--port", str(port), "--ws",
+                              ws, "--log-level", "warning", "--no-access-log"]
+
+
+WEBSOCKET: dict[str, Command] = {
+    "dropins web --asgi": lambda app, port: [
+        PYTHON, "-m", "dropins", "web", "--asgi", "echo.app", "--no-access-log",
+        "--listen", f"tcp:{port}:interface=127.0.0.1"],
+    "dropins web --asgi (uvloop)": lambda app, port: [
+        PYTHON, "-m", "dropins", "--loop", "uvloop", "web", "--asgi", "echo.app",
+        "--no-access-log", "--listen", f"tcp:{port}:interface=127.0.0.1"],
+    "uvicorn --ws websockets": _uvicorn("websockets"),
+    "uvicorn --ws wsproto": _uvicorn("wsproto"),
 }
 
 
@@ -166,6 +207,69 @@ def measure(commands: dict[str, Command], target: Path, cwd: Path, paths: list[s
     return figures
 
 
+_HANDSHAKE = (b"GET / HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+_MESSAGE = b"hello, websocket"  # 16 bytes
+_MASK = b"\x01\x02\x03\x04"
+#: A masked text frame from the client, and the unmasked frame the echo comes back as.
+_CLIENT_FRAME = bytes([0x81, 0x80 | len(_MESSAGE)]) + _MASK + bytes(
+    byte ^ _MASK[index % 4] for index, byte in enumerate(_MESSAGE))
+_SERVER_FRAME = bytes([0x81, len(_MESSAGE)]) + _MESSAGE
+
+
+async def _echo_connection(port: int, until: float, depth: int) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(_HANDSHAKE)
+    head = await reader.readuntil(b"\r\n\r\n")
+    if b" 101 " not in head.split(b"\r\n", 1)[0]:
+        raise RuntimeError(f"WebSocket handshake refused: {head!r}")
+    batch, answer = _CLIENT_FRAME * depth, _SERVER_FRAME * depth
+    count = 0
+    loop = asyncio.get_running_loop()
+    while loop.time() < until:
+        writer.write(batch)
+        if await reader.readexactly(len(answer)) != answer:
+            raise RuntimeError("the echo came back wrong")
+        count += depth
+    writer.close()
+    return count
+
+
+def websocket_echo_rate(port: int, duration: int, connections: int = 8,
+                        depth: int = 16) -> float:
+    """Echoed messages per second over ``connections`` WebSockets (see the docstring)."""
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        counts = await asyncio.gather(*(_echo_connection(port, started + duration, depth)
+                                        for _ in range(connections)))
+        return sum(counts) / (loop.time() - started)
+    return asyncio.run(run())
+
+
+def measure_websocket(commands: dict[str, Command], cwd: Path, runs: int,
+                      duration: int) -> dict[str, list[float]]:
+    rates: dict[str, list[float]] = {name: [] for name in commands}
+    for run in range(runs):
+        for name, command in commands.items():
+            port = free_port()
+            with running(command(cwd, port), port, cwd):
+                rates[name].append(websocket_echo_rate(port, duration))
+        print(f"  run {run + 1}/{runs} done", file=sys.stderr)
+    return rates
+
+
+def websocket_table(rates: dict[str, list[float]], reference: str, baseline: str) -> str:
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    lines = ["WebSocket echo (8 connections, 16 messages of 16 bytes in flight on each)",
+             "| server | messages/s | x |", "|---|---|---|"]
+    for name, value in medians.items():
+        marker = " **" if name == reference else ""
+        lines.append(f"| {name}{marker} | {value:.0f} | {value / medians[baseline]:.2f} |")
+    lines.append(f"(medians; ratios against {baseline}, as 'times as many')")
+    return "\n".join(lines)
+
+
 def table(title: str, figures: dict[str, dict[str, list[float]]], paths: list[str],
           reference: str, baseline: str) -> str:
     medians = {name: {key: statistics.median(values) for key, values in data.items()}
@@ -192,7 +296,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
+    parser.add_argument("--skip-static", action="store_true")
     parser.add_argument("--skip-wsgi", action="store_true")
+    parser.add_argument("--skip-websocket", action="store_true")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("bench/web.py needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
@@ -207,17 +313,24 @@ def main() -> int:
         (site / "1k.bin").write_bytes(os.urandom(1024))
         (site / "100k.bin").write_bytes(os.urandom(100 * 1024))
         (work / "hello.py").write_text(HELLO_WSGI)
+        (work / "echo.py").write_text(ECHO_ASGI)
         print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {args.runs} runs, "
               f"wrk -t1 -c32 -d{args.duration:g}s", file=sys.stderr)
-        static = measure(STATIC, site, work, ["/1k.bin", "/100k.bin"], args.runs,
-                         args.duration)
-        print(table("Static files", static, ["/1k.bin", "/100k.bin"], "dropins web",
-                    "twistd web"))
+        if not args.skip_static:
+            static = measure(STATIC, site, work, ["/1k.bin", "/100k.bin"], args.runs,
+                             args.duration)
+            print(table("Static files", static, ["/1k.bin", "/100k.bin"], "dropins web",
+                        "twistd web"))
         if not args.skip_wsgi:
             wsgi = measure(WSGI, work, work, ["/"], args.runs, args.duration)
             print()
             print(table("WSGI hello-world", wsgi, ["/"], "dropins web --wsgi",
                         "twistd web --wsgi"))
+        if not args.skip_websocket:
+            rates = measure_websocket(WEBSOCKET, work, args.runs, args.duration)
+            print()
+            print(websocket_table(rates, "dropins web --asgi (uvloop)",
+                                  "uvicorn --ws websockets"))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""An ASGI 3 gateway for HTTP requests (the lifespan protocol is in ``lifespan.py``).
+"""An ASGI 3 gateway for HTTP requests (lifespan is ``lifespan.py``, WebSockets ``websocket.py``).
 
 Each request runs ``await app(scope, receive, send)`` as a task on the event loop.
 
@@ -24,13 +24,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dropins.web.exchange import BodyError, ClientDisconnected, Exchange
 from dropins.web.httputil import is_header_name
 from dropins.web.paths import percent_decode
 
-__all__ = ["AsgiHandler"]
+if TYPE_CHECKING:
+    from dropins.web.wsconnection import WebSocketSettings
+
+__all__ = ["AsgiHandler", "common_scope", "response_headers"]
 
 logger = logging.getLogger("dropins.web")
 
@@ -42,15 +45,71 @@ ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
 
 class AsgiHandler:
-    """Serve ``app`` for every request; ``state`` is the lifespan state copied into scopes."""
+    """Serve ``app`` for every request; ``state`` is the lifespan state copied into scopes,
+    ``root_path`` the path the application is mounted at behind a proxy (``--root-path``),
+    ``websocket`` the settings of WebSockets (None: the defaults)."""
 
-    def __init__(self, app: AsgiApp, name: str = "", state: dict[str, Any] | None = None) -> None:
+    def __init__(self, app: AsgiApp, name: str = "", state: dict[str, Any] | None = None, *,
+                 root_path: str = "", websocket: WebSocketSettings | None = None) -> None:
         self.app = app
         self.name = name or getattr(app, "__name__", repr(app))
         self.state = state if state is not None else {}
+        self.root_path = root_path
+        self.websocket = websocket
 
     def __call__(self, exchange: Exchange) -> Any:
+        if exchange.header(b"upgrade") is not None:
+            from dropins.web.websocket import WebSocketCall, is_websocket_request
+
+            if is_websocket_request(exchange):
+                return WebSocketCall(self, exchange).run()
         return _AsgiCall(self, exchange).run()
+
+
+def common_scope(handler: AsgiHandler, exchange: Exchange, kind: str) -> dict[str, Any]:
+    """The scope of a request: what ``http`` and ``websocket`` scopes share.
+
+    Behind a proxy that strips the prefix the application is mounted at (``--root-path``),
+    ``path`` and ``raw_path`` get it back, as the ASGI spec wants them whole; frameworks take
+    ``root_path`` off again for routing.
+    """
+    connection = exchange.connection
+    transport = connection.transport
+    server = transport.get_extra_info("sockname") if transport is not None else None
+    root = handler.root_path
+    scope: dict[str, Any] = {
+        "type": kind,
+        "asgi": ASGI_VERSION,
+        "http_version": exchange.version,
+        "scheme": exchange.scheme,
+        "path": root + percent_decode(exchange.path).decode("utf-8", "replace"),
+        "raw_path": root.encode("ascii") + exchange.path if root else exchange.path,
+        "query_string": exchange.query,
+        "root_path": root,
+        "headers": exchange.headers,
+        "client": exchange.client,
+        "server": tuple(server[:2]) if isinstance(server, tuple) else None,
+        "state": dict(handler.state),
+    }
+    if exchange.user is not None:
+        scope["user"] = exchange.user
+    return scope
+
+
+def response_headers(pairs: Any) -> list[tuple[bytes, bytes]]:
+    """An application's response headers, checked; the hop-by-hop ones the server decides
+    (``Connection``, ``Transfer-Encoding``, ``Keep-Alive``) are dropped."""
+    headers = []
+    for name, value in pairs:
+        lowered = bytes(name).lower()
+        if lowered in (b"connection", b"transfer-encoding", b"keep-alive"):
+            continue
+        if b"\r" in value or b"\n" in value:
+            raise ValueError(f"ASGI header {name!r}: control characters not allowed")
+        if not is_header_name(bytes(name)):
+            raise ValueError(f"ASGI header name {name!r} is not a valid HTTP token")
+        headers.append((bytes(name), bytes(value)))
+    return headers
 
 
 class _AsgiCall:
@@ -67,8 +126,10 @@ class _AsgiCall:
 
     async def run(self) -> None:
         exchange = self.exchange
+        scope = common_scope(self.handler, exchange, "http")
+        scope["method"] = exchange.method.decode("latin-1")
         try:
-            await self.handler.app(self._scope(), self.receive, self.send)
+            await self.handler.app(scope, self.receive, self.send)
         except Exception as error:
             if isinstance(error, ClientDisconnected) or self.told_client_left:
                 self._client_left(repr(error))
@@ -97,31 +158,6 @@ class _AsgiCall:
                      exchange.target.decode("latin-1"), outcome)
         if not exchange.finished:
             exchange.abort()
-
-    def _scope(self) -> dict[str, Any]:
-        exchange = self.exchange
-        connection = exchange.connection
-        transport = connection.transport
-        server = transport.get_extra_info("sockname") if transport is not None else None
-        secure = transport is not None and transport.get_extra_info("sslcontext") is not None
-        scope: dict[str, Any] = {
-            "type": "http",
-            "asgi": ASGI_VERSION,
-            "http_version": exchange.version,
-            "method": exchange.method.decode("latin-1"),
-            "scheme": "https" if secure else "http",
-            "path": percent_decode(exchange.path).decode("utf-8", "replace"),
-            "raw_path": exchange.path,
-            "query_string": exchange.query,
-            "root_path": "",
-            "headers": exchange.headers,
-            "client": connection.client,
-            "server": tuple(server[:2]) if isinstance(server, tuple) else None,
-            "state": dict(self.handler.state),
-        }
-        if exchange.user is not None:
-            scope["user"] = exchange.user
-        return scope
 
     async def receive(self) -> Message:
         exchange = self.exchange
@@ -179,17 +215,7 @@ class _AsgiCall:
                 raise RuntimeError("ASGI: http.response.start sent twice")
             self.started = True
             self.status = int(message["status"])
-            headers = []
-            for name, value in message.get("headers", ()):
-                lowered = bytes(name).lower()
-                if lowered in (b"connection", b"transfer-encoding", b"keep-alive"):
-                    continue
-                if b"\r" in value or b"\n" in value:
-                    raise ValueError(f"ASGI header {name!r}: control characters not allowed")
-                if not is_header_name(bytes(name)):
-                    raise ValueError(f"ASGI header name {name!r} is not a valid HTTP token")
-                headers.append((bytes(name), bytes(value)))
-            self.headers = headers
+            self.headers = response_headers(message.get("headers", ()))
         elif kind == "http.response.body":
             if not self.started:
                 raise RuntimeError("ASGI: http.response.body sent before http.response.start")

@@ -83,7 +83,7 @@ class BasicAuth:
         if credentials is None and not self.allow_anonymous:
             exchange.respond_error(401, headers=CHALLENGE)
             return
-        address = exchange.connection.client[0]
+        address = exchange.client[0]
         if credentials is not None:
             wait = self.throttle.attempt(address, credentials[0])
             if wait:

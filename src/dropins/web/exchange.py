@@ -140,9 +140,10 @@ def _expire(waiter: asyncio.Future[None]) -> None:
 class Exchange:
     """A request (method, target, headers, body) and the state of its response."""
 
-    __slots__ = ("_chunked", "_declared", "_pending_head", "body", "bytes_sent", "connection",
-                 "error_status", "finished", "head_only", "head_sent", "headers", "keep_alive",
-                 "method", "path", "query", "started", "status", "target", "user", "version")
+    __slots__ = ("_chunked", "_declared", "_pending_head", "body", "bytes_sent", "client",
+                 "connection", "error_status", "finished", "head_only", "head_sent", "headers",
+                 "keep_alive", "method", "path", "query", "scheme", "started", "status",
+                 "target", "user", "version")
 
     def __init__(self, connection: HttpConnection, method: bytes, target: bytes, version: str,
                  headers: HeaderList, keep_alive: bool, body: RequestBody | None) -> None:
@@ -163,6 +164,10 @@ class Exchange:
         self.keep_alive = keep_alive
         self.body = body
         self.head_only = method == b"HEAD"
+        #: the client's address and the scheme it used: the connection's, unless trusted
+        #: proxy headers said otherwise (``forwarded.py``)
+        self.client = connection.client
+        self.scheme = connection.scheme
         self.user: str | None = None
         self.error_status = 0
         self.status = 0

@@ -11,6 +11,7 @@ The tree is a MultiService holding, in start order:
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from dropins.cred.auth_options import AuthOptions
@@ -35,6 +36,13 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise UsageError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def seconds_or_zero(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise UsageError(f"expected a number of seconds, 0 or more, got {text!r}")
     return value
 
 
@@ -95,13 +103,38 @@ class Options(AuthOptions):
                                      "(ulimit -n - 32) / 2, keeping 32 descriptors for "
                                      "files and logs)")
     no_access_log = Flag(help="do not log each request (logger dropins.web.access)")
+    ws_max_size = Parameter(default="1M", type=byte_size, metavar="SIZE",
+                            help="largest WebSocket message accepted (--asgi; the WebSocket "
+                                 "is closed with 1009 above)")
+    ws_ping_interval = Parameter(default=20.0, type=seconds_or_zero, metavar="SECONDS",
+                                 help="time between keep-alive pings on a WebSocket (0: none)")
+    ws_ping_timeout = Parameter(default=20.0, type=positive_float, metavar="SECONDS",
+                                help="time a WebSocket client has to answer a ping, or a close, "
+                                     "before it is disconnected")
+    no_ws_deflate = Flag(help="do not compress WebSocket messages (permessage-deflate)")
+    proxy_headers = Flag(help="take the client's address, scheme and host from the proxy "
+                              "headers of trusted proxies (see --forwarded-allow-ips)")
+    proxy_headers_kind = Parameter(default="x-forwarded", choices=("x-forwarded", "forwarded"),
+                                   metavar="x-forwarded|forwarded",
+                                   help="which proxy headers to read: X-Forwarded-For/-Proto/"
+                                        "-Host, or RFC 7239 Forwarded (only the kind your proxy "
+                                        "sets: it passes the other on from clients)")
+    forwarded_allow_ips = Parameter(metavar="LIST",
+                                    help="proxies trusted with --proxy-headers: addresses, "
+                                         "networks (10.0.0.0/8), 'unix' for unix sockets, or "
+                                         "'*', comma-separated (default: 127.0.0.1)")
+    root_path = Parameter(default="", metavar="PATH",
+                          help="the path a proxy serves the application under, which it takes "
+                               "off before passing requests on (WSGI SCRIPT_NAME, ASGI "
+                               "root_path); e.g. /api")
     insecure_auth = Flag(help="allow --auth on plain TCP reachable from other machines, where "
                               "passwords cross the network in clear text")
 
     def validate(self) -> None:
         super().validate()
-        if isinstance(self["max_body_size"], str):
-            self["max_body_size"] = byte_size(self["max_body_size"])
+        for key in ("max_body_size", "ws_max_size"):
+            if isinstance(self[key], str):
+                self[key] = byte_size(self[key])
         if self["wsgi"] and self["asgi"]:
             raise UsageError("give either --wsgi or --asgi, not both")
         if self["path"] is not None and (self["wsgi"] or self["asgi"]):
@@ -111,6 +144,7 @@ class Options(AuthOptions):
             what = "is not a folder" if os.path.exists(path) else "does not exist"
             raise UsageError(f"--path {path!r} {what}")
         self["path"] = path
+        _check_proxy_options(self)
         if "/" in self["index"] or "\\" in self["index"] or self["index"] in (".", ".."):
             raise UsageError(f"--index {self['index']!r} must be a file name, not a path")
         from dropins.service.endpoints import parse_endpoint
@@ -129,6 +163,28 @@ class Options(AuthOptions):
                     f"--auth over plain HTTP on {unsafe[0]} would send passwords in clear text "
                     "to the network; listen on 127.0.0.1, use an ssl: endpoint, or add "
                     "--insecure-auth")
+
+
+_ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+")
+
+
+def _check_proxy_options(options: Options) -> None:
+    if options["forwarded_allow_ips"] is not None:
+        if not options["proxy_headers"]:
+            raise UsageError("--forwarded-allow-ips needs --proxy-headers")
+        from dropins.web.forwarded import TrustedProxies
+
+        try:
+            TrustedProxies(options["forwarded_allow_ips"])
+        except ValueError as error:
+            raise UsageError(f"--forwarded-allow-ips: {error}") from None
+    root = options["root_path"].rstrip("/")
+    if root and not (options["wsgi"] or options["asgi"]):
+        raise UsageError("--root-path is for --wsgi and --asgi applications")
+    if root and not _ROOT_PATH.fullmatch(root):
+        raise UsageError(f"--root-path {options['root_path']!r} must be a path such as /api "
+                         "(starting with '/', no spaces, '%', '?' or '#')")
+    options["root_path"] = root
 
 
 class _PrivilegeDropPreparation(Service):
@@ -183,16 +239,22 @@ def make_service(options: Any) -> MultiService:
         app = load_application(options["wsgi"], "--wsgi")
         pool = DaemonThreadPool(options["threads"])
         root.add_service(_ThreadPoolService(pool))
-        handler = WsgiHandler(app, pool, options["wsgi"])
+        handler = WsgiHandler(app, pool, options["wsgi"], root_path=options["root_path"])
     elif options["asgi"]:
         from dropins.web.asgi import AsgiHandler
         from dropins.web.lifespan import AsgiLifespan
         from dropins.web.loading import load_application
+        from dropins.web.wsconnection import WebSocketSettings
 
         app = load_application(options["asgi"], "--asgi")
         state: dict[str, Any] = {}
         root.add_service(AsgiLifespan(app, options["asgi"], state))
-        handler = AsgiHandler(app, options["asgi"], state)
+        websocket = WebSocketSettings(max_size=options["ws_max_size"],
+                                      ping_interval=options["ws_ping_interval"],
+                                      ping_timeout=options["ws_ping_timeout"],
+                                      deflate=not options["no_ws_deflate"])
+        handler = AsgiHandler(app, options["asgi"], state, root_path=options["root_path"],
+                              websocket=websocket)
     else:
         from dropins.web.static import StaticSite
 
@@ -205,6 +267,11 @@ def make_service(options: Any) -> MultiService:
         from dropins.web.auth import BasicAuth
 
         handler = BasicAuth(handler, options.make_portal())
+    if options["proxy_headers"]:
+        from dropins.web.forwarded import ProxyHeaders, TrustedProxies
+
+        trusted = TrustedProxies(options["forwarded_allow_ips"] or "127.0.0.1")
+        handler = ProxyHeaders(handler, trusted, options["proxy_headers_kind"])
     limits = Limits(max_body_size=options["max_body_size"],
                     header_timeout=options["header_timeout"],
                     keepalive_timeout=options["keepalive_timeout"],

@@ -15,7 +15,9 @@ What the connection guarantees:
   with the limits on heads and methods httptools does not know, is ``reading.py``'s part;
 * a bound on how long a client may take to accept its response (the send timeout);
 * a graceful stop: ``graceful_shutdown()`` closes an idle connection at once and lets a busy one
-  finish its current response (sent with ``Connection: close``).
+  finish its current response (sent with ``Connection: close``);
+* a switch of protocol after a 101 response (``switch_protocol``): an accepted WebSocket, or any
+  other ``UpgradedProtocol``, gets the connection's bytes, its end and its graceful stop.
 
 The limits, the set of connections and the sweep of deadlines live in ``server.py``.
 """
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from dropins.web.server import WebServer
+    from dropins.web.upgraded import UpgradedProtocol
 
 __all__ = ["HttpConnection"]
 
@@ -54,6 +57,7 @@ class HttpConnection(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.client = ("", 0)
+        self.scheme = "http"
         self.closed = False
         self._closing = False
         self.reader = RequestReader(self)
@@ -68,6 +72,8 @@ class HttpConnection(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
         self._input_ended = False
         self._left: asyncio.Future[None] | None = None
+        #: the protocol the connection was switched to by a 101 response, if any
+        self.upgraded: UpgradedProtocol | None = None
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -78,6 +84,8 @@ class HttpConnection(asyncio.Protocol):
             self.client = (str(peer[0]), int(peer[1]))
         elif peer:
             self.client = (str(peer), 0)
+        if self.transport.get_extra_info("sslcontext") is not None:
+            self.scheme = "https"
         self.server.connections.add(self)
         if self.server.closing:
             transport.close()
@@ -85,7 +93,10 @@ class HttpConnection(asyncio.Protocol):
         self._arm_timer(self.limits.header_timeout, self._on_header_timeout)
 
     def data_received(self, data: bytes) -> None:
-        self.reader.feed(data)
+        if self.upgraded is not None:
+            self.upgraded.data_received(data)
+        else:
+            self.reader.feed(data)
 
     def eof_received(self) -> bool | None:
         """The client half-closed (FIN): it will send nothing more.
@@ -101,6 +112,9 @@ class HttpConnection(asyncio.Protocol):
         returned only on plain transports (asyncio warns about it on TLS).
         """
         self._input_ended = True
+        if self.upgraded is not None:
+            self._signal_left()
+            return self.upgraded.eof_received()
         if self.reader.parsing is not None:
             self.reader.parsing.end_body_early()
         self._signal_left()
@@ -121,6 +135,8 @@ class HttpConnection(asyncio.Protocol):
                 exchange.end_body_early()
         self._queue.clear()
         self.server.forget(self)
+        if self.upgraded is not None:
+            self.upgraded.connection_lost(exc)
 
     def pause_writing(self) -> None:
         # The client is not reading its answers: stop reading its requests, too, so that a
@@ -166,6 +182,24 @@ class HttpConnection(asyncio.Protocol):
         """Called by StreamServerService when the server stops: finish, then close."""
         self.server.closing = True
         self.close_when_idle()
+
+    def switch_protocol(self, exchange: Exchange, headers: list[tuple[bytes, bytes]],
+                        protocol: UpgradedProtocol) -> None:
+        """Answer ``exchange`` with ``101 Switching Protocols`` and ``headers``, then hand the
+        connection to ``protocol``, with the bytes the client sent after the request head."""
+        self.upgraded = protocol
+        exchange.keep_alive = True  # no "Connection: close" on a 101
+        exchange.send_head(101, headers)
+        exchange.end()  # writes the head; exchange_done() logs it and keeps the connection
+        after = self.reader.after_upgrade
+        if after is None:  # more bytes came before the 101 than are kept: the stream is broken
+            self.abort()
+            return
+        self.reader.after_upgrade = None
+        if after:
+            protocol.data_received(bytes(after))
+        if self._input_ended and not self.closing:
+            protocol.eof_received()
 
     # -- called by the reader
     def request_begun(self) -> None:
@@ -263,6 +297,9 @@ class HttpConnection(asyncio.Protocol):
             exchange.body.discard()
         if self._active is exchange:
             self._active = None
+        if self.upgraded is not None:
+            self._cancel_timer()  # the new protocol keeps its own time
+            return
         if not exchange.keep_alive or ((self.server.closing or self._input_ended)
                                        and not self._queue):
             self._close()
@@ -276,7 +313,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _arm_waiting_timer(self) -> None:
         """Nothing to answer: bound the wait for the rest of a request, or for a new one."""
-        if self._active is not None or self._queue:
+        if self._active is not None or self._queue or self.upgraded is not None:
             self._cancel_timer()
         elif self.reader.in_message:
             self._arm_timer(self.limits.header_timeout, self._on_header_timeout)
@@ -294,7 +331,7 @@ class HttpConnection(asyncio.Protocol):
         if exchange.status:
             self.server.stats.record(exchange.status, self.loop.time() - exchange.started)
         if self.server.access_log:
-            log_access(self.client[0], exchange)
+            log_access(exchange.client[0], exchange)
 
     # -- output and flow control, used by Exchange
     def write_raw(self, data: bytes) -> None:
@@ -318,9 +355,11 @@ class HttpConnection(asyncio.Protocol):
         if self.closed or self.transport is None:
             return
         parsing = self.reader.parsing
+        upgraded = self.upgraded
         behind = self._write_paused or len(self._queue) > _MAX_QUEUED or (
             parsing is not None and parsing.body is not None
-            and parsing.body.buffered > BODY_HIGH_WATER)
+            and parsing.body.buffered > BODY_HIGH_WATER) or (
+            upgraded is not None and upgraded.backlogged)
         if behind and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
@@ -330,12 +369,18 @@ class HttpConnection(asyncio.Protocol):
 
     # -- closing and timers
     def close_when_idle(self) -> None:
-        if self._active is None and not self._queue:
+        if self.upgraded is not None:
+            self.upgraded.graceful_shutdown()
+        elif self._active is None and not self._queue:
             self._close()
         else:
             for exchange in (self._active, *self._queue):
                 if exchange is not None:
                     exchange.keep_alive = False
+
+    def close(self) -> None:
+        """Close after what was written is sent (used by an upgraded protocol)."""
+        self._close()
 
     def _close(self) -> None:
         self._cancel_timer()

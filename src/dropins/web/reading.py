@@ -11,7 +11,9 @@ from them and hands it to the connection, which answers requests one at a time
   also behind a request that spans reads, whose bytes are kept for that (``_save``);
 * the body of an upgrade request, whose upgrade is ignored (``upgradebody.py``);
 * once the connection is to read no more requests (after a refusal or an upgrade request),
-  reading goes on and the bytes are dropped, so that a FIN or an RST is still noticed.
+  reading goes on and the bytes are dropped, so that a FIN or an RST is still noticed; after
+  an upgrade request the first of them are kept (``after_upgrade``) for a handler that accepts
+  the upgrade (a WebSocket) and takes the connection over.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ _STAND_IN_METHOD = b"GET "  # what httptools is given instead of a method it doe
 #: method behind it in a later read; past that a request with an unknown method in the read
 #: that ends its body gets 400.
 SAVED_BODY = 64 * 1024
+#: Bytes kept that a client sent after an upgrade request's head, before it was answered.
+AFTER_UPGRADE = 64 * 1024
 
 
 class RequestReader:
@@ -66,6 +70,10 @@ class RequestReader:
         self._stalled = 0           # bytes read since an open request last advanced
         self._refused_status = 0    # the status a parser callback refused the request with
         self._ignored = 0           # bytes dropped since input is ignored
+        #: bytes after the head of an upgrade request without a body, for a protocol that
+        #: takes the connection over; None for other requests, and once more came than are
+        #: kept (AFTER_UPGRADE)
+        self.after_upgrade: bytearray | None = None
         # What was fed since the start of a request, while reads end inside requests (None
         # once it outgrew its cap); and how many requests had begun before that start.
         self._since_start: list[bytes] | None = []
@@ -109,6 +117,11 @@ class RequestReader:
         """Drop bytes read after the last request; a client that sends more than a request
         body's worth of them is not going to read its answer: abort."""
         self._ignored += len(data)
+        after = self.after_upgrade
+        if after is not None:
+            after += data
+            if len(after) > AFTER_UPGRADE:
+                self.after_upgrade = None
         if self._ignored > self.limits.max_body_size + self.limits.max_head_size:
             logger.debug("disconnecting %s: it sent %d bytes after its last request",
                          self.connection.client[0], self._ignored)
@@ -169,6 +182,8 @@ class RequestReader:
             body, exchange = self._upgrade_body, self.parsing
             if body is None or exchange is None:
                 self.stop()
+                self.after_upgrade = bytearray()
+                self._discard(data[error.args[0]:])
                 return b""
             self._upgrade_body = None
             self.parser = upgrade_body_parser(self, exchange)

@@ -48,10 +48,13 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class WsgiHandler:
     """Serve ``app`` for every request."""
 
-    def __init__(self, app: WsgiApp, pool: DaemonThreadPool, name: str = "") -> None:
+    def __init__(self, app: WsgiApp, pool: DaemonThreadPool, name: str = "", *,
+                 root_path: str = "") -> None:
         self.app = app
         self.pool = pool
         self.name = name or getattr(app, "__name__", repr(app))
+        #: where a proxy serves the application (``--root-path``): its SCRIPT_NAME
+        self.root_path = root_path
 
     def __call__(self, exchange: Exchange) -> Any:
         return self._serve(exchange)
@@ -59,7 +62,7 @@ class WsgiHandler:
     async def _serve(self, exchange: Exchange) -> None:
         body, size = await spool_body(exchange.body)
         loop = asyncio.get_running_loop()
-        call = _WsgiCall(self, exchange, loop, _environ(exchange, body, size))
+        call = _WsgiCall(self, exchange, loop, _environ(exchange, body, size, self.root_path))
         running = self.pool.submit(call.run)
         # Closed when the application is done with it, even if this task is cancelled first.
         running.add_done_callback(lambda _: body.close())
@@ -234,7 +237,7 @@ class _WsgiCall:
         exchange.end()
 
 
-def _environ(exchange: Exchange, body: IO[bytes], size: int) -> dict[str, Any]:
+def _environ(exchange: Exchange, body: IO[bytes], size: int, root_path: str) -> dict[str, Any]:
     connection = exchange.connection
     transport = connection.transport
     server = transport.get_extra_info("sockname") if transport is not None else None
@@ -242,10 +245,9 @@ def _environ(exchange: Exchange, body: IO[bytes], size: int) -> dict[str, Any]:
         server_name, server_port = str(server[0]), str(server[1])
     else:
         server_name, server_port = "localhost", "0"
-    secure = transport is not None and transport.get_extra_info("sslcontext") is not None
     environ: dict[str, Any] = {
         "REQUEST_METHOD": exchange.method.decode("latin-1"),
-        "SCRIPT_NAME": "",
+        "SCRIPT_NAME": root_path,
         "PATH_INFO": percent_decode(exchange.path).decode("latin-1"),
         "QUERY_STRING": exchange.query.decode("latin-1"),
         "RAW_URI": exchange.target.decode("latin-1"),
@@ -253,10 +255,10 @@ def _environ(exchange: Exchange, body: IO[bytes], size: int) -> dict[str, Any]:
         "SERVER_PORT": server_port,
         "SERVER_PROTOCOL": f"HTTP/{exchange.version}",
         "SERVER_SOFTWARE": "dropins",
-        "REMOTE_ADDR": connection.client[0],
-        "REMOTE_PORT": str(connection.client[1]),
+        "REMOTE_ADDR": exchange.client[0],
+        "REMOTE_PORT": str(exchange.client[1]),
         "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "https" if secure else "http",
+        "wsgi.url_scheme": exchange.scheme,
         "wsgi.input": body,
         "wsgi.input_terminated": True,
         "wsgi.errors": sys.stderr,
