@@ -94,6 +94,10 @@ class Options(AuthOptions):
                                      "wait in the listen backlog until one closes (default: "
                                      "(ulimit -n - 32) / 2, keeping 32 descriptors for "
                                      "files and logs)")
+    cgi = Flag(help="run files ending in .cgi below --path as CGI scripts (RFC 3875); "
+                    "without it .cgi, .php and .rpy files are 403")
+    cgi_timeout = Parameter(default=60.0, type=positive_float, metavar="SECONDS",
+                            help="time a CGI script may run before it is killed (504)")
     no_access_log = Flag(help="do not log each request (logger dropins.web.access)")
     insecure_auth = Flag(help="allow --auth on plain TCP reachable from other machines, where "
                               "passwords cross the network in clear text")
@@ -106,6 +110,9 @@ class Options(AuthOptions):
             raise UsageError("give either --wsgi or --asgi, not both")
         if self["path"] is not None and (self["wsgi"] or self["asgi"]):
             raise UsageError("--path serves files; it cannot be combined with --wsgi or --asgi")
+        if self["cgi"] and (self["wsgi"] or self["asgi"]):
+            raise UsageError("--cgi runs scripts among files; it cannot be combined with "
+                             "--wsgi or --asgi")
         path = self["path"] if self["path"] is not None else os.curdir
         if not os.path.isdir(path):
             what = "is not a folder" if os.path.exists(path) else "does not exist"
@@ -201,6 +208,10 @@ def make_service(options: Any) -> MultiService:
                              listing=not options["no_listing"],
                              follow_symlinks=options["follow_symlinks"],
                              dotfiles=options["dotfiles"] == "allow")
+        if options["cgi"]:
+            from dropins.web.cgi import CgiSite
+
+            handler = CgiSite(handler, options["cgi_timeout"])
     if options["auth"]:
         from dropins.web.auth import BasicAuth
 

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import BinaryIO
 
+from dropins.web.cgi import is_script
 from dropins.web.exchange import Exchange
 from dropins.web.httputil import http_date, parse_http_date
 from dropins.web.paths import (
@@ -219,6 +220,9 @@ class StaticSite:
     def _file(self, exchange: Exchange, file_path: str, info: os.stat_result) -> object:
         if not stat.S_ISREG(info.st_mode):
             exchange.respond_error(404)
+            return None
+        if is_script(file_path):  # a program's source may hold passwords: never sent
+            exchange.respond_error(403, "Scripts are not served (see --cgi)")
             return None
         kind = content_type(file_path)
         encoding: str | None = None
