@@ -98,6 +98,15 @@ class Options(AuthOptions):
                     "without it .cgi, .php and .rpy files are 403")
     cgi_timeout = Parameter(default=60.0, type=positive_float, metavar="SECONDS",
                             help="time a CGI script may run before it is killed (504)")
+    userdir = Flag(help="serve ~USER/public_html at /~USER/ and relay /~USER.dropins/ to the "
+                        "user's personal server on ~USER/.dropins-web.sock")
+    userdir_min_uid = Parameter(default=1000, type=int, metavar="UID",
+                                help="lowest uid whose home --userdir serves")
+    personal = Flag(help="serve on ~/.dropins-web.sock (mode 0600) for a --userdir front server, "
+                         "instead of --listen")
+    front_user = Parameter(metavar="USER",
+                           help="with --personal: let this user (the front server's, e.g. "
+                                "www-data) connect, by an ACL entry on the socket")
     no_access_log = Flag(help="do not log each request (logger dropins.web.access)")
     insecure_auth = Flag(help="allow --auth on plain TCP reachable from other machines, where "
                               "passwords cross the network in clear text")
@@ -110,6 +119,7 @@ class Options(AuthOptions):
             raise UsageError("give either --wsgi or --asgi, not both")
         if self["path"] is not None and (self["wsgi"] or self["asgi"]):
             raise UsageError("--path serves files; it cannot be combined with --wsgi or --asgi")
+        self._check_personal()
         if self["cgi"] and (self["wsgi"] or self["asgi"]):
             raise UsageError("--cgi runs scripts among files; it cannot be combined with "
                              "--wsgi or --asgi")
@@ -136,6 +146,24 @@ class Options(AuthOptions):
                     f"--auth over plain HTTP on {unsafe[0]} would send passwords in clear text "
                     "to the network; listen on 127.0.0.1, use an ssl: endpoint, or add "
                     "--insecure-auth")
+
+
+    def _check_personal(self) -> None:
+        if self["personal"] and self["userdir"]:
+            raise UsageError("--personal serves one user's site to a --userdir front server; "
+                             "give one of them")
+        if self["personal"] and list(self["listen"]) != [DEFAULT_LISTEN]:
+            raise UsageError("--personal listens on ~/.dropins-web.sock; leave out --listen")
+        if self["front_user"] is not None:
+            if not self["personal"]:
+                raise UsageError("--front-user goes with --personal")
+            import pwd
+
+            try:
+                pwd.getpwnam(str(self["front_user"]))
+            except KeyError:
+                raise UsageError(f"--front-user {self['front_user']!r} is not a user on this "
+                                 "machine") from None
 
 
 class _PrivilegeDropPreparation(Service):
@@ -212,6 +240,13 @@ def make_service(options: Any) -> MultiService:
             from dropins.web.cgi import CgiSite
 
             handler = CgiSite(handler, options["cgi_timeout"])
+    if options["userdir"]:
+        from dropins.web.userdir import UserDirectories
+
+        handler = UserDirectories(handler, min_uid=options["userdir_min_uid"],
+                                  index=options["index"], listing=not options["no_listing"],
+                                  dotfiles=options["dotfiles"] == "allow",
+                                  relay_timeout=options["send_timeout"])
     if options["auth"]:
         from dropins.web.auth import BasicAuth
 
@@ -224,6 +259,16 @@ def make_service(options: Any) -> MultiService:
     from dropins.service.endpoints import parse_endpoint
 
     gate = ConnectionGate(options["max_connections"])
+    if options["personal"]:
+        from dropins.web.personal import PersonalEndpoint, PersonalServer
+
+        front_uid = None
+        if options["front_user"] is not None:
+            import pwd
+
+            front_uid = pwd.getpwnam(str(options["front_user"])).pw_uid
+        root.add_service(PersonalServer(PersonalEndpoint(front_uid), server, gate=gate))
+        return root
     for text in options["listen"]:
         endpoint = parse_endpoint(text)
         if getattr(endpoint, "ssl_context", None) is not None:

@@ -136,13 +136,16 @@ class StaticSite:
 
     def __init__(self, root: str, *, index: str = "index.html", listing: bool = True,
                  follow_symlinks: bool = False, dotfiles: bool = False,
-                 precompressed: bool = True, cache_size: int = 16 * 1024 * 1024) -> None:
+                 precompressed: bool = True, cache_size: int = 16 * 1024 * 1024,
+                 url_prefix: bytes = b"") -> None:
         self.root = os.path.realpath(root)
         self.index = index
         self.listing = listing
         self.follow_symlinks = follow_symlinks
         self.dotfiles = dotfiles
         self.precompressed = precompressed
+        #: where the site is mounted (``/~alice``), for the URLs it writes: redirects, listings
+        self.url_prefix = url_prefix
         self.cache_size = cache_size
         self._cache: OrderedDict[str, _CachedFile] = OrderedDict()
         self._cached_bytes = 0
@@ -181,7 +184,7 @@ class StaticSite:
     def _directory(self, exchange: Exchange, path: bytes, folder: str) -> object:
         if not path.endswith(b"/"):
             # Leading slashes collapsed: "//sub/" would be a link to the host "sub".
-            location = (b"/" + path.lstrip(b"/") + b"/"
+            location = (self.url_prefix + b"/" + path.lstrip(b"/") + b"/"
                         + (b"?" + exchange.query if exchange.query else b""))
             exchange.respond(301, [(b"Location", location),
                                    (b"Content-Type", b"text/plain; charset=utf-8")],
@@ -204,7 +207,7 @@ class StaticSite:
         try:
             from dropins.web.listing import render_listing
 
-            url_path = os.fsdecode(percent_decode(path))
+            url_path = os.fsdecode(percent_decode(self.url_prefix + path))
             shown = None if self.dotfiles else _served_names_in(decode_segments(path))
             page = render_listing(folder, url_path, self.root, self.follow_symlinks, shown,
                                   hide_variants=self.precompressed)
