@@ -57,6 +57,14 @@ class UserDirectories:
         self.relay_timeout = relay_timeout
         self._sites: dict[tuple[str, str], StaticSite] = {}
         self._warned: dict[str, str] = {}
+        # Imported now, while the server is built: once --uid has dropped privileges, the
+        # interpreter's own modules (h11 needs dataclasses) may no longer be readable.
+        import pwd  # noqa: F401
+
+        import h11  # noqa: F401
+
+        import dropins.web.relay
+        import dropins.web.socketaccess  # noqa: F401
 
     def __call__(self, exchange: Exchange) -> object:
         path = exchange.path
