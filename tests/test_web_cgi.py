@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from _web_helpers import WebProcess, raw_exchange, status_of
+from conftest import run_dropins
 
 SCRIPTS = {
     "env.cgi": "printf 'Content-Type: text/plain\\r\\n\\r\\n'\nenv\n",
@@ -172,3 +173,10 @@ def test_without_cgi_scripts_are_403(site: Path) -> None:
             assert b"printf" not in response.body and b"hunter2" not in response.body
         assert plain.get("/env.cgi/extra").status == 404
         assert plain.get("/hello.txt").status == 200
+
+
+def test_cgi_needs_files(tmp_path: Path) -> None:
+    result = run_dropins("web", "--cgi", "--wsgi", "x:app", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--cgi runs scripts among files" in result.stderr
+    assert "Traceback" not in result.stderr

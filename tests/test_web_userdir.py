@@ -203,6 +203,7 @@ def test_personal_server_relay(front: WebProcess, users: tuple[User, User]) -> N
     assert headers["HTTP_X_FORWARDED_FOR"] == "127.0.0.1"
     assert response.headers["x-personal"] == "yes"
     assert "keep-alive" not in response.headers  # hop-by-hop, dropped on the way back
+    assert [name.lower() for name, _ in response.header_list].count("date") == 1
 
     chunked = raw_exchange(front.port, f"PUT /~{b.name}.dropins/up HTTP/1.1\r\nHost: x\r\n"
                            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"

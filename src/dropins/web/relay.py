@@ -39,6 +39,8 @@ _HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"te
                          b"transfer-encoding", b"upgrade", b"proxy-authenticate",
                          b"proxy-authorization", b"http2-settings"})
 _BLOCK = 64 * 1024
+#: response headers every answer of this server carries already (sent once, not twice)
+_OWN_HEADERS = frozenset({b"server", b"date"})
 
 
 class BackendError(Exception):
@@ -185,7 +187,9 @@ async def _receive(exchange: Exchange, client: Any, reader: asyncio.StreamReader
         if isinstance(event, h11.Response):
             break
         raise BackendError(502, "the personal server closed without an answer")
-    exchange.send_head(event.status_code, end_to_end(event.headers), reason=event.reason or None)
+    headers = [(name, value) for name, value in end_to_end(event.headers)
+               if name.lower() not in _OWN_HEADERS]
+    exchange.send_head(event.status_code, headers, reason=event.reason or None)
     try:
         while True:
             event = await _next_event(client, reader, timeout, sender)
