@@ -59,6 +59,8 @@ class Options(AuthOptions):
               "  dropins web --path site --listen tcp:8000:interface=0.0.0.0\n"
               "  dropins web --wsgi myapp:app         a WSGI application from myapp.py\n"
               "  dropins web --asgi myapp:app         an ASGI 3 application (with lifespan)\n"
+              "  dropins web --path site --cgi        run site's *.cgi files as CGI scripts\n"
+              "  dropins web --userdir                /~USER/ from ~USER/public_html\n"
               "  dropins web --auth file:users.txt    ask for a user name and password\n"
               "                                       (make the file with 'dropins passwd')")
     supported_credential_interfaces = (IUsernamePassword, IAnonymous)
@@ -147,8 +149,8 @@ class Options(AuthOptions):
                     "to the network; listen on 127.0.0.1, use an ssl: endpoint, or add "
                     "--insecure-auth")
 
-
     def _check_personal(self) -> None:
+        """--personal, --userdir and --front-user: which go together, and a real user."""
         if self["personal"] and self["userdir"]:
             raise UsageError("--personal serves one user's site to a --userdir front server; "
                              "give one of them")

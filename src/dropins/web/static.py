@@ -271,7 +271,7 @@ class StaticSite:
             if old is not None:
                 self._cached_bytes -= len(old.body)
             self._cache[key] = _CachedFile(_signature(info), body, headers, etag,
-                                                 info.st_mtime)
+                                           info.st_mtime)
             self._cached_bytes += len(body)
             while self._cached_bytes > self.cache_size:
                 _, evicted = self._cache.popitem(last=False)
