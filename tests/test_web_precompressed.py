@@ -123,3 +123,16 @@ def test_accepted_encodings_parses_q_values() -> None:
         "gzip": 0.8, "br": 1.0, "*": 0.0}
     assert accepted_encodings(b"GZIP;Q=2") == {"gzip": 0.0}
     assert accepted_encodings(None) == {}
+
+
+def test_twins_added_or_removed_later_are_noticed(server: WebProcess, site: Path) -> None:
+    (site / "late.txt").write_bytes(b"late\n")
+    first = server.get("/late.txt", {"Accept-Encoding": "gzip"})
+    assert "vary" not in first.headers
+    (site / "late.txt.gz").write_bytes(gzip.compress(b"late\n"))
+    second = server.get("/late.txt", {"Accept-Encoding": "gzip"})
+    assert second.headers.get("content-encoding") == "gzip"
+    assert gzip.decompress(second.body) == b"late\n"
+    (site / "late.txt.gz").unlink()
+    third = server.get("/late.txt", {"Accept-Encoding": "gzip"})
+    assert (third.body, "vary" in third.headers) == (b"late\n", False)

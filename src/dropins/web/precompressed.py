@@ -20,7 +20,7 @@ import stat
 
 from dropins.web.paths import is_inside
 
-__all__ = ["ENCODINGS", "Variant", "accepted_encodings", "find_variant", "is_variant_of"]
+__all__ = ["ENCODINGS", "TwinFinder", "Variant", "accepted_encodings", "is_variant_of"]
 
 #: (content coding, file suffix), in the order preferred at equal q
 ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
@@ -78,32 +78,81 @@ def _quality(accepted: dict[str, float], coding: str) -> float:
     return accepted.get("*", 0.0)
 
 
-def find_variant(file_path: str, info: os.stat_result, accept_encoding: bytes | None,
-                 root: str, follow_symlinks: bool) -> Variant:
-    """The file to send for ``file_path`` (whose stat is ``info``) to this client."""
-    accepted = accepted_encodings(accept_encoding)
-    best: Variant | None = None
-    best_q = 0.0
-    vary = False
-    for coding, suffix in ENCODINGS:
-        candidate = file_path + suffix
+class TwinFinder:
+    """Finds the variant to send, with two caches that keep it off the fast path's bill.
+
+    Most files have no twin, and a failed ``lstat`` per encoding per request costs several
+    microseconds (the exception included).  So which twins a file has is remembered with the
+    modification time of its folder, which changes whenever an entry is added, removed or
+    renamed there: one ``stat`` of the folder then answers.  Parsed ``Accept-Encoding``
+    values are remembered too (clients send few distinct ones), within a bound.
+    """
+
+    _MAX_ENTRIES = 4096
+
+    def __init__(self, root: str, follow_symlinks: bool) -> None:
+        self.root = root
+        self.follow_symlinks = follow_symlinks
+        self._twins: dict[str, tuple[int, tuple[tuple[str, str], ...]]] = {}
+        self._accepted: dict[bytes, dict[str, float]] = {}
+
+    def find(self, file_path: str, info: os.stat_result,
+             accept_encoding: bytes | None) -> Variant:
+        """The file to send for ``file_path`` (whose stat is ``info``) to this client."""
+        twins = self._twins_of(file_path)
+        if not twins:
+            return Variant(file_path, info, None, False)
+        accepted = self._parse(accept_encoding)
+        best_q, best = 0.0, None
+        for coding, path in twins:
+            q = _quality(accepted, coding)
+            if q > best_q:
+                best_q, best = q, (coding, path)
+        if best is not None:
+            try:
+                found = os.stat(best[1])
+            except OSError:
+                pass  # removed since: the original will do
+            else:
+                if stat.S_ISREG(found.st_mode):
+                    return Variant(best[1], found, best[0], True)
+        return Variant(file_path, info, None, True)
+
+    def _parse(self, header: bytes | None) -> dict[str, float]:
+        key = header or b""
+        accepted = self._accepted.get(key)
+        if accepted is None:
+            if len(self._accepted) >= 64:
+                self._accepted.clear()
+            accepted = self._accepted[key] = accepted_encodings(header)
+        return accepted
+
+    def _twins_of(self, file_path: str) -> tuple[tuple[str, str], ...]:
+        try:
+            folder_mtime = os.stat(os.path.dirname(file_path)).st_mtime_ns
+        except OSError:
+            return ()
+        known = self._twins.get(file_path)
+        if known is not None and known[0] == folder_mtime:
+            return known[1]
+        twins = tuple((coding, file_path + suffix) for coding, suffix in ENCODINGS
+                      if self._is_twin(file_path + suffix))
+        if len(self._twins) >= self._MAX_ENTRIES:
+            self._twins.clear()
+        self._twins[file_path] = (folder_mtime, twins)
+        return twins
+
+    def _is_twin(self, candidate: str) -> bool:
         try:
             found = os.lstat(candidate)
             if stat.S_ISLNK(found.st_mode):
-                if not follow_symlinks and not is_inside(os.path.realpath(candidate), root):
-                    continue
+                if not self.follow_symlinks and not is_inside(os.path.realpath(candidate),
+                                                              self.root):
+                    return False
                 found = os.stat(candidate)
         except OSError:
-            continue
-        if not stat.S_ISREG(found.st_mode):
-            continue
-        vary = True
-        q = _quality(accepted, coding)
-        if q > best_q:
-            best, best_q = Variant(candidate, found, coding, True), q
-    if best is not None:
-        return best
-    return Variant(file_path, info, None, vary)
+            return False
+        return stat.S_ISREG(found.st_mode)
 
 
 def is_variant_of(name: str, names: set[str]) -> bool:

@@ -29,7 +29,7 @@ from dropins.web.paths import (
     percent_decode,
     resolve_request_path,
 )
-from dropins.web.precompressed import VARY, find_variant
+from dropins.web.precompressed import VARY, TwinFinder
 
 __all__ = ["SENDFILE_THRESHOLD", "StaticSite"]
 
@@ -144,6 +144,7 @@ class StaticSite:
         self.follow_symlinks = follow_symlinks
         self.dotfiles = dotfiles
         self.precompressed = precompressed
+        self._twins = TwinFinder(self.root, follow_symlinks) if precompressed else None
         #: where the site is mounted (``/~alice``), for the URLs it writes: redirects, listings
         self.url_prefix = url_prefix
         self.cache_size = cache_size
@@ -230,9 +231,8 @@ class StaticSite:
         kind = content_type(file_path)
         encoding: str | None = None
         vary: tuple[tuple[bytes, bytes], ...] = ()
-        if self.precompressed:
-            variant = find_variant(file_path, info, exchange.header(b"accept-encoding"),
-                                   self.root, self.follow_symlinks)
+        if self._twins is not None:
+            variant = self._twins.find(file_path, info, exchange.header(b"accept-encoding"))
             file_path, info, encoding = variant.path, variant.info, variant.encoding
             vary = (VARY,) if variant.vary else ()
         # A variant is cached apart from the same file requested by its own name (.gz),
