@@ -7,6 +7,7 @@ with ``--front-user``.  One front server runs as root, a second as www-data.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -237,16 +238,26 @@ def test_tampered_socket_is_refused_with_one_warning(front: WebProcess,
     assert front.get(url).status == 200
 
 
-def test_front_server_as_www_data(front: WebProcess, users: tuple[User, User]) -> None:
+def test_front_server_as_www_data_with_auth(front: WebProcess,
+                                            users: tuple[User, User]) -> None:
     a, b = users
-    with WebProcess(["--userdir", "--path", str(a.home / "public_html")],
+    login = {"Authorization": "Basic " + base64.b64encode(b"visitor:pw").decode()}
+    with WebProcess(["--userdir", "--path", str(a.home / "public_html"),
+                     "--auth", "memory:visitor:pw"],
                     runner_args=["--uid", "www-data"]) as unprivileged:
         # B's socket has an ACL entry for www-data (--front-user); A's is 0600: root only.
-        echo = unprivileged.request("POST", f"/~{b.name}.dropins/x", body=b"abc")
-        assert echo.status == 201 and json.loads(echo.body)["length"] == 3, unprivileged.stderr
-        assert unprivileged.get(f"/~{a.name}.dropins/file.txt").status == 502
+        echo = unprivileged.request("POST", f"/~{b.name}.dropins/x", login, body=b"abc")
+        assert echo.status == 201, unprivileged.stderr
+        answer = json.loads(echo.body)
+        assert answer["length"] == 3
+        assert "HTTP_AUTHORIZATION" not in answer["headers"]  # the front's visitors' password
+        assert unprivileged.get(f"/~{b.name}.dropins/x").status == 401
+        assert unprivileged.get(f"/~{a.name}.dropins/file.txt", login).status == 502
         unprivileged.wait_for_log(rf"{a.socket}: no personal server answers: .*ermission")
-        assert unprivileged.get(f"/~{a.name}/sub/note.txt").body == b"a note\n"
+        assert unprivileged.get(f"/~{a.name}/sub/note.txt", login).body == b"a note\n"
+    # Without --auth on the front, Authorization is the personal server's business.
+    relayed = front.request("GET", f"/~{b.name}.dropins/x", {"Authorization": "Bearer t0k"})
+    assert json.loads(relayed.body)["headers"]["HTTP_AUTHORIZATION"] == "Bearer t0k"
 
 
 def test_personal_server_gone_or_impostor(front: WebProcess, users: tuple[User, User],

@@ -248,7 +248,8 @@ def make_service(options: Any) -> MultiService:
         handler = UserDirectories(handler, min_uid=options["userdir_min_uid"],
                                   index=options["index"], listing=not options["no_listing"],
                                   dotfiles=options["dotfiles"] == "allow",
-                                  relay_timeout=options["send_timeout"])
+                                  relay_timeout=options["send_timeout"],
+                                  keep_credentials=not options["auth"])
     if options["auth"]:
         from dropins.web.auth import BasicAuth
 

@@ -68,8 +68,12 @@ def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
 
 
 async def relay_to_unix_socket(exchange: Exchange, socket_path: str, target: bytes,
-                               prefix: bytes, expected_uid: int, timeout: float) -> None:
-    """Answer ``exchange`` with what the server on ``socket_path`` answers for ``target``."""
+                               prefix: bytes, expected_uid: int, timeout: float,
+                               drop: frozenset[bytes] = frozenset()) -> None:
+    """Answer ``exchange`` with what the server on ``socket_path`` answers for ``target``.
+
+    Request headers named in ``drop`` (lower case) are not relayed.
+    """
     import h11
 
     try:
@@ -87,7 +91,7 @@ async def relay_to_unix_socket(exchange: Exchange, socket_path: str, target: byt
             exchange.respond_error(404)
             return
         client = h11.Connection(h11.CLIENT)
-        await _relay(exchange, client, reader, writer, target, prefix, timeout)
+        await _relay(exchange, client, reader, writer, target, prefix, timeout, drop)
     except BackendError as error:
         logger.warning("%s: %s", socket_path, error)
         if exchange.head_sent:
@@ -102,10 +106,11 @@ async def relay_to_unix_socket(exchange: Exchange, socket_path: str, target: byt
 
 async def _relay(exchange: Exchange, client: Any, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter, target: bytes, prefix: bytes,
-                 timeout: float) -> None:
+                 timeout: float, drop: frozenset[bytes]) -> None:
     import h11
 
-    headers = end_to_end(exchange.headers)
+    headers = [(name, value) for name, value in end_to_end(exchange.headers)
+               if name not in drop]
     if exchange.body is not None and exchange.header(b"content-length") is None:
         headers.append((b"transfer-encoding", b"chunked"))
     forwarded_for = exchange.header(b"x-forwarded-for")

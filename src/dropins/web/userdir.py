@@ -47,14 +47,17 @@ class UserDirectories:
     """A handler: per-user sites under ``/~USER/``, the rest to ``fallback``."""
 
     def __init__(self, fallback: Any, *, min_uid: int = 1000, index: str = "index.html",
-                 listing: bool = True, dotfiles: bool = False, relay_timeout: float = 60.0
-                 ) -> None:
+                 listing: bool = True, dotfiles: bool = False, relay_timeout: float = 60.0,
+                 keep_credentials: bool = False) -> None:
         self.fallback = fallback
         self.allow = getattr(fallback, "allow", None)
         self.min_uid = min_uid
         self.site_options: dict[str, Any] = {"index": index, "listing": listing,
                                              "dotfiles": dotfiles}
         self.relay_timeout = relay_timeout
+        # With the front server's --auth, Authorization carries its visitors' passwords:
+        # a user's personal server must not collect them.
+        self._not_relayed = frozenset() if keep_credentials else frozenset({b"authorization"})
         self._sites: dict[tuple[str, str], StaticSite] = {}
         self._warned: dict[str, str] = {}
         # Imported now, while the server is built: once --uid has dropped privileges, the
@@ -160,4 +163,4 @@ class UserDirectories:
 
         target = rest + (b"?" + exchange.query if exchange.query else b"")
         return relay_to_unix_socket(exchange, socket_path, target, prefix, user.pw_uid,
-                                    self.relay_timeout)
+                                    self.relay_timeout, self._not_relayed)
