@@ -31,9 +31,11 @@ pytestmark = pytest.mark.skipif(
     or shutil.which("runuser") is None, reason="needs root, useradd and runuser")
 
 ECHO_APP = '''
-import hashlib, json, os, pwd
+import hashlib, json, os, pwd, time
 
 def app(environ, start_response):
+    if environ["PATH_INFO"] == "/slow":
+        time.sleep(6)  # longer than the www-data front's --send-timeout
     if environ["PATH_INFO"] == "/big":
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return (bytes([n]) * 65536 for n in range(32))  # streamed: 2 MiB, no length
@@ -243,7 +245,7 @@ def test_front_server_as_www_data_with_auth(front: WebProcess,
     a, b = users
     login = {"Authorization": "Basic " + base64.b64encode(b"visitor:pw").decode()}
     with WebProcess(["--userdir", "--path", str(a.home / "public_html"),
-                     "--auth", "memory:visitor:pw"],
+                     "--auth", "memory:visitor:pw", "--send-timeout", "2"],
                     runner_args=["--uid", "www-data"]) as unprivileged:
         # B's socket has an ACL entry for www-data (--front-user); A's is 0600: root only.
         echo = unprivileged.request("POST", f"/~{b.name}.dropins/x", login, body=b"abc")
@@ -255,6 +257,8 @@ def test_front_server_as_www_data_with_auth(front: WebProcess,
         assert unprivileged.get(f"/~{a.name}.dropins/file.txt", login).status == 502
         unprivileged.wait_for_log(rf"{a.socket}: no personal server answers: .*ermission")
         assert unprivileged.get(f"/~{a.name}/sub/note.txt", login).body == b"a note\n"
+        assert unprivileged.get(f"/~{b.name}.dropins/slow", login).status == 504
+        unprivileged.wait_for_log(r"sent no answer in time")
     # Without --auth on the front, Authorization is the personal server's business.
     relayed = front.request("GET", f"/~{b.name}.dropins/x", {"Authorization": "Bearer t0k"})
     assert json.loads(relayed.body)["headers"]["HTTP_AUTHORIZATION"] == "Bearer t0k"
