@@ -109,14 +109,13 @@ async def _relay(exchange: Exchange, client: Any, reader: asyncio.StreamReader,
                  timeout: float, drop: frozenset[bytes]) -> None:
     import h11
 
+    replaced = drop | {b"x-forwarded-for", b"x-forwarded-prefix"}
     headers = [(name, value) for name, value in end_to_end(exchange.headers)
-               if name not in drop]
+               if name not in replaced]
     if exchange.body is not None and exchange.header(b"content-length") is None:
         headers.append((b"transfer-encoding", b"chunked"))
     forwarded_for = exchange.header(b"x-forwarded-for")
     client_address = exchange.connection.client[0].encode()
-    headers = [(name, value) for name, value in headers
-               if name not in (b"x-forwarded-for", b"x-forwarded-prefix")]
     headers += [(b"x-forwarded-for", forwarded_for + b", " + client_address
                  if forwarded_for else client_address),
                 (b"x-forwarded-prefix", prefix), (b"connection", b"close")]
