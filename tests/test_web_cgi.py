@@ -31,6 +31,8 @@ SCRIPTS = {
                   "echo second\n",
     "slow.cgi": "printf 'Content-Type: text/plain\\n\\n'\n"
                 "echo $$ > \"$QUERY_STRING\"\nexec sleep 60\n",
+    "hang.cgi": "printf 'Content-Type: text/plain\\n\\nfirst\\n'\n"
+                "echo $$ > \"$QUERY_STRING\"\nexec sleep 60\n",
     "dir/inner.cgi": "printf 'Content-Type: text/plain\\n\\n%s' \"$PATH_INFO\"\n",
 }
 
@@ -136,6 +138,29 @@ def test_output_is_streamed(server: WebProcess) -> None:
     assert b"second\n" in received
 
 
+def wait_until_gone(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists()
+
+
+def test_client_that_leaves_stops_the_script(server: WebProcess) -> None:
+    pidfile: Path = server.control / "hang.pid"  # type: ignore[attr-defined]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /hang.cgi?%s HTTP/1.1\r\nHost: x\r\n\r\n" % os.fsencode(pidfile))
+        received = b""
+        while b"first\n" not in received:
+            chunk = sock.recv(4096)
+            assert chunk, received
+            received += chunk
+    wait_until_gone(int(pidfile.read_text()))
+    # Killed because the client left, not by the timeout (whose warning would come first).
+    server.get("/hello.txt?after-hang")
+    server.wait_for_log(r"GET /hello\.txt\?after-hang")
+    assert "hang.cgi: killed after" not in server.stderr
+
+
 def test_bad_output_is_502_and_stderr_is_logged(server: WebProcess) -> None:
     assert server.get("/bad.cgi").status == 502
     assert server.get("/nohead.cgi").status == 502
@@ -148,11 +173,7 @@ def test_timeout_kills_the_script(server: WebProcess) -> None:
     pidfile: Path = server.control / "slow.pid"  # type: ignore[attr-defined]
     response = server.get(f"/slow.cgi?{pidfile}")
     assert response.status == 504  # headers, but no body yet: the answer can still be 504
-    pid = int(pidfile.read_text())
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-        time.sleep(0.05)
-    assert not Path(f"/proc/{pid}").exists()
+    wait_until_gone(int(pidfile.read_text()))
     server.wait_for_log(r"slow\.cgi: killed after --cgi-timeout")
 
 

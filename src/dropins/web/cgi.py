@@ -19,7 +19,8 @@ Why each choice:
 * A ``Location`` that is a local path, without ``Status``, is a local redirect: the server
   answers the request as if it had been a GET of that path (RFC 3875 6.2.2).
 * ``--cgi-timeout`` bounds the whole run: a script past it is killed with its process group
-  (504 if it had not answered yet, else the connection is aborted).
+  (504 if it had not answered yet, else the connection is aborted); so is a script whose
+  client left, at once, since nobody will read what it computes.
 """
 
 from __future__ import annotations
@@ -176,22 +177,34 @@ class CgiSite:
                 return
             run = _ScriptRun(process, script_path, body)
             try:
-                location = await asyncio.wait_for(run.respond(exchange), self.timeout)
-            except TimeoutError:
-                logger.warning("%s: killed after --cgi-timeout (%.3g s)", script_path,
-                               self.timeout)
-                await run.close(kill=True)
-                if exchange.head_sent:
-                    exchange.abort()
-                elif not exchange.finished:
-                    exchange.respond_error(504, "CGI script timed out")
-                return
-            except BaseException:
-                await run.close(kill=True)
-                raise
-            await run.close(kill=exchange.connection.client_left)
+                location = await self._within_bounds(exchange, run)
+            finally:
+                await run.close(kill=not exchange.finished or exchange.connection.client_left)
         if location is not None:
             await self._redirect_locally(exchange, location, redirects)
+
+    async def _within_bounds(self, exchange: Exchange, run: _ScriptRun) -> bytes | None:
+        """``run.respond()``, cut short by --cgi-timeout or by the client leaving."""
+        responding = asyncio.ensure_future(run.respond(exchange))
+        left = exchange.connection.left_future()
+        waited: set[asyncio.Future[Any]] = {responding, left}
+        done, _ = await asyncio.wait(waited, timeout=self.timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if responding in done:
+            return responding.result()
+        responding.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await responding
+        if left in done:
+            logger.debug("%s: the client left; script stopped", run.name)
+        else:
+            logger.warning("%s: killed after --cgi-timeout (%.3g s)", run.name, self.timeout)
+        if exchange.head_sent or left in done:
+            if not exchange.finished:
+                exchange.abort()
+        elif not exchange.finished:
+            exchange.respond_error(504, "CGI script timed out")
+        return None
 
     async def _redirect_locally(self, exchange: Exchange, location: bytes,
                                 redirects: int) -> None:
@@ -243,8 +256,6 @@ class _ScriptRun:
         exchange.send_head(status, headers, reason=reason)
         try:
             while chunk:
-                if exchange.connection.client_left:
-                    raise ClientDisconnected("client left")
                 exchange.write(chunk)
                 await exchange.drain()
                 chunk = await stdout.read(_BLOCK)
