@@ -9,6 +9,10 @@ Each module here has one job:
 * ``static``    - files from a folder (types, validators, ranges, sendfile);
 * ``paths``     - turning a request path into a file path that cannot leave the served root;
 * ``listing``   - the HTML directory index;
+* ``precompressed`` - ``file.br``/``file.gz`` twins chosen by Accept-Encoding;
+* ``cgi``       - ``--cgi``: RFC 3875 scripts as asyncio subprocesses;
+* ``userdir``, ``relay``, ``socketaccess`` - ``--userdir``: ``/~USER/`` sites and the relay
+  to personal servers on unix sockets; ``personal`` - ``--personal``, the user's side;
 * ``wsgi``, ``threads`` - PEP 3333 applications, run in a pool of daemon threads;
 * ``asgi``, ``lifespan`` - ASGI 3 applications and their startup/shutdown;
 * ``auth``      - HTTP Basic authentication through a ``dropins.cred`` portal;

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 from dropins.web.paths import is_inside
+from dropins.web.precompressed import is_variant_of
 
 __all__ = ["render_listing"]
 
@@ -45,28 +46,33 @@ def _row(href: str, label: str, size: str, modified: str) -> str:
 
 
 def render_listing(folder: str, url_path: str, root: str, follow_symlinks: bool,
-                   shown: Callable[[str], bool] | None = None) -> bytes:
+                   shown: Callable[[str], bool] | None = None,
+                   hide_variants: bool = False) -> bytes:
     """The listing page of ``folder`` (a resolved path) shown at ``url_path`` (decoded).
 
-    ``shown(name)``, when given, says whether an entry may be listed at all.
+    ``shown(name)``, when given, says whether an entry may be listed at all; with
+    ``hide_variants``, ``x.gz`` and ``x.br`` beside ``x`` are not listed (they are ``x``).
     """
     rows = []
     if url_path != "/":
         rows.append(_row("../", "../", "", ""))
     entries = []
     with os.scandir(folder) as iterator:
-        for entry in iterator:
-            if shown is not None and not shown(entry.name):
+        found = list(iterator)
+    names = {entry.name for entry in found} if hide_variants else set()
+    for entry in found:
+        if (shown is not None and not shown(entry.name)) or (
+                hide_variants and is_variant_of(entry.name, names)):
+            continue
+        try:
+            if entry.is_symlink() and not follow_symlinks and not is_inside(
+                    os.path.realpath(entry.path), root):
                 continue
-            try:
-                if entry.is_symlink() and not follow_symlinks and not is_inside(
-                        os.path.realpath(entry.path), root):
-                    continue
-                is_dir = entry.is_dir()
-                stat = entry.stat()
-            except OSError:
-                continue  # vanished or unreadable: leave it out
-            entries.append((not is_dir, entry.name, is_dir, stat.st_size, stat.st_mtime))
+            is_dir = entry.is_dir()
+            stat = entry.stat()
+        except OSError:
+            continue  # vanished or unreadable: leave it out
+        entries.append((not is_dir, entry.name, is_dir, stat.st_size, stat.st_mtime))
     entries.sort()
     for _, name, is_dir, size, mtime in entries:
         href = quote(os.fsencode(name)) + ("/" if is_dir else "")

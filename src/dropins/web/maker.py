@@ -67,6 +67,8 @@ class Options(AuthOptions):
               "  dropins web --path site --listen tcp:8000:interface=0.0.0.0\n"
               "  dropins web --wsgi myapp:app         a WSGI application from myapp.py\n"
               "  dropins web --asgi myapp:app         an ASGI 3 application (with lifespan)\n"
+              "  dropins web --path site --cgi        run site's *.cgi files as CGI scripts\n"
+              "  dropins web --userdir                /~USER/ from ~USER/public_html\n"
               "  dropins web --auth file:users.txt    ask for a user name and password\n"
               "                                       (make the file with 'dropins passwd')")
     supported_credential_interfaces = (IUsernamePassword, IAnonymous)
@@ -102,6 +104,19 @@ class Options(AuthOptions):
                                      "wait in the listen backlog until one closes (default: "
                                      "(ulimit -n - 32) / 2, keeping 32 descriptors for "
                                      "files and logs)")
+    cgi = Flag(help="run files ending in .cgi below --path as CGI scripts (RFC 3875); "
+                    "without it .cgi, .php and .rpy files are 403")
+    cgi_timeout = Parameter(default=60.0, type=positive_float, metavar="SECONDS",
+                            help="time a CGI script may run before it is killed (504)")
+    userdir = Flag(help="serve ~USER/public_html at /~USER/ and relay /~USER.dropins/ to the "
+                        "user's personal server on ~USER/.dropins-web.sock")
+    userdir_min_uid = Parameter(default=1000, type=int, metavar="UID",
+                                help="lowest uid whose home --userdir serves")
+    personal = Flag(help="serve on ~/.dropins-web.sock (mode 0600) for a --userdir front server, "
+                         "instead of --listen")
+    front_user = Parameter(metavar="USER",
+                           help="with --personal: let this user (the front server's, e.g. "
+                                "www-data) connect, by an ACL entry on the socket")
     no_access_log = Flag(help="do not log each request (logger dropins.web.access)")
     ws_max_size = Parameter(default="1M", type=byte_size, metavar="SIZE",
                             help="largest WebSocket message accepted (--asgi; the WebSocket "
@@ -139,6 +154,10 @@ class Options(AuthOptions):
             raise UsageError("give either --wsgi or --asgi, not both")
         if self["path"] is not None and (self["wsgi"] or self["asgi"]):
             raise UsageError("--path serves files; it cannot be combined with --wsgi or --asgi")
+        self._check_personal()
+        if self["cgi"] and (self["wsgi"] or self["asgi"]):
+            raise UsageError("--cgi runs scripts among files; it cannot be combined with "
+                             "--wsgi or --asgi")
         path = self["path"] if self["path"] is not None else os.curdir
         if not os.path.isdir(path):
             what = "is not a folder" if os.path.exists(path) else "does not exist"
@@ -163,6 +182,24 @@ class Options(AuthOptions):
                     f"--auth over plain HTTP on {unsafe[0]} would send passwords in clear text "
                     "to the network; listen on 127.0.0.1, use an ssl: endpoint, or add "
                     "--insecure-auth")
+
+    def _check_personal(self) -> None:
+        """--personal, --userdir and --front-user: which go together, and a real user."""
+        if self["personal"] and self["userdir"]:
+            raise UsageError("--personal serves one user's site to a --userdir front server; "
+                             "give one of them")
+        if self["personal"] and list(self["listen"]) != [DEFAULT_LISTEN]:
+            raise UsageError("--personal listens on ~/.dropins-web.sock; leave out --listen")
+        if self["front_user"] is not None:
+            if not self["personal"]:
+                raise UsageError("--front-user goes with --personal")
+            import pwd
+
+            try:
+                pwd.getpwnam(str(self["front_user"]))
+            except KeyError:
+                raise UsageError(f"--front-user {self['front_user']!r} is not a user on this "
+                                 "machine") from None
 
 
 _ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+")
@@ -263,6 +300,18 @@ def make_service(options: Any) -> MultiService:
                              listing=not options["no_listing"],
                              follow_symlinks=options["follow_symlinks"],
                              dotfiles=options["dotfiles"] == "allow")
+        if options["cgi"]:
+            from dropins.web.cgi import CgiSite
+
+            handler = CgiSite(handler, options["cgi_timeout"])
+    if options["userdir"]:
+        from dropins.web.userdir import UserDirectories
+
+        handler = UserDirectories(handler, min_uid=options["userdir_min_uid"],
+                                  index=options["index"], listing=not options["no_listing"],
+                                  dotfiles=options["dotfiles"] == "allow",
+                                  relay_timeout=options["send_timeout"],
+                                  keep_credentials=not options["auth"])
     if options["auth"]:
         from dropins.web.auth import BasicAuth
 
@@ -280,6 +329,16 @@ def make_service(options: Any) -> MultiService:
     from dropins.service.endpoints import parse_endpoint
 
     gate = ConnectionGate(options["max_connections"])
+    if options["personal"]:
+        from dropins.web.personal import PersonalEndpoint, PersonalServer
+
+        front_uid = None
+        if options["front_user"] is not None:
+            import pwd
+
+            front_uid = pwd.getpwnam(str(options["front_user"])).pw_uid
+        root.add_service(PersonalServer(PersonalEndpoint(front_uid), server, gate=gate))
+        return root
     for text in options["listen"]:
         endpoint = parse_endpoint(text)
         if getattr(endpoint, "ssl_context", None) is not None:

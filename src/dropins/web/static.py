@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import BinaryIO
 
+from dropins.web.cgi import is_script
 from dropins.web.exchange import Exchange
 from dropins.web.httputil import http_date, parse_http_date
 from dropins.web.paths import (
@@ -28,6 +29,7 @@ from dropins.web.paths import (
     percent_decode,
     resolve_request_path,
 )
+from dropins.web.precompressed import VARY, TwinFinder
 
 __all__ = ["SENDFILE_THRESHOLD", "StaticSite"]
 
@@ -125,6 +127,8 @@ class StaticSite:
 
     Dotfiles (any path segment starting with ``.``, but a leading ``/.well-known/``) are 404
     and left out of listings unless ``dotfiles`` is true: see ``dropins.web.paths``.
+    With ``precompressed``, a ``.br``/``.gz`` twin of a file is sent to clients that accept
+    it (``dropins.web.precompressed``).
     """
 
     #: the methods it answers, for the server's own ``Allow`` headers
@@ -132,12 +136,17 @@ class StaticSite:
 
     def __init__(self, root: str, *, index: str = "index.html", listing: bool = True,
                  follow_symlinks: bool = False, dotfiles: bool = False,
-                 cache_size: int = 16 * 1024 * 1024) -> None:
+                 precompressed: bool = True, cache_size: int = 16 * 1024 * 1024,
+                 url_prefix: bytes = b"") -> None:
         self.root = os.path.realpath(root)
         self.index = index
         self.listing = listing
         self.follow_symlinks = follow_symlinks
         self.dotfiles = dotfiles
+        self.precompressed = precompressed
+        self._twins = TwinFinder(self.root, follow_symlinks) if precompressed else None
+        #: where the site is mounted (``/~alice``), for the URLs it writes: redirects, listings
+        self.url_prefix = url_prefix
         self.cache_size = cache_size
         self._cache: OrderedDict[str, _CachedFile] = OrderedDict()
         self._cached_bytes = 0
@@ -176,7 +185,7 @@ class StaticSite:
     def _directory(self, exchange: Exchange, path: bytes, folder: str) -> object:
         if not path.endswith(b"/"):
             # Leading slashes collapsed: "//sub/" would be a link to the host "sub".
-            location = (b"/" + path.lstrip(b"/") + b"/"
+            location = (self.url_prefix + b"/" + path.lstrip(b"/") + b"/"
                         + (b"?" + exchange.query if exchange.query else b""))
             exchange.respond(301, [(b"Location", location),
                                    (b"Content-Type", b"text/plain; charset=utf-8")],
@@ -199,9 +208,10 @@ class StaticSite:
         try:
             from dropins.web.listing import render_listing
 
-            url_path = os.fsdecode(percent_decode(path))
+            url_path = os.fsdecode(percent_decode(self.url_prefix + path))
             shown = None if self.dotfiles else _served_names_in(decode_segments(path))
-            page = render_listing(folder, url_path, self.root, self.follow_symlinks, shown)
+            page = render_listing(folder, url_path, self.root, self.follow_symlinks, shown,
+                                  hide_variants=self.precompressed)
         except PermissionError:
             exchange.respond_error(403)
             return None
@@ -215,24 +225,40 @@ class StaticSite:
         if not stat.S_ISREG(info.st_mode):
             exchange.respond_error(404)
             return None
-        cached = self._cache.get(file_path)
+        if is_script(file_path):  # a program's source may hold passwords: never sent
+            exchange.respond_error(403, "Scripts are not served (see --cgi)")
+            return None
+        kind = content_type(file_path)
+        encoding: str | None = None
+        vary: tuple[tuple[bytes, bytes], ...] = ()
+        if self._twins is not None:
+            variant = self._twins.find(file_path, info, exchange.header(b"accept-encoding"))
+            file_path, info, encoding = variant.path, variant.info, variant.encoding
+            vary = (VARY,) if variant.vary else ()
+        # A variant is cached apart from the same file requested by its own name (.gz),
+        # which is sent as what it is, without Content-Encoding.
+        key = file_path if encoding is None else f"{file_path}\0{encoding}"
+        cached = self._cache.get(key)
         if cached is not None and cached.signature == _signature(info):
-            self._cache.move_to_end(file_path)
+            self._cache.move_to_end(key)
             return self._answer(exchange, cached.headers, cached.etag, cached.mtime,
-                                info.st_size, file_path, cached.body)
+                                info.st_size, file_path, cached.body, vary)
         size = info.st_size
-        etag = b'"%x-%x"' % (info.st_mtime_ns, size)
-        headers = [(b"Content-Type", content_type(file_path)), (b"ETag", etag),
+        etag = b'"%x-%x"' % (info.st_mtime_ns, size) if encoding is None else (
+            b'"%x-%x-%s"' % (info.st_mtime_ns, size, encoding.encode()))
+        headers = [(b"Content-Type", kind), (b"ETag", etag),
                    (b"Last-Modified", http_date(info.st_mtime)), (b"Accept-Ranges", b"bytes")]
+        if encoding is not None:
+            headers.append((b"Content-Encoding", encoding.encode()))
         body = None
         if size < SENDFILE_THRESHOLD and exchange.method == b"GET":
-            body = self._read_small(file_path, info, headers, etag)
+            body = self._read_small(key, file_path, info, headers, etag)
             if body is None:
                 exchange.respond_error(403)
                 return None
-        return self._answer(exchange, headers, etag, info.st_mtime, size, file_path, body)
+        return self._answer(exchange, headers, etag, info.st_mtime, size, file_path, body, vary)
 
-    def _read_small(self, file_path: str, info: os.stat_result,
+    def _read_small(self, key: str, file_path: str, info: os.stat_result,
                     headers: list[tuple[bytes, bytes]], etag: bytes) -> bytes | None:
         try:
             with open(file_path, "rb") as file:
@@ -241,11 +267,11 @@ class StaticSite:
         except OSError:
             return None
         if len(body) == info.st_size and _signature(now) == _signature(info) and self.cache_size:
-            old = self._cache.pop(file_path, None)
+            old = self._cache.pop(key, None)
             if old is not None:
                 self._cached_bytes -= len(old.body)
-            self._cache[file_path] = _CachedFile(_signature(info), body, headers, etag,
-                                                 info.st_mtime)
+            self._cache[key] = _CachedFile(_signature(info), body, headers, etag,
+                                           info.st_mtime)
             self._cached_bytes += len(body)
             while self._cached_bytes > self.cache_size:
                 _, evicted = self._cache.popitem(last=False)
@@ -253,13 +279,16 @@ class StaticSite:
         return body
 
     def _answer(self, exchange: Exchange, headers: list[tuple[bytes, bytes]], etag: bytes,
-                mtime: float, size: int, file_path: str, body: bytes | None) -> object:
+                mtime: float, size: int, file_path: str, body: bytes | None,
+                vary: tuple[tuple[bytes, bytes], ...] = ()) -> object:
         if _precondition_failed(exchange, etag, mtime):
             exchange.respond_error(412)
             return None
         if _not_modified(exchange, etag, mtime):
-            exchange.respond(304, headers[1:3])
+            exchange.respond(304, [*headers[1:3], *vary])
             return None
+        if vary:
+            headers = [*headers, *vary]
         start, count, status = 0, size, 200
         range_header = exchange.header(b"range")
         if range_header is not None and exchange.method == b"GET" and _if_range_holds(
