@@ -36,7 +36,7 @@ GOAL_RATIO = 10.0
 DROPINS_PLUGIN = '''\
 from dropins.service.maker import ServiceMaker
 
-bench_{n:04d} = ServiceMaker("bench{n:04d}", "dropins.services.inetd:echo",
+bench_{n:04d} = ServiceMaker("bench{n:04d}", "dropins.servers.inetd:echo",
                              "Generated service maker number {n}")
 '''
 

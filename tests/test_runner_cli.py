@@ -41,7 +41,7 @@ def test_help_path_imports_nothing_heavy() -> None:
                 if line.startswith("import time:")}
     assert "dropins.runner.arguments" in imported  # the measurement works
     for heavy in ("asyncio", "zope.interface", "importlib.metadata", "platformdirs",
-                  "dropins.services.inetd"):
+                  "dropins.servers.inetd"):
         assert heavy not in imported, f"{heavy} imported by 'dropins --help'"
 
 
@@ -249,7 +249,7 @@ def test_json_log_lines_parse(tmp_path: Path) -> None:
 def test_app_file_runs_its_application(tmp_path: Path) -> None:
     write_tree(tmp_path, {"app.py": """
         from dropins import Application, StreamServerService
-        from dropins.services.inetd import Echo
+        from dropins.servers.inetd import Echo
 
         application = Application(shutdown_timeout=3)
         StreamServerService("tcp:0:interface=127.0.0.1", Echo).set_parent(application)
@@ -323,7 +323,7 @@ APP_WITH_SHUTDOWN_TIMEOUT = """
     import logging
 
     from dropins import Application, Service, StreamServerService
-    from dropins.services.inetd import Echo
+    from dropins.servers.inetd import Echo
 
 
     class Report(Service):

@@ -218,7 +218,7 @@ def test_app_file_identity_is_applied(rundir: Path) -> None:
     nobody = pwd.getpwnam("nobody")
     (rundir / "app.py").write_text(
         "from dropins import Application, StreamServerService\n"
-        "from dropins.services.inetd import Echo\n"
+        "from dropins.servers.inetd import Echo\n"
         f"application = Application(uid={nobody.pw_uid})\n"
         "StreamServerService('tcp:0:interface=127.0.0.1', Echo).set_parent(application)\n")
     with Dropins("--app", "app.py", cwd=rundir) as dropins:

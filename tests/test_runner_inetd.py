@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import LoopRunner
-from dropins.services.inetd import (
+from dropins.servers.inetd import (
     Chargen,
     Daytime,
     Discard,

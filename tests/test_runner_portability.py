@@ -11,7 +11,7 @@ RUNNER_MODULES = [
     "dropins.runner.run", "dropins.runner.daemon", "dropins.runner.pidfile",
     "dropins.runner.logs", "dropins.runner.signals", "dropins.runner.privileges",
     "dropins.runner.stop_command", "dropins.runner.app_file", "dropins.runner.errors",
-    "dropins.services.inetd", "dropins.services.portforward", "dropins.plugins.services",
+    "dropins.servers.inetd", "dropins.servers.portforward", "dropins.plugins.services",
 ]
 POSIX_ONLY = ["fcntl", "pwd", "grp", "resource", "syslog", "termios"]
 

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import LoopRunner
 from dropins.options import UsageError
-from dropins.services.inetd import Echo
-from dropins.services.portforward import ClientSide, Options, parse_target
+from dropins.servers.inetd import Echo
+from dropins.servers.portforward import ClientSide, Options, parse_target
 
 TIMEOUT = 10
 

@@ -2,12 +2,12 @@
 
 from dropins.service.maker import ServiceMaker
 
-echo = ServiceMaker("echo", "dropins.services.inetd:echo", "Echo back what clients send (RFC 862)")
-discard = ServiceMaker("discard", "dropins.services.inetd:discard",
+echo = ServiceMaker("echo", "dropins.servers.inetd:echo", "Echo back what clients send (RFC 862)")
+discard = ServiceMaker("discard", "dropins.servers.inetd:discard",
                        "Read and discard what clients send (RFC 863)")
-chargen = ServiceMaker("chargen", "dropins.services.inetd:chargen",
+chargen = ServiceMaker("chargen", "dropins.servers.inetd:chargen",
                        "Send a rotating character pattern until the client leaves (RFC 864)")
-daytime = ServiceMaker("daytime", "dropins.services.inetd:daytime",
+daytime = ServiceMaker("daytime", "dropins.servers.inetd:daytime",
                        "Send the date and time, then close (RFC 867)")
-portforward = ServiceMaker("portforward", "dropins.services.portforward",
+portforward = ServiceMaker("portforward", "dropins.servers.portforward",
                            "Relay TCP connections to another HOST:PORT")

@@ -5,7 +5,7 @@ package is imported by ``get_plugins``; so it should be cheap.  ``ServiceMaker``
 hold one line per command, naming the implementation module, which is imported only when the
 command actually runs or shows its ``--help``::
 
-    echo = ServiceMaker("echo", "dropins.services.inetd:echo", "Echo back what clients send")
+    echo = ServiceMaker("echo", "dropins.servers.inetd:echo", "Echo back what clients send")
 
 The target names a module that defines ``Options`` (an ``Options`` subclass) and
 ``make_service(options)``, or, as ``"module:name"``, an object in a module that has those two

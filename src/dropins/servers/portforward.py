@@ -18,7 +18,7 @@ from dropins.options import Parameter, UsageError
 
 __all__ = ["DEFAULT_LISTEN", "Options", "make_service", "parse_target"]
 
-log = logging.getLogger("dropins.services.portforward")
+log = logging.getLogger("dropins.servers.portforward")
 
 DEFAULT_LISTEN = "tcp:8000:interface=127.0.0.1"
 

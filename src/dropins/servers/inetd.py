@@ -7,7 +7,7 @@ chargen produces the next block only while the transport accepts more.
 
 Each command (``echo``, ``discard``, ``chargen``, ``daytime``) is an ``InetdCommand``, which has
 the ``Options`` and ``make_service`` that ``ServiceMaker`` targets such as
-``"dropins.services.inetd:echo"`` need.  Defaults listen on loopback only, on unprivileged ports
+``"dropins.servers.inetd:echo"`` need.  Defaults listen on loopback only, on unprivileged ports
 (8000 + the classic port number): a default must never expose a service to the network.
 """
 
