@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -135,3 +135,15 @@ def run(request: pytest.FixtureRequest) -> LoopRunner:
         uvloop = pytest.importorskip("uvloop")
         return uvloop.run  # type: ignore[no-any-return]
     return asyncio.run
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One RabbitMQ node for the session (see tests/_rabbitmq.py), stopped at the end."""
+    from _rabbitmq import start_node
+
+    node = start_node(tmp_path_factory.mktemp("rabbitmq"), "session")
+    try:
+        yield node
+    finally:
+        node.stop()
