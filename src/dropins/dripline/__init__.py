@@ -6,7 +6,8 @@ Everything here needs the ``dripline`` extra (aio-pika, PyYAML); the command plu
 
 from dropins.dripline.codes import ReturnCode, ThrowReply
 from dropins.dripline.endpoints import Endpoint, Entity, KeyValueStore
+from dropins.dripline.loading import service_from_table
 from dropins.dripline.service import AlertConsumer, Service
 
 __all__ = ["AlertConsumer", "Endpoint", "Entity", "KeyValueStore", "ReturnCode", "Service",
-           "ThrowReply"]
+           "ThrowReply", "service_from_table"]

@@ -160,3 +160,16 @@ def load_yaml(path: str) -> Any:
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}{where}: not valid YAML: "
                           f"{getattr(error, 'problem', None) or error}") from None
+
+
+def service_from_table(**table: Any) -> Any:
+    """The factory for a ``[services.X]`` table of a dropins config file: the table holds what
+    a dl-serve YAML file holds (``name``, ``endpoints``, ``dripline_mesh``, ...)::
+
+        [services.lab]
+        factory = "dropins.dripline:service_from_table"
+        name = "lab"
+        endpoints = [{name = "peaches", module = "KeyValueStore", initial_value = 0.75}]
+    """
+    password_file = table.pop("password_file", None)
+    return build_service(table, password_file=password_file, source="table")
