@@ -79,6 +79,17 @@ class AgentOptions(MeshOptions):
     routing_key = Argument(metavar="ROUTING_KEY", help="Where to send it.")
     words = Argument(nargs="*", metavar="VALUES", help="Values, then k=v keyword arguments.")
 
+    @classmethod
+    def _parse_with(cls, parser: Any, argv: Any) -> Any:
+        """Options may come after the values too (``cmd wob -s update_seed 7``), as with
+        dripline's dl-agent: argparse's intermixed parsing allows it."""
+        original = parser.parse_args
+        parser.parse_args = parser.parse_intermixed_args
+        try:
+            return super()._parse_with(parser, argv)
+        finally:
+            parser.parse_args = original
+
 
 def _value(text: str) -> Any:
     try:
@@ -103,8 +114,11 @@ def request_payload(words: list[str]) -> dict[str, Any]:
 
 
 def agent(options: Any) -> Any:
+    import logging
+
     from dropins.dripline.client import Client
 
+    logging.getLogger("aiormq").setLevel(logging.CRITICAL)  # our one line says it all
     mesh = _mesh(options)
     payload = request_payload(list(options["words"]))
     if options["operation"] == "set" and "values" not in payload:
