@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 
 from _rabbitmq import RabbitNode, start_node
 from _runner_helpers import Dropins
-from conftest import write_tree
+from conftest import get_free_port, write_tree
 
 aio_pika = pytest.importorskip("aio_pika")
 
@@ -54,8 +56,8 @@ dripline_mesh:
     return path
 
 
-def serve(config: Path, extensions: Path) -> Dropins:
-    server = Dropins("dl-serve", "-c", str(config), env={"PYTHONPATH": str(extensions)})
+def serve(config: Path, extensions: Path, *runner: str) -> Dropins:
+    server = Dropins(*runner, "dl-serve", "-c", str(config), env={"PYTHONPATH": str(extensions)})
     server.ready(timeout=60)
     return server
 
@@ -202,18 +204,31 @@ def test_heartbeats_are_alerts(served: Dropins, rabbitmq: RabbitNode) -> None:
     assert json.loads(message.body)["name"] == "wire"
 
 
+def readyz(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=20) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
 def test_broker_restart_keeps_state(extensions: Path, tmp_path: Path) -> None:
     node = start_node(tmp_path / "node", "restart")
     try:
         config = service_yaml(tmp_path / "restart.yaml", "restart", node.port)
-        with serve(config, extensions) as server:
+        health = get_free_port()
+        with serve(config, extensions, "--health", f"tcp:{health}:interface=127.0.0.1"
+                   ) as server:
             headers, _, _ = asyncio.run(raw_request(node.url, "restart_store", 0,
                                                     {"values": [42]}))
             assert headers["return_code"] == 0
+            assert readyz(health) == 200
             node.stop()
             server.wait_for_line(r"connection lost", timeout=60)
+            assert readyz(health) == 503
             node.start()
             server.wait_for_line(r"broker: reconnected", timeout=90)
+            assert readyz(health) == 200
             headers, payload, _ = asyncio.run(raw_request(node.url, "restart_store", 1, {}))
             assert payload == {"value_raw": 42}
             assert server.process.poll() is None
