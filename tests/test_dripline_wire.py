@@ -182,7 +182,13 @@ def test_raising_handler_is_999_and_the_service_lives(served: Dropins,
     assert "sensor on fire" in headers["return_message"]
     headers, _, _ = asyncio.run(raw_request(rabbitmq.url, "wire_store", 9, {},
                                             specifier="no_such_command"))
-    assert headers["return_code"] == 310
+    assert headers["return_code"] == 306
+    headers, _, _ = asyncio.run(raw_request(rabbitmq.url, "wire_store", 1, {},
+                                            specifier="value"))
+    assert headers["return_code"] == 0
+    headers, _, _ = asyncio.run(raw_request(rabbitmq.url, "wire_store", 9, {"values": [1, 2]},
+                                            specifier="on_get"))
+    assert headers["return_code"] == 304
     headers, payload, _ = asyncio.run(raw_request(rabbitmq.url, "wire", 9, {}, specifier="ping"))
     assert headers["return_code"] == 0 and payload == {"message": "Hello, raw-test"}
     assert served.process.poll() is None

@@ -45,7 +45,8 @@ class Endpoint:
         if not isinstance(values, list):
             values = [values]
         if operation == "get":
-            result = self._attribute(specifier) if specifier else self.on_get()
+            # as dripline-python: an attribute comes back as {"values": [value]}
+            result = {"values": [self._attribute(specifier)]} if specifier else self.on_get()
         elif operation == "set":
             if not values:
                 raise ThrowReply(ReturnCode.BAD_PAYLOAD, "set needs a payload with 'values'")
@@ -59,9 +60,13 @@ class Endpoint:
             method = getattr(self, specifier, None) if specifier and not specifier.startswith(
                 "_") else None
             if not callable(method):
-                raise ThrowReply(ReturnCode.INVALID_SPECIFIER,
+                raise ThrowReply(ReturnCode.INVALID_METHOD,
                                  f"{self.name!r} has no command {specifier!r}")
             kwargs = {key: value for key, value in payload.items() if key != "values"}
+            try:
+                inspect.signature(method).bind(*values, **kwargs)
+            except TypeError as error:  # wrong arguments: the caller's mistake, not a crash
+                raise ThrowReply(ReturnCode.INVALID_VALUE, f"{specifier}: {error}") from None
             result = method(*values, **kwargs)
         else:
             raise ThrowReply(ReturnCode.INVALID_METHOD, f"unknown operation {operation!r}")
