@@ -15,6 +15,8 @@ from conftest import run_dropins
 
 #: what a command needs besides its options for argparse to get as far as unknown options
 _REQUIRED = {
+    "dl-agent": ["get", "x"],
+    "dl-serve": ["--config", "x.yaml"],
     "config": ["check", "app.toml"],
     "passwd": ["users.txt", "alice"],
     "plugins": ["check"],
