@@ -370,3 +370,32 @@ def test_stopping_closes_websockets_with_1001_and_files_answer_upgrades_as_http(
                 ws.recv(10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
         assert asgi.stop() == 0
+
+
+LATE_ACCEPT_APP = '''
+import asyncio
+import pathlib
+
+
+async def app(scope, receive, send):
+    """Accepts a WebSocket only after a while: long enough for the server to start stopping."""
+    if scope["type"] == "websocket":
+        await receive()
+        pathlib.Path("called").touch()
+        await asyncio.sleep(2)
+        await send({"type": "websocket.accept"})
+        await receive()
+'''
+
+
+def test_a_websocket_accepted_while_the_server_stops_gets_503(tmp_path: Path) -> None:
+    (tmp_path / "late.py").write_text(LATE_ACCEPT_APP)
+    with WebProcess(["--asgi", "late:app"], cwd=tmp_path) as late, \
+            socket.create_connection(("127.0.0.1", late.port), timeout=10) as sock:
+        _client, request = handshake("/late")
+        sock.sendall(request)
+        assert wait_until((tmp_path / "called").exists, 10)   # waiting before its accept
+        late.terminate()
+        answer = read_until_closed(sock, 10)
+        assert status_of(answer) == 503, answer[:200]
+        assert late.stop() == 0

@@ -14,7 +14,8 @@ body) to an ASGI application runs the application with a ``websocket`` scope:
   client that vanished); ``send()`` on a closed WebSocket raises ``ClientDisconnected`` (an
   ``OSError``), as the spec asks;
 * an application that fails before accepting gets a 500; after, the WebSocket is closed
-  with 1011; one that returns without closing it gets it closed with 1000.
+  with 1011; one that returns without closing it gets it closed with 1000; an accept that
+  comes while the server is stopping is answered 503.
 
 A handshake the server cannot accept (a malformed ``Sec-WebSocket-Key``, a version other
 than 13) is answered 400 or 426 without the application; a request without any key is no
@@ -220,6 +221,9 @@ class WebSocketCall:
         exchange = self.exchange
         connection = exchange.connection
         if connection.server.closing:
+            # Service unavailable, not an application error: the client may retry elsewhere.
+            exchange.respond_error(503, "the server is stopping")
+            self._answered()
             raise ClientDisconnected("the server is stopping")
         settings = self.handler.websocket or WebSocketSettings()
         key = exchange.header(b"sec-websocket-key") or b""
