@@ -188,6 +188,33 @@ def test_workers_answer_on_one_port(supervisor: Running) -> None:
         assert re.search(rf"\[worker [12] pid {pid}\] worker ready", supervisor.dropins.stderr)
 
 
+def test_a_burst_of_connections_is_spread_over_the_workers(supervisor: Running) -> None:
+    """64 connections queued at once on the shared socket: each worker accepts one per
+    wake-up, so both get a fair part (before, the first awake took the whole backlog)."""
+    workers = supervisor.workers()
+    for pid in workers:  # both asleep while the backlog fills: it is all queued at once
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        sockets = [connect(supervisor.address, timeout=WAIT) for _ in range(64)]
+    finally:
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+    try:
+        for sock in sockets:
+            sock.sendall(b"who\n")
+        served: dict[int, int] = {}
+        for sock in sockets:
+            match = re.fullmatch(rb"pid (\d+)\n", sock.makefile("rb").readline())
+            assert match
+            pid = int(match.group(1))
+            served[pid] = served.get(pid, 0) + 1
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert set(served) == workers, served
+    assert min(served.values()) >= 8, served
+
+
 def test_a_killed_worker_is_replaced(supervisor: Running) -> None:
     before = supervisor.workers()
     victim = min(before)

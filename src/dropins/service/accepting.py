@@ -179,6 +179,10 @@ class Acceptor:
         self._ssl = ssl
         self._ssl_handshake_timeout = ssl_handshake_timeout if ssl is not None else None
         self._batch = max(1, batch)
+        from dropins.service.inherited import is_shared
+
+        #: sockets other processes accept on too: one connection per wake-up (see is_shared)
+        self._shared = {sock.fileno() for sock in self._sockets if is_shared(sock)}
         self.description = description
         self._reading = False
         self._serving = False
@@ -249,8 +253,9 @@ class Acceptor:
                 self._loop.remove_reader(sock.fileno())
 
     def _accept(self, sock: socket.socket) -> None:
-        """Accept what is waiting (a bounded batch, so one busy listener cannot starve the rest)."""
-        for _ in range(self._batch):
+        """Accept what is waiting: a bounded batch, so one busy listener cannot starve the rest,
+        and one connection on a socket shared with other workers, so that they get theirs."""
+        for _ in range(1 if sock.fileno() in self._shared else self._batch):
             if not self._reading:
                 return
             try:

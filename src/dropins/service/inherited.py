@@ -19,16 +19,38 @@ import socket
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["bound_sockets", "discard_offered", "offer", "take"]
+__all__ = ["bound_sockets", "discard_offered", "is_shared", "offer", "take"]
 
 #: description -> the socket lists offered for it, first taken first
 _offered: dict[str, list[list[socket.socket]]] = {}
+#: descriptors of the inherited sockets that other processes listen on too (no SO_REUSEPORT)
+_shared: set[int] = set()
 
 
 def offer(entries: Iterable[tuple[str, list[socket.socket]]]) -> None:
     """Offer ``(description, sockets)`` pairs, in the tree's depth-first order."""
     for description, sockets in entries:
         _offered.setdefault(description, []).append(list(sockets))
+        _shared.update(sock.fileno() for sock in sockets if not _reuses_port(sock))
+
+
+def is_shared(sock: socket.socket) -> bool:
+    """Whether other processes accept on this listening socket too: an inherited socket
+    without SO_REUSEPORT, which every worker of a supervisor watches.  Such a socket is
+    accepted from one connection per wake-up (``dropins.service.accepting``), so that the
+    kernel's wake-ups spread new connections over the workers instead of the first one
+    awake taking the whole backlog."""
+    return sock.fileno() in _shared
+
+
+def _reuses_port(sock: socket.socket) -> bool:
+    option = getattr(socket, "SO_REUSEPORT", None)
+    if option is None:
+        return False
+    try:
+        return bool(sock.getsockopt(socket.SOL_SOCKET, option))
+    except OSError:
+        return False
 
 
 def take(description: str) -> list[socket.socket] | None:
@@ -49,6 +71,7 @@ def discard_offered(close: bool = True) -> list[str]:
     for queue in _offered.values():
         for sockets in queue:
             for sock in sockets if close else ():
+                _shared.discard(sock.fileno())
                 sock.close()
     _offered.clear()
     return left
