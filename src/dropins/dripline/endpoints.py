@@ -163,6 +163,8 @@ class Entity(Endpoint):
     async def stop(self) -> None:
         if self._logger is not None:
             self._logger.cancel()
+            await asyncio.wait({self._logger})  # done on return; an outer cancel propagates
+            self._logger = None
 
     async def _log_loop(self) -> None:
         while True:
@@ -189,9 +191,12 @@ class Entity(Endpoint):
         except (TypeError, ValueError, KeyError):
             return new_differs(value, before)
         change = abs(new - old)
-        return bool((self.max_absolute_change and change > self.max_absolute_change)
-                    or (self.max_fractional_change and old
-                        and change / abs(old) > self.max_fractional_change))
+        if self.max_absolute_change and change > self.max_absolute_change:
+            return True
+        if not self.max_fractional_change or not change:
+            return False
+        # leaving 0 is an unbounded fractional change: logged, never a ZeroDivisionError
+        return not old or change / abs(old) > self.max_fractional_change
 
     async def _log(self, value: Any) -> None:
         self._last_logged = (time.monotonic(), value)
