@@ -12,9 +12,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,3 +149,15 @@ def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture
+def notify_socket() -> Iterator[Any]:
+    """A fake systemd NOTIFY_SOCKET that records what the process under test sends."""
+    from _observe_helpers import NotifySocket
+
+    folder = tempfile.mkdtemp(prefix="notify")  # short: a socket path has ~100 bytes at most
+    sock = NotifySocket(os.path.join(folder, "notify.sock"))
+    yield sock
+    sock.close()
+    os.rmdir(folder)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,14 +16,6 @@ from dropins.supervisor.notify import notify_address, watchdog_interval
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="sd_notify is POSIX")
 
-
-@pytest.fixture
-def notify_socket() -> Iterator[NotifySocket]:
-    folder = tempfile.mkdtemp(prefix="notify")  # short: a socket path has ~100 bytes at most
-    sock = NotifySocket(os.path.join(folder, "notify.sock"))
-    yield sock
-    sock.close()
-    os.rmdir(folder)
 
 
 def test_ready_reloading_stopping_in_order_and_no_watchdog_while_the_loop_blocks(

@@ -6,8 +6,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +17,6 @@ from conftest import get_free_port
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="workers are POSIX")
 
-
-@pytest.fixture
-def notify_socket() -> Iterator[NotifySocket]:
-    folder = tempfile.mkdtemp(prefix="notify")
-    sock = NotifySocket(os.path.join(folder, "notify.sock"))
-    yield sock
-    sock.close()
-    os.rmdir(folder)
 
 
 def test_ready_once_both_workers_are_aggregated_metrics_and_a_stuck_worker_stops_the_watchdog(
