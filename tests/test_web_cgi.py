@@ -29,10 +29,12 @@ SCRIPTS = {
                   "i=0; while [ ! -e \"$QUERY_STRING\" ] && [ $i -lt 200 ]\n"
                   "do sleep 0.05; i=$((i+1)); done\n"
                   "echo second\n",
-    "slow.cgi": "printf 'Content-Type: text/plain\\n\\n'\n"
-                "echo $$ > \"$QUERY_STRING\"\nexec sleep 60\n",
-    "hang.cgi": "printf 'Content-Type: text/plain\\n\\nfirst\\n'\n"
-                "echo $$ > \"$QUERY_STRING\"\nexec sleep 60\n",
+    # The pid is written (atomically, by a rename) before any output, so that the test can read
+    # it as soon as it sees the response.
+    "slow.cgi": "echo $$ > \"$QUERY_STRING.new\"; mv \"$QUERY_STRING.new\" \"$QUERY_STRING\"\n"
+                "printf 'Content-Type: text/plain\\n\\n'\nexec sleep 60\n",
+    "hang.cgi": "echo $$ > \"$QUERY_STRING.new\"; mv \"$QUERY_STRING.new\" \"$QUERY_STRING\"\n"
+                "printf 'Content-Type: text/plain\\n\\nfirst\\n'\nexec sleep 60\n",
     "dir/inner.cgi": "printf 'Content-Type: text/plain\\n\\n%s' \"$PATH_INFO\"\n",
 }
 
