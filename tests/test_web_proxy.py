@@ -263,7 +263,15 @@ def test_static_files_beside_a_slow_backend_504(project: Path, backend: WebProce
         assert response.status == 504
         server.wait_for_log(r"--proxy http://127\.0\.0\.1:\d+: the backend sent no answer")
         assert _json(server, "/b/info")["raw_path"] == "/info"
+        # SIGTERM with a WebSocket tunnel open: it is closed, the server does not wait on it.
+        with connect(f"ws://127.0.0.1:{server.port}/b/ws", open_timeout=10) as websocket:
+            websocket.send("before")
+            assert websocket.recv(timeout=10) == "before"
+            server.stop()
+            with pytest.raises(ConnectionClosed):
+                websocket.recv(timeout=10)
     assert server.returncode == 0 and "Traceback" not in server.stderr
+    assert "still busy" not in server.stderr
 
 
 @pytest.mark.parametrize(("spec", "message"), [
@@ -286,3 +294,16 @@ def test_prefix_given_twice_is_a_usage_error() -> None:
                          "/a/=http://127.0.0.1:2")
     assert result.returncode == 2
     assert "the prefix /a is given twice" in result.stderr
+
+
+def test_auth_applies_and_passwords_stay_here(project: Path, backend: WebProcess) -> None:
+    import base64
+
+    with WebProcess(["--auth", "memory:alice:secret",
+                     "--proxy", f"/=http://127.0.0.1:{backend.port}"], cwd=project) as server:
+        assert server.get("/info").status == 401
+        login = "Basic " + base64.b64encode(b"alice:secret").decode()
+        seen = _json(server, "/info", headers={"Authorization": login})
+        assert seen["raw_path"] == "/info"
+        headers = dict(seen["headers"])
+        assert "authorization" not in headers and "x-forwarded-prefix" not in headers
