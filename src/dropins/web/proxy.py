@@ -226,7 +226,16 @@ class _BackendCall:
 
     async def run(self, request: Any, upgrade: bytes | None) -> bool:
         """Relay the exchange; return whether the connection may carry another request."""
+        import h11
+
         connection = self.connection
+        if self.exchange.body is None:
+            # No body to stream: the whole request leaves in one write, and no task is needed.
+            connection.writer.write(connection.h11.send(request)
+                                    + connection.h11.send(h11.EndOfMessage()))
+            sender: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            sender.set_result(None)
+            return await self._receive(sender, upgrade)
         connection.writer.write(connection.h11.send(request))
         sender = asyncio.ensure_future(self._send_body())
         try:
@@ -246,10 +255,12 @@ class _BackendCall:
             if body is not None:
                 while chunk := await body.read_chunk():
                     connection.writer.write(connection.h11.send(h11.Data(data=chunk)))
-                    await asyncio.wait_for(connection.writer.drain(), self.timeout)
+                    async with asyncio.timeout(self.timeout):
+                        await connection.writer.drain()
                     self._progress = loop.time()
             connection.writer.write(connection.h11.send(h11.EndOfMessage()))
-            await asyncio.wait_for(connection.writer.drain(), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await connection.writer.drain()
         except TimeoutError:
             connection.close()
             raise BackendError(504, "the backend took none of the request body in time")
@@ -275,7 +286,8 @@ class _BackendCall:
             if event is not h11.NEED_DATA:
                 return event
             try:
-                data = await asyncio.wait_for(connection.reader.read(_BLOCK), self.timeout)
+                async with asyncio.timeout(self.timeout):  # no task per read, as wait_for makes
+                    data = await connection.reader.read(_BLOCK)
             except TimeoutError:
                 if not sender.done() and loop.time() - self._progress < self.timeout:
                     continue  # still sending the request: the wait for its answer has not begun
