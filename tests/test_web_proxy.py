@@ -9,6 +9,7 @@ directly from it while the transfer through the proxy is held half-way.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -97,11 +98,52 @@ def raw_backend() -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def front(project: Path, backend: WebProcess, uvicorn: int,
-          raw_backend: int) -> Iterator[WebProcess]:
-    """A WSGI application, with six proxies beside it."""
+def forgetful_backend() -> Iterator[int]:
+    """A backend that answers the first request of each connection with keep-alive, then
+    closes the connection when the next request arrives, unanswered: what a backend does
+    when its keep-alive timeout ends just as the proxy reuses the connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stopping = threading.Event()
+
+    def answer(sock: socket.socket) -> None:
+        with sock:
+            sock.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            while length and len(body) < int(length.group(1)) and (chunk := sock.recv(65536)):
+                body += chunk
+            port = sock.getpeername()[1]
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%d" % (
+                len(str(port)), port))
+            sock.recv(65536)  # the next request: closed without an answer
+
+    def serve() -> None:
+        while not stopping.is_set():
+            try:
+                sock, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=answer, args=(sock,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stopping.set()
+    thread.join(5)
+    listener.close()
+
+
+@pytest.fixture(scope="module")
+def front(project: Path, backend: WebProcess, uvicorn: int, raw_backend: int,
+          forgetful_backend: int) -> Iterator[WebProcess]:
+    """A WSGI application, with seven proxies beside it."""
     base = f"http://127.0.0.1:{backend.port}"
     with WebProcess(["--wsgi", "front:app", "--max-body-size", "64M",
+                     "--proxy", f"/forgetful=http://127.0.0.1:{forgetful_backend}",
                      "--proxy", f"/raw=http://127.0.0.1:{raw_backend}",
                      "--proxy", f"/api={base}/v1", "--proxy", f"/api/v2/={base}/two/",
                      "--proxy", f"/unix=unix:{project / 'backend.sock'}",
@@ -175,6 +217,51 @@ def test_keep_alive_connections_are_reused(front: WebProcess) -> None:
         sock.sendall(b"GET /api/a HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
         responses = read_responses(sock, 3)
     assert {json.loads(r.body)["client"][1] for r in responses} == ports
+
+
+def test_connection_closed_by_the_backend_is_retried_once(front: WebProcess) -> None:
+    first = front.get("/forgetful/a")
+    # The pooled connection is taken, the backend closes it on the request: a request
+    # without a body is sent again, on a new connection.
+    second = front.get("/forgetful/b")
+    assert (first.status, second.status) == (200, 200)
+    assert first.body != second.body  # two backend connections (their client ports)
+    # With a body, nothing can be sent again (it was streamed): 502.
+    assert front.request("POST", "/forgetful/c", body=b"data").status == 502
+    assert "Traceback" not in front.stderr
+
+
+def test_head_and_http_1_0_through_the_proxy(front: WebProcess) -> None:
+    head = front.request("HEAD", "/api/info")
+    assert (head.status, head.body) == (200, b"")
+    # The length the backend gave for its answer to the HEAD (which names the method).
+    assert int(head.headers["content-length"]) > 100
+    # On one connection, a HEAD then a GET: the HEAD's answer had no body (else the GET's
+    # answer would be read as the rest of it).
+    import h11
+
+    client = h11.Connection(h11.CLIENT)
+    with socket.create_connection(("127.0.0.1", front.port), timeout=10) as sock:
+        answers: list[Any] = []
+        for method in ("HEAD", "GET"):
+            sock.sendall(client.send(h11.Request(method=method, target="/api/info",
+                                                 headers=[("Host", "x")]))
+                         + client.send(h11.EndOfMessage()))
+            while not isinstance(event := client.next_event(), h11.EndOfMessage):
+                if event is h11.NEED_DATA:
+                    client.receive_data(sock.recv(65536))
+                else:
+                    answers.append(event)
+            client.start_next_cycle()
+    statuses = [a.status_code for a in answers if isinstance(a, h11.Response)]
+    assert statuses == [200, 200]
+    assert json.loads(b"".join(bytes(a.data) for a in answers if isinstance(a, h11.Data)))
+    from _web_helpers import raw_exchange
+
+    raw = raw_exchange(front.port, b"GET /api/download?size=65536 HTTP/1.0\r\n\r\n")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"chunked" not in head.lower()
+    assert body == b"x" * 65536  # no length known: ended by closing, as HTTP/1.0 wants
 
 
 def test_unix_socket_backend(front: WebProcess) -> None:
