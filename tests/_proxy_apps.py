@@ -83,9 +83,11 @@ async def app(scope, receive, send):
             RECEIVED["download"] = sent
         return await send({"type": "http.response.body", "body": b""})
     if path.endswith("/slow"):
+        RECEIVED["slow_started"] = RECEIVED.get("slow_started", 0) + 1
         await receive()  # the (empty) body; then wait for the proxy to give up and leave
         with contextlib.suppress(TimeoutError):
             if (await asyncio.wait_for(receive(), 30))["type"] == "http.disconnect":
+                RECEIVED["slow_left"] = RECEIVED.get("slow_left", 0) + 1
                 return
         return await reply(send, "late")
     size, digest = await read_body(receive)

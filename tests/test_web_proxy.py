@@ -286,6 +286,20 @@ def test_backend_refusing_is_502(front: WebProcess) -> None:
     assert "Traceback" not in front.stderr
 
 
+def test_client_leaving_is_passed_on_to_the_backend(front: WebProcess,
+                                                    backend: WebProcess) -> None:
+    def count(key: str) -> int:
+        return int(_json(backend, "/progress").get(key, 0))
+
+    started, left = count("slow_started"), count("slow_left")
+    with socket.create_connection(("127.0.0.1", front.port), timeout=10) as sock:
+        sock.sendall(b"GET /api/slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert wait_until(lambda: count("slow_started") > started, 10)
+    # The backend sleeps 30 s unless told that its client left: it is told well before.
+    assert wait_until(lambda: count("slow_left") > left, 10)
+    assert "Traceback" not in front.stderr
+
+
 def test_upload_streamed_to_the_backend(front: WebProcess, backend: WebProcess) -> None:
     block = b"u" * (1 << 20)
     with socket.create_connection(("127.0.0.1", front.port), timeout=30) as sock:

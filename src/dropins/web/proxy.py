@@ -131,6 +131,10 @@ class ReverseProxy:
                 reusable = await call.run(request, upgrade)
             except BackendError as error:
                 connection.close()
+                if call.client_left:
+                    logger.debug("--proxy %s: the client left", route.backend.text)
+                    exchange.abort()
+                    return
                 if (connection.reused and not call.answered and exchange.body is None
                         and error.status == 502):
                     fresh = True  # the backend had closed it: once more, on a new one
@@ -222,10 +226,28 @@ class _BackendCall:
         self.timeout = timeout
         self.answered = False   # some of the backend's answer arrived
         self.upgraded = False   # the connection became a tunnel
+        self.client_left = False
         self._progress = 0.0    # when the request body last moved
 
     async def run(self, request: Any, upgrade: bytes | None) -> bool:
-        """Relay the exchange; return whether the connection may carry another request."""
+        """Relay the exchange; return whether the connection may carry another request.
+
+        A client that leaves meanwhile (its connection lost or half-closed, as nginx sees
+        it) ends the backend connection at once, so that the backend is told too instead
+        of working on for nobody until its answer or the timeout.
+        """
+        left = self.exchange.connection.left_future()
+        left.add_done_callback(self._client_left)
+        try:
+            return await self._relay(request, upgrade)
+        finally:
+            left.remove_done_callback(self._client_left)
+
+    def _client_left(self, _: object) -> None:
+        self.client_left = True
+        self.connection.close()
+
+    async def _relay(self, request: Any, upgrade: bytes | None) -> bool:
         import h11
 
         connection = self.connection
