@@ -67,11 +67,15 @@ HOP_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close, X-Bac
               b"X-Backend-Secret: 1\r\nKeep-Alive: timeout=5\r\nUpgrade: h2c\r\n"
               b"Proxy-Authenticate: Basic\r\nX-Kept: yes\r\n\r\nhop")
 
+RAW_ANSWERS = {b"garbage": b"SPLAT\r\n\r\n",
+               b"broken": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten.."}
+
 
 @pytest.fixture(scope="module")
 def raw_backend() -> Iterator[int]:
-    """A backend that answers every request with the hop-by-hop headers of HOP_ANSWER
-    (servers such as dropins web and uvicorn do not let applications send them)."""
+    """A backend on raw sockets, for answers real servers do not give: ``/hop`` gets the
+    hop-by-hop headers of HOP_ANSWER (dropins web and uvicorn do not let applications send
+    them), ``/garbage`` what is not HTTP, ``/broken`` 10 of the 100 bytes announced."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
     stopping = threading.Event()
@@ -87,7 +91,8 @@ def raw_backend() -> Iterator[int]:
                 data = b""
                 while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
                     data += chunk
-                sock.sendall(HOP_ANSWER)
+                target = data.split(b" ", 2)[1] if data.count(b" ") >= 2 else b""
+                sock.sendall(RAW_ANSWERS.get(target.rpartition(b"/")[2], HOP_ANSWER))
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -196,6 +201,19 @@ def test_hop_by_hop_response_headers_stripped(front: WebProcess) -> None:
     for hop in ("x-backend-secret", "keep-alive", "upgrade", "proxy-authenticate"):
         assert hop not in response.headers
     assert [name for name, _ in response.header_list].count("Server") == 1
+
+
+def test_bad_or_broken_answers(front: WebProcess) -> None:
+    assert front.get("/raw/garbage").status == 502
+    front.wait_for_log(r"--proxy http://127\.0\.0\.1:\d+: bad answer from the backend")
+    # Broken after the head: the client's connection is aborted, short of the length.
+    from _web_helpers import raw_exchange
+
+    raw = raw_exchange(front.port, b"GET /raw/broken HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"Content-Length: 100" in head and body == b"only ten.."
+    front.wait_for_log(r"bad answer from the backend: .*received 10 bytes, expected 100")
+    assert "Traceback" not in front.stderr
 
 
 def test_longest_prefix_wins_beside_the_application(front: WebProcess) -> None:

@@ -338,8 +338,9 @@ class _BackendCall:
             if isinstance(event, h11.Response):
                 break
             raise BackendError(502, "the backend closed the connection without an answer")
-        headers = [(name, value) for name, value in end_to_end(event.headers)
+        headers = [(name, value) for name, value in end_to_end(event.headers.raw_items())
                    if name.lower() not in _OWN_HEADERS]
+        # (raw_items: the names as the backend wrote them; h11 lowers them otherwise)
         exchange.send_head(event.status_code, headers, reason=event.reason or None)
         try:
             while True:
@@ -366,7 +367,7 @@ class _BackendCall:
         connection = self.connection
         upgrade = next((value for name, value in response.headers if name == b"upgrade"),
                        b"websocket")
-        headers = [(name, value) for name, value in end_to_end(response.headers)
+        headers = [(name, value) for name, value in end_to_end(response.headers.raw_items())
                    if name.lower() not in _OWN_HEADERS]
         headers += [(b"Upgrade", upgrade), (b"Connection", b"Upgrade")]
         data, _closed = connection.h11.trailing_data
