@@ -68,6 +68,9 @@ HOP_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close, X-Bac
               b"Proxy-Authenticate: Basic\r\nX-Kept: yes\r\n\r\nhop")
 
 RAW_ANSWERS = {b"garbage": b"SPLAT\r\n\r\n",
+               b"eof": b"HTTP/1.1 200 OK\r\nX-Kept: yes\r\n\r\nuntil the end",
+               b"early": b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+                         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
                b"broken": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten.."}
 
 
@@ -75,7 +78,8 @@ RAW_ANSWERS = {b"garbage": b"SPLAT\r\n\r\n",
 def raw_backend() -> Iterator[int]:
     """A backend on raw sockets, for answers real servers do not give: ``/hop`` gets the
     hop-by-hop headers of HOP_ANSWER (dropins web and uvicorn do not let applications send
-    them), ``/garbage`` what is not HTTP, ``/broken`` 10 of the 100 bytes announced."""
+    them), ``/garbage`` what is not HTTP, ``/broken`` 10 of the 100 bytes announced, ``/eof``
+    a body ended by closing, ``/early`` a 103 before its answer."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
     stopping = threading.Event()
@@ -203,6 +207,13 @@ def test_hop_by_hop_response_headers_stripped(front: WebProcess) -> None:
     assert [name for name, _ in response.header_list].count("Server") == 1
 
 
+def test_body_ended_by_closing_and_interim_answers(front: WebProcess) -> None:
+    ended = front.get("/raw/eof")
+    assert (ended.status, ended.body, ended.headers["x-kept"]) == (200, b"until the end", "yes")
+    early = front.get("/raw/early")
+    assert (early.status, early.body) == (200, b"ok") and "link" not in early.headers
+
+
 def test_bad_or_broken_answers(front: WebProcess) -> None:
     assert front.get("/raw/garbage").status == 502
     front.wait_for_log(r"--proxy http://127\.0\.0\.1:\d+: bad answer from the backend")
@@ -212,7 +223,7 @@ def test_bad_or_broken_answers(front: WebProcess) -> None:
     raw = raw_exchange(front.port, b"GET /raw/broken HTTP/1.1\r\nHost: x\r\n\r\n")
     head, _, body = raw.partition(b"\r\n\r\n")
     assert b"Content-Length: 100" in head and body == b"only ten.."
-    front.wait_for_log(r"bad answer from the backend: .*received 10 bytes, expected 100")
+    front.wait_for_log(r"the backend closed the connection without the rest of its answer")
     assert "Traceback" not in front.stderr
 
 

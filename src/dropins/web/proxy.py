@@ -6,7 +6,8 @@ backend of the longest such prefix, anything else to the handler it wraps.  The 
 the URL's path followed by what comes after the prefix (``--proxy /api=http://h:8000/v1``
 sends ``/api/x?q=1`` as ``/v1/x?q=1``), as nginx's ``proxy_pass`` with a URI does.
 
-The backend side is h11 over pooled keep-alive connections (``proxypool.py``).  Why each rule:
+The backend side is httptools' response parser (``proxyresponse.py``) over pooled keep-alive
+connections (``proxypool.py``).  Why each rule:
 
 * hop-by-hop headers (``Connection`` and the fields it names, ``Keep-Alive``, ``TE``,
   ``Transfer-Encoding``, ``Upgrade``, ``Proxy-*``) are dropped both ways: each side frames
@@ -38,6 +39,7 @@ from typing import Any
 
 from dropins.web.exchange import BodyError, ClientDisconnected, Exchange
 from dropins.web.proxypool import Backend, BackendConnection, ConnectionPool, parse_backend
+from dropins.web.proxyresponse import BadResponse, ResponseReader, request_head
 from dropins.web.relay import BackendError, end_to_end
 
 __all__ = ["ReverseProxy", "parse_proxy"]
@@ -86,9 +88,7 @@ class ReverseProxy:
         routes = [_Route(*parse_proxy(text), timeout) for text in proxies]
         self.routes = sorted(routes, key=lambda route: len(route.prefix), reverse=True)
         self._not_sent = frozenset() if keep_credentials else frozenset({b"authorization"})
-        import h11  # noqa: F401 - imported now, before --uid drops privileges
-
-        import dropins.web.proxytunnel  # noqa: F401
+        import dropins.web.proxytunnel  # noqa: F401 - imported now, before --uid drops privileges
 
     def route(self, path: bytes) -> _Route | None:
         """The route of the longest prefix ``path`` lies under, or None."""
@@ -109,11 +109,9 @@ class ReverseProxy:
             route.pool.close()
 
     async def _forward(self, exchange: Exchange, route: _Route) -> None:
-        import h11
-
         upgrade = _upgrade_requested(exchange)
-        request = h11.Request(method=exchange.method, target=route.target(exchange),
-                              headers=self._headers(exchange, route, upgrade))
+        request = request_head(exchange.method, route.target(exchange),
+                               self._headers(exchange, route, upgrade))
         fresh = False
         while True:
             try:
@@ -229,7 +227,7 @@ class _BackendCall:
         self.client_left = False
         self._progress = 0.0    # when the request body last moved
 
-    async def run(self, request: Any, upgrade: bytes | None) -> bool:
+    async def run(self, request: bytes, upgrade: bytes | None) -> bool:
         """Relay the exchange; return whether the connection may carry another request.
 
         A client that leaves meanwhile (its connection lost or half-closed, as nginx sees
@@ -247,69 +245,59 @@ class _BackendCall:
         self.client_left = True
         self.connection.close()
 
-    async def _relay(self, request: Any, upgrade: bytes | None) -> bool:
-        import h11
-
-        connection = self.connection
+    async def _relay(self, request: bytes, upgrade: bytes | None) -> bool:
+        writer = self.connection.writer
+        reader = ResponseReader(head_only=self.exchange.head_only)
         if self.exchange.body is None:
-            # No body to stream: the whole request leaves in one write, and no task is needed.
-            connection.writer.write(connection.h11.send(request)
-                                    + connection.h11.send(h11.EndOfMessage()))
+            # No body to stream: the request leaves in one write, and no task is needed.
+            writer.write(request)
             sender: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             sender.set_result(None)
-            return await self._receive(sender, upgrade)
-        connection.writer.write(connection.h11.send(request))
+            return await self._receive(reader, sender, upgrade)
+        writer.write(request)
         sender = asyncio.ensure_future(self._send_body())
         try:
-            return await self._receive(sender, upgrade)
+            return await self._receive(reader, sender, upgrade)
         finally:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await sender
 
     async def _send_body(self) -> None:
-        import h11
-
-        connection, body = self.connection, self.exchange.body
+        exchange, writer = self.exchange, self.connection.writer
+        body = exchange.body
+        assert body is not None
+        chunked = exchange.header(b"content-length") is None  # sent chunked (_headers)
         loop = asyncio.get_running_loop()
         self._progress = loop.time()
         try:
-            if body is not None:
-                while chunk := await body.read_chunk():
-                    connection.writer.write(connection.h11.send(h11.Data(data=chunk)))
-                    async with asyncio.timeout(self.timeout):
-                        await connection.writer.drain()
-                    self._progress = loop.time()
-            connection.writer.write(connection.h11.send(h11.EndOfMessage()))
+            while chunk := await body.read_chunk():
+                writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                async with asyncio.timeout(self.timeout):
+                    await writer.drain()
+                self._progress = loop.time()
+            if chunked:
+                writer.write(b"0\r\n\r\n")
             async with asyncio.timeout(self.timeout):
-                await connection.writer.drain()
+                await writer.drain()
         except TimeoutError:
-            connection.close()
+            self.connection.close()
             raise BackendError(504, "the backend took none of the request body in time")
         except (ClientDisconnected, BodyError):
             # The body will not be complete: end the backend connection, so that the reading
             # side stops waiting for an answer and raises this (see _sender_failure).
-            connection.close()
+            self.connection.close()
             raise
         except OSError:
             pass  # the backend stopped reading: its answer (or its absence) tells the rest
 
-    async def _next_event(self, sender: asyncio.Future[None]) -> Any:
-        import h11
-
-        connection = self.connection
+    async def _read(self, reader: ResponseReader, sender: asyncio.Future[None]) -> None:
+        """Feed ``reader`` the backend's next bytes."""
         loop = asyncio.get_running_loop()
         while True:
             try:
-                event = connection.h11.next_event()
-            except h11.RemoteProtocolError as error:
-                _sender_failure(sender)
-                raise BackendError(502, f"bad answer from the backend: {error}")
-            if event is not h11.NEED_DATA:
-                return event
-            try:
                 async with asyncio.timeout(self.timeout):  # no task per read, as wait_for makes
-                    data = await connection.reader.read(_BLOCK)
+                    data = await self.connection.reader.read(_BLOCK)
             except TimeoutError:
                 if not sender.done() and loop.time() - self._progress < self.timeout:
                     continue  # still sending the request: the wait for its answer has not begun
@@ -322,58 +310,57 @@ class _BackendCall:
                 self.answered = True
             else:
                 _sender_failure(sender)
-            connection.h11.receive_data(data)
+            try:
+                reader.feed(data)
+            except BadResponse as error:
+                _sender_failure(sender)
+                raise BackendError(502, str(error))
+            return
 
-    async def _receive(self, sender: asyncio.Future[None], upgrade: bytes | None) -> bool:
-        import h11
-
+    async def _receive(self, reader: ResponseReader, sender: asyncio.Future[None],
+                       upgrade: bytes | None) -> bool:
         exchange = self.exchange
-        while True:
-            event = await self._next_event(sender)
-            if isinstance(event, h11.InformationalResponse):
-                if event.status_code == 101 and upgrade is not None:
-                    self._switch(event)
-                    return False
-                continue  # 100 Continue is between us and the backend
-            if isinstance(event, h11.Response):
-                break
-            raise BackendError(502, "the backend closed the connection without an answer")
-        headers = [(name, value) for name, value in end_to_end(event.headers.raw_items())
+        while not reader.head_done:
+            await self._read(reader, sender)
+        if reader.status == 101:
+            if upgrade is None:
+                raise BackendError(502, "the backend switched protocols unasked")
+            self._switch(reader)
+            return False
+        headers = [(name, value) for name, value in end_to_end(reader.headers)
                    if name.lower() not in _OWN_HEADERS]
-        # (raw_items: the names as the backend wrote them; h11 lowers them otherwise)
-        exchange.send_head(event.status_code, headers, reason=event.reason or None)
+        exchange.send_head(reader.status, headers, reason=reader.reason or None)
         try:
             while True:
-                event = await self._next_event(sender)
-                if isinstance(event, h11.Data):
-                    exchange.write(bytes(event.data))
-                    await exchange.drain()
-                elif isinstance(event, h11.EndOfMessage):
+                for data in reader.body:
+                    exchange.write(data)
+                reader.body.clear()
+                if reader.complete:
                     break
-                else:
-                    raise BackendError(502, "the backend's answer broke off")
+                await exchange.drain()
+                await self._read(reader, sender)
         except ClientDisconnected:
             exchange.abort()
             return False
         exchange.end()
         # Answered before the whole request was sent (an early 413, say), that connection is
-        # in the middle of a request and cannot carry another: the pool sees it in h11's state.
-        return True
+        # in the middle of a request and cannot carry another.
+        sent = sender.done() and not sender.cancelled() and sender.exception() is None
+        return reader.keep_alive and sent
 
-    def _switch(self, response: Any) -> None:
+    def _switch(self, reader: ResponseReader) -> None:
         """The backend accepted the upgrade: tunnel the client's connection to it."""
         from dropins.web.proxytunnel import Tunnel
 
-        connection = self.connection
-        upgrade = next((value for name, value in response.headers if name == b"upgrade"),
-                       b"websocket")
-        headers = [(name, value) for name, value in end_to_end(response.headers.raw_items())
+        upgrade = next((value for name, value in reader.headers
+                        if name.lower() == b"upgrade"), b"websocket")
+        headers = [(name, value) for name, value in end_to_end(reader.headers)
                    if name.lower() not in _OWN_HEADERS]
         headers += [(b"Upgrade", upgrade), (b"Connection", b"Upgrade")]
-        data, _closed = connection.h11.trailing_data
         http = self.exchange.connection
         self.upgraded = True
-        http.switch_protocol(self.exchange, headers, Tunnel(http, connection, bytes(data)))
+        http.switch_protocol(self.exchange, headers,
+                             Tunnel(http, self.connection, reader.after_head or b""))
 
 
 def _sender_failure(sender: asyncio.Future[None]) -> None:

@@ -2,9 +2,10 @@
 
 A ``Backend`` is where one ``--proxy PREFIX=URL`` sends its requests: ``http://host:port/path``
 or ``unix:/path.sock``.  A ``ConnectionPool`` per backend keeps the connections whose last
-exchange ended cleanly (h11 says both sides are ``DONE``), so that most requests cost no
-connect.  Why each rule:
+exchange ended cleanly, so that most requests cost no connect.  Why each rule:
 
+* a connection is kept when its last exchange ended cleanly (the response complete with
+  keep-alive, the request sent whole);
 * idle connections are kept at most ``IDLE_TIMEOUT`` seconds (4 s), below the keep-alive
   timeouts of common backends (uvicorn 5 s, dropins web 15 s, nginx 75 s), so that the pool
   seldom picks a connection the backend is just closing; one it has closed already (EOF
@@ -22,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["Backend", "BackendConnection", "ConnectionPool", "parse_backend"]
@@ -78,26 +78,15 @@ def parse_backend(url: str) -> Backend:
 
 
 class BackendConnection:
-    """One connection to a backend and its h11 client state."""
+    """One connection to a backend."""
 
-    __slots__ = ("h11", "idle_since", "reader", "reused", "writer")
+    __slots__ = ("idle_since", "reader", "reused", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        import h11
-
         self.reader = reader
         self.writer = writer
-        self.h11: Any = h11.Connection(h11.CLIENT)
         self.reused = False
         self.idle_since = 0.0
-
-    @property
-    def reusable(self) -> bool:
-        """Whether the last exchange ended so that another may follow on this connection."""
-        import h11
-
-        return (self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
-                and self.alive)
 
     @property
     def alive(self) -> bool:
@@ -141,11 +130,11 @@ class ConnectionPool:
         return BackendConnection(reader, writer)
 
     def release(self, connection: BackendConnection) -> None:
-        """Keep ``connection`` for the next request if it can carry one, else close it."""
-        if not connection.reusable or len(self._idle) >= MAX_IDLE:
+        """Keep ``connection``, whose last exchange ended so that another may follow, for
+        the next request; or close it when the backend did, or enough are kept."""
+        if not connection.alive or len(self._idle) >= MAX_IDLE:
             connection.close()
             return
-        connection.h11.start_next_cycle()
         connection.idle_since = asyncio.get_running_loop().time()
         self._idle.append(connection)
 
