@@ -233,6 +233,9 @@ def test_longest_prefix_wins_beside_the_application(front: WebProcess) -> None:
     assert _json(front, "/api/v2/x")["raw_path"] == "/two/x"
     assert _json(front, "/api/v2")["raw_path"] == "/two"
     assert _json(front, "/api/v2x")["raw_path"] == "/v1/v2x"
+    assert _json(front, "/api/a..b/.x")["raw_path"] == "/v1/a..b/.x"
+    for climbing in ("/api/../secret", "/api/%2e%2e/secret", "/api/x/..%2fsecret", "/api/./x"):
+        assert front.get(climbing).status == 400, climbing
     for path in ("/apix", "/", "/other/api"):
         response = front.get(path)
         assert (response.status, response.body) == (200, f"front {path}".encode())

@@ -9,6 +9,8 @@ sends ``/api/x?q=1`` as ``/v1/x?q=1``), as nginx's ``proxy_pass`` with a URI doe
 The backend side is httptools' response parser (``proxyresponse.py``) over pooled keep-alive
 connections (``proxypool.py``).  Why each rule:
 
+* a path with ``.`` or ``..`` segments is refused (400), since the prefix it was routed by
+  says nothing about where it leads once a backend resolves them;
 * hop-by-hop headers (``Connection`` and the fields it names, ``Keep-Alive``, ``TE``,
   ``Transfer-Encoding``, ``Upgrade``, ``Proxy-*``) are dropped both ways: each side frames
   its own connection;
@@ -38,6 +40,7 @@ import re
 from typing import Any
 
 from dropins.web.exchange import BodyError, ClientDisconnected, Exchange
+from dropins.web.paths import percent_decode
 from dropins.web.proxypool import Backend, BackendConnection, ConnectionPool, parse_backend
 from dropins.web.proxyresponse import BadResponse, ResponseReader, request_head
 from dropins.web.relay import BackendError, end_to_end
@@ -102,6 +105,11 @@ class ReverseProxy:
         route = self.route(exchange.path)
         if route is None:
             return self.fallback(exchange)
+        if _climbs(exchange.path):
+            # /api/../admin would reach the backend's /v1/../admin: out of the URL's path
+            # for a backend that resolves it.  Like files, such paths are refused.
+            exchange.respond_error(400, "A path with '.' or '..' segments cannot be proxied")
+            return None
         return self._forward(exchange, route)
 
     def close(self) -> None:
@@ -176,6 +184,14 @@ class ReverseProxy:
         if route.prefix != b"/":
             headers.append((b"x-forwarded-prefix", route.prefix))
         return headers
+
+
+def _climbs(path: bytes) -> bool:
+    """Whether ``path`` has a ``.`` or ``..`` segment, escaped (``%2e%2e``) or not, or one
+    that decodes to such segments (``..%2f``)."""
+    if b"." not in path and b"%" not in path:
+        return False
+    return any(segment in (b".", b"..") for segment in percent_decode(path).split(b"/"))
 
 
 def _upgrade_requested(exchange: Exchange) -> bytes | None:
