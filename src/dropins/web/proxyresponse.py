@@ -6,7 +6,8 @@ framing (Content-Length, chunked, none for 1xx, 204 and 304) about twenty times 
 h11, which is most of a proxied request's cost.  What it cannot know, this adds:
 
 * the answer to a ``HEAD`` has no body whatever its Content-Length says (the parser never
-  saw the request): the response is complete with its head;
+  saw the request): the response is complete with its head (and its connection closed,
+  in case a faulty backend sends a body all the same);
 * a body with neither Content-Length nor chunked framing ends when the backend closes, and
   the parser has no call for "the connection ended": ``feed(b"")`` says so;
 * interim answers (``100 Continue``, ``103 Early Hints``) are between the proxy and the
@@ -101,8 +102,11 @@ class ResponseReader:
         if status in (204, 304) or status == 101:
             self._framed = True
         if self.head_only:
+            # Stop parsing: a HEAD's answer has no body.  Its connection is not reused: a
+            # backend that sends the body anyway would have it read as the next answer.
             self.complete = True
-            raise _HeadDone  # stop parsing: a HEAD's answer has no body
+            self.keep_alive = False
+            raise _HeadDone
 
     def on_body(self, data: bytes) -> None:
         self.body.append(data)
