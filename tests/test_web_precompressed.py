@@ -25,6 +25,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "only-gz.js").write_bytes(b"let x = 1;\n")
     (root / "only-gz.js.gz").write_bytes(gzip.compress(b"let x = 1;\n"))
     (root / "plain.txt").write_bytes(b"plain\n")
+    for name in ("secret.php.gz", "run.cgi.br", "page.RPY.gz"):
+        (root / name).write_bytes(gzip.compress(b"<?php $password = 'x'; ?>"))
     (root / "big.bin").write_bytes(BIG)
     (root / "big.bin.gz").write_bytes(gzip.compress(BIG, 1))
     (root / "lonely.gz").write_bytes(gzip.compress(b"no original"))
@@ -103,6 +105,12 @@ def test_files_without_twins_and_twins_by_name(server: WebProcess, site: Path) -
     assert by_name.headers["content-type"] == "application/gzip"
     assert "content-encoding" not in by_name.headers
     assert by_name.body == (site / "app.css.gz").read_bytes()
+
+
+def test_compressed_scripts_are_403_by_their_own_name(server: WebProcess) -> None:
+    # A script's twin is its source, compressed: refused like the script itself.
+    for name in ("/secret.php.gz", "/run.cgi.br", "/page.RPY.gz"):
+        assert server.get(name, {"Accept-Encoding": "gzip, br"}).status == 403, name
 
 
 def test_twin_symlinked_out_of_the_folder_is_ignored(server: WebProcess) -> None:

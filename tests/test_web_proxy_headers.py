@@ -206,6 +206,11 @@ def test_rfc_7239_forwarded_and_only_the_kind_asked_for(project: Path) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["--proxy-headers", "--forwarded-allow-ips", "10.0.0.300"], "is not an IP address"),
     (["--proxy-headers", "--forwarded-allow-ips", "10.0.0.0/33"], "is not a network"),
+    (["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1,"], "has an empty entry"),
+    (["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1,,::1"], "has an empty entry"),
+    (["--proxy-headers", "--forwarded-allow-ips", "10.0.0.1/8"],
+     "'10.0.0.1/8' has host bits set: write the network as 10.0.0.0/8"),
+    (["--proxy-headers", "--forwarded-allow-ips", "2001:db8::1/32"], "has host bits set"),
     (["--forwarded-allow-ips", "10.0.0.1"], "--forwarded-allow-ips needs --proxy-headers"),
     (["--proxy-headers-kind", "via"], "invalid choice"),
     (["--wsgi", "x:app", "--root-path", "api"], "must be a path such as /api"),

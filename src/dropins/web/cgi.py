@@ -57,8 +57,10 @@ _NOT_PASSED = frozenset({b"proxy", b"authorization", b"content-type", b"content-
 
 
 def is_script(file_path: str) -> bool:
-    """Whether a file is a program by its name (``.cgi``, ``.php``, ``.rpy``, any case)."""
-    return file_path.lower().endswith(SCRIPT_SUFFIXES)
+    """Whether a file is a program by its name (``.cgi``, ``.php``, ``.rpy``, any case), or
+    a precompressed copy of one (``.php.gz``, ``.cgi.br``), which is the same source."""
+    name = file_path.lower()
+    return name.removesuffix(".gz").removesuffix(".br").endswith(SCRIPT_SUFFIXES)
 
 
 class BadScriptOutput(ValueError):

@@ -65,15 +65,24 @@ class TrustedProxies:
         self.addresses: set[Address] = set()
         self.networks: list[Network] = []
         for entry in (part.strip() for part in text.split(",")):
+            if not entry:
+                raise ValueError(f"{text!r} has an empty entry (a comma too many?); give "
+                                 "addresses or networks separated by single commas, such as "
+                                 "127.0.0.1,10.0.0.0/8")
             if entry == "*":
                 self.everyone = True
             elif entry == "unix":
                 self.unix = True
             elif "/" in entry:
                 try:
-                    self.networks.append(ipaddress.ip_network(entry, strict=False))
+                    network = ipaddress.ip_network(entry, strict=False)
                 except ValueError:
                     raise ValueError(f"{entry!r} is not a network such as 10.0.0.0/8") from None
+                if network.network_address != ipaddress.ip_interface(entry).ip:
+                    # 10.0.0.1/8 trusts all of 10.0.0.0/8: more than the one address it reads as
+                    raise ValueError(f"{entry!r} has host bits set: write the network as "
+                                     f"{network}, or the address alone as {entry.split('/')[0]}")
+                self.networks.append(network)
             else:
                 try:
                     self.addresses.add(ipaddress.ip_address(entry))

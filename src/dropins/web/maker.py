@@ -69,6 +69,8 @@ class Options(AuthOptions):
               "  dropins web --asgi myapp:app         an ASGI 3 application (with lifespan)\n"
               "  dropins web --path site --cgi        run site's *.cgi files as CGI scripts\n"
               "  dropins web --userdir                /~USER/ from ~USER/public_html\n"
+              "  dropins web --path site --proxy /api=http://127.0.0.1:8000\n"
+              "                                       files, and /api/ from a backend\n"
               "  dropins web --auth file:users.txt    ask for a user name and password\n"
               "                                       (make the file with 'dropins passwd')")
     supported_credential_interfaces = (IUsernamePassword, IAnonymous)
@@ -142,6 +144,13 @@ class Options(AuthOptions):
                           help="the path a proxy serves the application under, which it takes "
                                "off before passing requests on (WSGI SCRIPT_NAME, ASGI "
                                "root_path); e.g. /api")
+    proxy = Parameter(multiple=True, metavar="PREFIX=URL",
+                      help="forward requests under PREFIX to a backend, repeatable; URL is "
+                           "http://HOST:PORT/PATH or unix:/PATH.sock (longest prefix wins; "
+                           "the rest is served as without it); e.g. /api=http://127.0.0.1:8000")
+    proxy_timeout = Parameter(default=60.0, type=positive_float, metavar="SECONDS",
+                              help="time a --proxy backend has to accept a connection, take "
+                                   "the request, and send each part of its answer (504 after)")
     insecure_auth = Flag(help="allow --auth on plain TCP reachable from other machines, where "
                               "passwords cross the network in clear text")
 
@@ -215,6 +224,19 @@ def _check_proxy_options(options: Options) -> None:
             TrustedProxies(options["forwarded_allow_ips"])
         except ValueError as error:
             raise UsageError(f"--forwarded-allow-ips: {error}") from None
+    if options["proxy"]:
+        from dropins.web.proxy import parse_proxy
+
+        prefixes: set[bytes] = set()
+        for text in options["proxy"]:
+            try:
+                prefix, _ = parse_proxy(text)
+            except ValueError as error:
+                raise UsageError(f"--proxy {error}") from None
+            if prefix in prefixes:
+                raise UsageError(f"--proxy {text!r}: the prefix {prefix.decode()} is given "
+                                 "twice; give each prefix one backend")
+            prefixes.add(prefix)
     root = options["root_path"].rstrip("/")
     if root and not (options["wsgi"] or options["asgi"]):
         raise UsageError("--root-path is for --wsgi and --asgi applications")
@@ -254,6 +276,18 @@ class _ThreadPoolService(Service):
     async def stop(self) -> None:
         await super().stop()
         self.pool.shutdown()
+
+
+class _ProxyPoolService(Service):
+    """Closes the --proxy backends' idle connections when the tree stops."""
+
+    def __init__(self, proxy: Any) -> None:
+        super().__init__("web-proxy")
+        self.proxy = proxy
+
+    async def stop(self) -> None:
+        await super().stop()
+        self.proxy.close()
 
 
 def make_service(options: Any) -> MultiService:
@@ -312,6 +346,12 @@ def make_service(options: Any) -> MultiService:
                                   dotfiles=options["dotfiles"] == "allow",
                                   relay_timeout=options["send_timeout"],
                                   keep_credentials=not options["auth"])
+    if options["proxy"]:
+        from dropins.web.proxy import ReverseProxy
+
+        handler = ReverseProxy(handler, list(options["proxy"]), options["proxy_timeout"],
+                               keep_credentials=not options["auth"])
+        root.add_service(_ProxyPoolService(handler))
     if options["auth"]:
         from dropins.web.auth import BasicAuth
 

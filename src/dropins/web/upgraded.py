@@ -1,9 +1,10 @@
 """What an HTTP connection can be handed over to after a 101 response.
 
-A WebSocket (``wsconnection.py``) is one; a relay of an upgraded connection to a backend (the
-reverse proxy) would be another.  The HTTP connection stays the transport's protocol and
-passes these calls on (``HttpConnection.switch_protocol``), so that the server's set of
-connections, its limits on connections and its graceful stop keep covering upgraded ones.
+A WebSocket (``wsconnection.py``) is one; a relay of an upgraded connection to a backend
+(the reverse proxy's ``proxytunnel.py``) is another.  The HTTP connection stays the
+transport's protocol and passes these calls on (``HttpConnection.switch_protocol``), so that
+the server's set of connections, its limits on connections and its graceful stop keep
+covering upgraded ones.
 """
 
 from __future__ import annotations
