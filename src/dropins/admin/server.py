@@ -158,6 +158,9 @@ class AdminServer:
         path = urllib.parse.unquote(exchange.path.decode("latin-1"))
         method = exchange.method.decode("latin-1")
         query = dict(urllib.parse.parse_qsl(exchange.query.decode("latin-1")))
+        if path == "/favicon.ico":
+            exchange.respond(204, _SECURITY)  # no icon, and no 404 in the browser's console
+            return
         if path in _STATIC and method in ("GET", "HEAD"):
             _static(exchange, *_STATIC[path])
             return
