@@ -212,3 +212,34 @@ def test_unix_admin_lets_the_process_owner_in_without_password(tmp_path: Path) -
         client.close()
     assert answer.startswith(b"HTTP/1.1 200")
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["role"] == "operator"
+
+
+def test_tls_admin_on_every_interface_sets_a_secure_cookie(tmp_path: Path) -> None:
+    import re
+    import ssl
+
+    from _runner_helpers import Dropins
+
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1")
+    chain, key = tmp_path / "chain.pem", tmp_path / "key.pem"
+    certificate.private_key_pem.write_to_path(str(key))
+    certificate.cert_chain_pems[0].write_to_path(str(chain))
+    client = ssl.create_default_context()
+    authority.configure_trust(client)
+    with Dropins("--admin", f"ssl:0:certKey={chain}:privateKey={key}", "--admin-auth",
+                 "memory:alice:alice-secret", "echo", "--listen", "tcp:0:interface=127.0.0.1",
+                 cwd=tmp_path) as process:
+        process.ready()
+        port = int(re.search(r"admin: serving on ssl:[^ ]*?:(\d+)", process.stderr)[1])
+        connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=15, context=client)
+        connection.request("POST", "/login", body=b'{"user": "alice", "password": '
+                                                   b'"alice-secret"}',
+                           headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        body = json.loads(response.read())
+        connection.close()
+    assert response.status == 200 and body["role"] == "viewer"
+    cookie = response.getheader("Set-Cookie")
+    assert "; Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
