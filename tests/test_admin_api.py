@@ -243,3 +243,29 @@ def test_tls_admin_on_every_interface_sets_a_secure_cookie(tmp_path: Path) -> No
     assert response.status == 200 and body["role"] == "viewer"
     cookie = response.getheader("Set-Cookie")
     assert "; Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+
+def test_with_workers_the_supervisor_serves_the_admin(tmp_path: Path) -> None:
+    with running_shop(tmp_path, "--workers", "2") as shop:
+        status, _, body = request(shop.admin, "GET", "/api/services", user="bob")
+        assert status == 200
+        pids = {entry["worker"] for entry in body["services"]}
+        assert len(pids) == 2 and shop.process.process.pid not in pids
+        assert sorted(entry["name"] for entry in body["services"]) == \
+            ["echo", "echo", "jobs", "jobs", "site", "site"]
+        status, _, process = request(shop.admin, "GET", "/api/process")
+        assert {worker["pid"] for worker in process["workers"]} == pids
+        status, _, body = request(shop.admin, "POST", "/api/services/echo/stop")
+        assert status == 409 and "inside workers" in body["error"]
+        assert request(shop.admin, "POST", "/api/services/nope/stop")[0] == 404
+        status, _, body = request(shop.admin, "GET", "/api/logs?q=worker%20ready")
+        assert len(body["lines"]) == 2  # the workers' lines, relogged by the supervisor
+        moved = get_free_port()
+        status, _, body = request(shop.admin, "POST", "/api/config/apply", {
+            "set": {"services.echo.listen": f"tcp:{moved}:interface=127.0.0.1"}})
+        assert status == 200 and body["reload"] == "restarted 2 workers"
+        socket.create_connection(("127.0.0.1", moved), timeout=5).close()
+        status, _, body = request(shop.admin, "POST", "/api/config/rollback")
+        assert status == 200 and body["reload_ok"]
+        socket.create_connection(("127.0.0.1", shop.echo), timeout=5).close()
+        assert_no_traceback(shop.process.stderr)

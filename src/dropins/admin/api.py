@@ -75,7 +75,7 @@ class Api:
 
     async def get(self, path: str, query: dict[str, str]) -> Any:
         if path == "/api/services":
-            return {"services": self.tree.describe()}
+            return {"services": await _maybe_await(self.tree.describe())}
         if path == "/api/logs":
             since, level, pattern = log_filters(query)
             return {"lines": self.ring.query(since, level, pattern)}
@@ -95,8 +95,10 @@ class Api:
                 raise ApiError(404, f"unknown action {action!r}: use stop, start or restart")
             try:
                 return {"service": await self.tree.act(name, action, user)}
+            except ApiError:
+                raise
             except UnknownService:
-                known = ", ".join(child["name"] for child in self.tree.describe())
+                known = ", ".join(self.tree.names())
                 raise ApiError(404, f"no service named {name!r} (services: {known})")
             except Exception as error:
                 raise ApiError(500, f"{action} {name}: {type(error).__name__}: {error}")
@@ -191,6 +193,12 @@ class Api:
             self.ring.unsubscribe(queue)
         if not exchange.finished and not exchange.connection.closed:
             exchange.end()
+
+
+async def _maybe_await(value: Any) -> Any:
+    import inspect
+
+    return await value if inspect.isawaitable(value) else value
 
 
 def _event(line: dict[str, Any]) -> bytes:

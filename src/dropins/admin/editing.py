@@ -134,7 +134,7 @@ class ConfigEditor:
         path = self._require_file()
         self._write(path, text)
         ok, message = await self.reloader.reload()
-        if not ok and message.startswith("refused"):
+        if not ok and message.startswith(("refused", "aborted")):
             self._write(path, current)  # nothing changed: the file says what runs
             log.warning("admin: %s's configuration was refused; %s restored", user, path)
             raise EditError(422, message, [message])

@@ -30,7 +30,9 @@ class _TreeConfig:
         return dict(getattr(config, "services", {}))
 
 
-def make_admin(options: Any, application: Any, config: Any, config_path: str | None) -> Any:
+def make_admin(options: Any, application: Any, config: Any, config_path: str | None,
+               supervisor: Any = None) -> Any:
+    """The admin of a process (``supervisor``: of the workers of that supervisor)."""
     from dropins.admin.editing import ConfigEditor
     from dropins.admin.ring import LogRing
     from dropins.admin.server import AdminServer, check_admin_options, parse_roles
@@ -38,6 +40,12 @@ def make_admin(options: Any, application: Any, config: Any, config_path: str | N
 
     checkers = check_admin_options(options)
     editor = ConfigEditor(config_path, None, list(options.set or ()))
-    tree = ServiceTree(application, _TreeConfig(editor, config))
-    parts = AdminParts(tree, LogRing(), editor)
+    if supervisor is not None:
+        from dropins.admin.workers import WorkersTree
+
+        workers = WorkersTree(supervisor)
+        parts = AdminParts(workers, LogRing(), editor, workers.workers)
+    else:
+        tree = ServiceTree(application, _TreeConfig(editor, config))
+        parts = AdminParts(tree, LogRing(), editor)
     return AdminServer(options.admin, checkers, parse_roles(options.admin_role), parts)

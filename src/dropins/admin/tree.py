@@ -55,6 +55,9 @@ class ServiceTree:
         entry["children"] = [self._describe(child, [*path, name]) for child in children]
         return entry
 
+    def names(self) -> list[str]:
+        return [child.name for child in self.application if child.name]
+
     def find(self, name: str) -> Any:
         for child in self.application:
             if child.name == name:
@@ -72,6 +75,15 @@ class ServiceTree:
         log.info("admin: service %r is %s (%s by %s)", name,
                  "running" if service.running else "stopped", action, user)
         return next(entry for entry in self.describe() if entry["name"] == name)
+
+
+def worker_tree(runner: Any) -> ServiceTree:
+    """The tree of a worker process, kept on its runner (so ``since`` lasts)."""
+    tree = getattr(runner, "_admin_tree", None)
+    if tree is None:
+        tree = ServiceTree(runner.application, runner.config)
+        runner._admin_tree = tree
+    return tree
 
 
 def _addresses(service: Any) -> list[str]:

@@ -76,9 +76,6 @@ def prepare(options: RunnerOptions) -> Identity:
         except ValueError as error:
             raise UsageError(str(error)) from None
     if options.admin is not None or options.admin_auth or options.admin_role:
-        if options.workers is not None:
-            raise UsageError("--admin does not run with --workers yet; run the admin without "
-                             "--workers, or use --health for the workers")
         from dropins.admin.server import check_admin_options
 
         try:
