@@ -34,9 +34,10 @@ class LogRing(logging.Handler):
         self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Start collecting the process's records (live lines are delivered on ``loop``)."""
-        self._loop = loop
+    def attach(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Collect the process's records (again: no harm); live lines go out on ``loop``."""
+        if loop is not None:
+            self._loop = loop
         logging.getLogger().addHandler(self)
 
     def detach(self) -> None:

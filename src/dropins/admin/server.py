@@ -120,6 +120,7 @@ class AdminServer:
         server.allow = b"GET, HEAD, POST"
         self.service = StreamServerService(endpoint, server, name="admin",
                                            shutdown_timeout=1.0)
+        parts.ring.attach(None)  # from now: the log shows the start-up too
 
     @property
     def addresses(self) -> list[str]:
