@@ -70,6 +70,10 @@ class RunnerOptions:
     reload_dir: list[str] | None
     debug: bool
     health: str | None
+    admin: str | None
+    admin_auth: list[str] | None
+    admin_role: list[str] | None
+    insecure_admin: bool
     app: str | None
     config: str | None
     set: list[str] | None
@@ -84,7 +88,8 @@ class RunnerOptions:
         "rundir": None, "umask": None, "uid": None, "gid": None, "loop": "asyncio",
         "shutdown_timeout": None, "workers": None, "reuse_port": False, "reload": False,
         "reload_dir": None, "debug": False,
-        "health": None, "app": None, "config": None, "set": None,
+        "health": None, "admin": None, "admin_auth": None, "admin_role": None,
+        "insecure_admin": False, "app": None, "config": None, "set": None,
         "save": None, "force": False, "help": False, "version": False,
     }
 
@@ -238,6 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("--health", metavar="ENDPOINT",
         help="Serve /livez, /readyz and /metrics over HTTP on ENDPOINT, e.g. "
              "tcp:9090:interface=127.0.0.1 (a plain tcp:9090 listens on every interface).")
+    add("--admin", metavar="ENDPOINT",
+        help="Serve the browser admin and its JSON API on ENDPOINT, e.g. "
+             "tcp:9080:interface=127.0.0.1 (needs --admin-auth unless it is a unix: socket). "
+             "See docs/admin.md.")
+    add("--admin-auth", action="append", metavar="TYPE:ARGS",
+        help="Who may log in to the admin, as for --auth, e.g. file:admins.txt (repeatable).")
+    add("--admin-role", action="append", metavar="USER=ROLE",
+        help="Give USER the admin role viewer (the default: sees everything, changes nothing) "
+             "or operator (may also stop/start services and apply configuration); repeatable.")
+    add("--insecure-admin", action="store_true",
+        help="Allow --admin on plain TCP that other machines can reach (passwords in clear).")
     add("--reload", action="store_true",
         help="Development: restart the worker when the application's own Python files or its "
              "application file change, keeping the sockets open (needs dropins[reload]; "

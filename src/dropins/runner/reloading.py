@@ -65,6 +65,8 @@ class Reloader:
         self.sets = sets
         self.pidfile = pidfile
         self.generation = 0
+        #: The outcome of the last reload: (ok, summary or reason)
+        self.last: tuple[bool, str] | None = None
         self._task: asyncio.Future[None] | None = None
         self._again = False
 
@@ -74,6 +76,15 @@ class Reloader:
             self._again = True
             return
         self._task = asyncio.ensure_future(self._run())
+
+    async def reload(self) -> tuple[bool, str]:
+        """Reload now and wait for the outcome (the admin's apply and rollback)."""
+        self.request()
+        task = self._task
+        assert task is not None
+        await asyncio.wait({task})
+        assert self.last is not None
+        return self.last
 
     async def cancel(self) -> None:
         """Stop a reload in progress (the process is stopping)."""
@@ -100,6 +111,7 @@ class Reloader:
             self._again = False
             self._move("READY", "RELOADING")
             ok, message = await self._reload_once()
+            self.last = (ok, message)
             self.generation += 1
             if self.pidfile:
                 _write_status(status_path(self.pidfile), {

@@ -75,6 +75,15 @@ def prepare(options: RunnerOptions) -> Identity:
             check_health_endpoint(options.health)
         except ValueError as error:
             raise UsageError(str(error)) from None
+    if options.admin is not None or options.admin_auth or options.admin_role:
+        from dropins.admin.server import check_admin_options
+
+        try:
+            check_admin_options(options, make_checkers=False)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    elif options.insecure_admin:
+        raise UsageError("--insecure-admin goes with --admin ENDPOINT: it configures the admin")
     if options.reload:
         from dropins.supervisor.watching import WatchError, check_directories, require_watchfiles
 
@@ -199,6 +208,8 @@ class Runner:
         self.lifecycle = Lifecycle()
         #: systemd notify and watchdog, and the --health server: they watch self.lifecycle
         self.observers = self._make_observers()
+        #: the --admin server (its reloader is set once the loop runs)
+        self.admin = self._make_admin()
 
     def run(self) -> int:
         """The whole life of the process after the service was built; returns the exit status.
@@ -252,6 +263,8 @@ class Runner:
         try:
             with startup.interruptible():
                 self.observers.privileged_start()
+                if self.admin is not None:
+                    self.admin.privileged_start()
                 self.application.privileged_start()
         except StopBeforeStart as stop:
             self._stop_signal = stop.signum
@@ -291,10 +304,14 @@ class Runner:
                                   on_force=self._force_exit, on_reopen=reopen_log_files,
                                   on_hangup=hangup)
         handlers.install()
+        if self.admin is not None:
+            self.admin.parts.editor.reloader = self._reloader
         if startup.received is not None:  # between privileged_start() and now: stop at once
             handlers.stop_requested(startup.received)
         try:
             await self.observers.start()  # /readyz answers 503 while the services start
+            if self.admin is not None:
+                await self.admin.start()  # the log ring gets the start-up lines
             await self._start()
             log.info("%s", self._ready_message())
             self.status.ready()
@@ -302,6 +319,8 @@ class Runner:
             await self._stop_event.wait()
             return await self._stop()
         finally:
+            if self.admin is not None:
+                await self.admin.stop()
             await self.observers.stop()  # after the services: /readyz says 503 to the end
             handlers.loop_ended()  # they go on without the loop until the process ends
 
@@ -321,6 +340,14 @@ class Runner:
         from dropins.supervisor.observe import Observers
 
         return Observers.for_process(self.lifecycle, self.application, self.options.health)
+
+    def _make_admin(self) -> Any:
+        """The ``--admin`` server of this process, or None."""
+        if self.options.admin is None:
+            return None
+        from dropins.admin.parts import make_admin
+
+        return make_admin(self.options, self.application, self.config, self.config_path)
 
     def _stop_deadline(self) -> float:
         """Seconds the process has to end after the first stop signal."""

@@ -180,6 +180,23 @@ class MultiService(Service):
                 logger.exception("error while stopping %s", service_label(child))
         self.remove_service(child)
 
+    async def stop_in_place(self, child: Service) -> None:
+        """Stop a started ``child`` but keep it in the tree (the admin's stop button), so that
+        ``start_in_place`` can start it again and the tree's stop skips it meanwhile."""
+        if child not in self._started:
+            return
+        self._started.remove(child)
+        await child.stop()
+
+    async def start_in_place(self, child: Service) -> None:
+        """Start a child stopped by ``stop_in_place`` again (binding first)."""
+        if child in self._started or child.parent is not self:
+            return
+        child.privileged_start()
+        await child.start()
+        self._started.append(child)
+        self._started.sort(key=self._children.index)  # the stop order stays the reverse
+
     def order_children(self, names: list[str]) -> None:
         """Put the children named in ``names`` in that order (the start and stop order)."""
         rank = {name: index for index, name in enumerate(names)}

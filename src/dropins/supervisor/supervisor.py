@@ -77,6 +77,13 @@ class Supervisor(Runner):
 
         return supervisor_observers(self)  # systemd and --health hear of every worker
 
+    def _make_admin(self) -> Any:
+        if self.options.admin is None:
+            return None
+        from dropins.admin.parts import make_admin
+
+        return make_admin(self.options, self.application, self.config, self.config_path, self)
+
     def _stop_deadline(self) -> float:
         # the workers' own deadline first, then the wait for stragglers killed after it
         return self._workers_deadline() + SHUTDOWN_GRACE + 1.0

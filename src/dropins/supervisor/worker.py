@@ -86,6 +86,14 @@ async def _ready(runner: WorkerRunner, message: dict[str, Any]) -> dict[str, Any
     return {"problem": await ready_problem(runner.application)}
 
 
+@request_handler("services")
+def _services(runner: WorkerRunner, message: dict[str, Any]) -> dict[str, Any]:
+    """This worker's service tree, for the supervisor's ``--admin``."""
+    from dropins.admin.tree import worker_tree
+
+    return {"services": worker_tree(runner).describe()}
+
+
 def worker_id() -> int | None:
     """This process's worker number, or None when it is not a worker."""
     text = os.environ.get(ENV_WORKER, "")
@@ -97,8 +105,9 @@ def worker_options(options: RunnerOptions) -> RunnerOptions:
     for name in ("daemon", "syslog", "reuse_port", "reload"):
         setattr(options, name, False)
     for name in ("pidfile", "logfile", "uid", "gid", "workers", "rundir", "health",
-                 "reload_dir"):
+                 "reload_dir", "admin", "admin_auth", "admin_role"):
         setattr(options, name, None)
+    options.insecure_admin = False
     options.log_max_bytes = 0
     return options
 

@@ -1,0 +1,91 @@
+"""The login seam (``dropins.web.login``): sessions, idle timeout, CSRF, Basic, throttling."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import pytest
+
+from dropins.cred import InMemoryUsernamePasswordChecker, Portal, UsernameRealm
+from dropins.cred.throttle import FailureThrottle
+from dropins.web.login import LoginGate, LoginRefused, cookie_value
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _gate(clock: Clock, **kwargs: object) -> LoginGate:
+    portal = Portal(UsernameRealm(), [InMemoryUsernamePasswordChecker({"alice": "secret"})],
+                    failure_delay=0)
+    return LoginGate(portal, idle_timeout=60, clock=clock, **kwargs)  # type: ignore[arg-type]
+
+
+def _cookie(gate: LoginGate, session: object) -> list[tuple[bytes, bytes]]:
+    _name, value = gate.set_cookie(session, secure=False)  # type: ignore[arg-type]
+    return [(b"Cookie", b"other=1; " + value.split(b";", 1)[0])]
+
+
+def test_a_session_lasts_while_used_and_ends_when_idle() -> None:
+    clock = Clock()
+    gate = _gate(clock)
+    session = gate.open_session("alice")
+    headers = _cookie(gate, session)
+    clock.now += 50
+    assert gate.session_of(headers) is session  # used: its idle time starts again
+    clock.now += 50
+    assert gate.session_of(headers) is session
+    clock.now += 61
+    assert gate.session_of(headers) is None
+    assert gate.session_of([(b"Cookie", b"dropins_session=forged")]) is None
+
+
+def test_the_cookie_flags_and_logout() -> None:
+    gate = _gate(Clock())
+    session = gate.open_session("alice")
+    name, value = gate.set_cookie(session, secure=True)
+    assert name == b"Set-Cookie"
+    assert value.endswith(b"; Path=/; HttpOnly; SameSite=Strict; Max-Age=60; Secure")
+    assert cookie_value(_cookie(gate, session)) == session.token
+    gate.close_session(session)
+    assert gate.session_of(_cookie(gate, session)) is None
+    assert b"Max-Age=0" in gate.set_cookie(None, secure=False)[1]
+
+
+def test_csrf_is_needed_with_a_session_not_with_basic() -> None:
+    gate = _gate(Clock())
+    session = gate.open_session("alice")
+    assert not gate.csrf_ok(session, [])
+    assert not gate.csrf_ok(session, [(b"X-CSRF-Token", b"guess")])
+    assert gate.csrf_ok(session, [(b"X-CSRF-Token", session.csrf.encode())])
+    assert gate.csrf_ok(None, [])
+    assert session.csrf != gate.open_session("alice").csrf
+
+
+def test_basic_credentials_and_throttled_guesses() -> None:
+    gate = _gate(Clock(), throttle=FailureThrottle(burst=2, address_burst=5))
+
+    def basic(password: str) -> list[tuple[bytes, bytes]]:
+        token = base64.b64encode(f"alice:{password}".encode())
+        return [(b"Authorization", b"Basic " + token)]
+
+    async def scenario() -> list[int]:
+        user, session = await gate.authenticate(basic("secret"), "10.0.0.1")
+        assert (user, session) == ("alice", None)
+        statuses = []
+        for _ in range(3):
+            try:
+                await gate.authenticate(basic("wrong"), "10.0.0.1")
+            except LoginRefused as refused:
+                statuses.append(refused.status)
+        with pytest.raises(LoginRefused) as refused:
+            await gate.authenticate([], "10.0.0.1")
+        assert refused.value.status == 401
+        return statuses
+
+    assert asyncio.run(scenario()) == [401, 401, 429]
