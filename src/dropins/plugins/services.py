@@ -11,3 +11,5 @@ daytime = ServiceMaker("daytime", "dropins.servers.inetd:daytime",
                        "Send the date and time, then close (RFC 867)")
 portforward = ServiceMaker("portforward", "dropins.servers.portforward",
                            "Relay TCP connections to another HOST:PORT")
+mail = ServiceMaker("mail", "dropins.servers.mail.maker",
+                    "Receive mail over SMTP into Maildirs and serve them over POP3")
