@@ -13,3 +13,5 @@ portforward = ServiceMaker("portforward", "dropins.servers.portforward",
                            "Relay TCP connections to another HOST:PORT")
 mail = ServiceMaker("mail", "dropins.servers.mail.maker",
                     "Receive mail over SMTP into Maildirs and serve them over POP3")
+ftp = ServiceMaker("ftp", "dropins.servers.ftp",
+                   "Serve a folder over FTP and explicit FTPS, logins through --auth")
