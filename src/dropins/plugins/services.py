@@ -15,3 +15,5 @@ mail = ServiceMaker("mail", "dropins.servers.mail.maker",
                     "Receive mail over SMTP into Maildirs and serve them over POP3")
 ftp = ServiceMaker("ftp", "dropins.servers.ftp",
                    "Serve a folder over FTP and explicit FTPS, logins through --auth")
+nntp = ServiceMaker("nntp", "dropins.servers.nntp",
+                    "Serve newsgroups from a folder over NNTP, posting through --auth")

@@ -18,6 +18,7 @@ import logging
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from dropins.servers.logins import Logins, is_loopback
 from dropins.servers.mail.maildirs import Maildirs, Message
@@ -105,6 +106,8 @@ class POP3Server:
                     await self._quit(writer, session)
                     return
                 if verb == "STLS" and self._can_stls(session):
+                    # the client's TLS hello must not land in the reader as text
+                    cast(asyncio.Transport, writer.transport).pause_reading()
                     writer.write(b"+OK begin TLS negotiation\r\n")
                     await writer.drain()
                     assert self.tls_context is not None
