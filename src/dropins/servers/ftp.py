@@ -48,7 +48,7 @@ class Options(AuthOptions):
     listen = Parameter(short="l", multiple=True, metavar="ENDPOINT", default=[DEFAULT_LISTEN],
                        help=f"where to listen (repeatable; default: {DEFAULT_LISTEN})")
     root = Parameter(type=path, default=".", metavar="DIR",
-                     help="the folder to serve (default: the current one)")
+                     help="the folder to serve")
     anonymous = Flag(help="let 'anonymous' and 'ftp' in without a password, read-only")
     passive_ports = Parameter(type=_ports, metavar="LOW-HIGH",
                               help="ports for passive data connections (default: any free)")
@@ -58,7 +58,7 @@ class Options(AuthOptions):
     tls_key = Parameter(type=path, metavar="FILE", help="private key for AUTH TLS (FTPS)")
     tls_logins_only = Flag(help="refuse passwords before AUTH TLS even from loopback")
     timeout = Parameter(type=_seconds, default=300.0, metavar="SECONDS",
-                        help="idle time after which a client is disconnected (default: 300)")
+                        help="idle time after which a client is disconnected")
 
     def validate(self) -> None:
         super().validate()

@@ -40,12 +40,12 @@ class Options(AuthOptions):
                        help="the spool: one folder per group, one file per article number")
     open_posting = Flag(help="without --auth, let anyone POST (default: reading only)")
     max_article = Parameter(type=_size, default=1024 ** 2, metavar="SIZE",
-                            help="the largest article POST accepts (default: 1M)")
+                            help="the largest article POST accepts")
     tls_cert = Parameter(type=path, metavar="FILE", help="certificate for STARTTLS")
     tls_key = Parameter(type=path, metavar="FILE", help="private key for STARTTLS")
     tls_logins_only = Flag(help="refuse AUTHINFO before STARTTLS even from loopback")
     timeout = Parameter(type=_seconds, default=300.0, metavar="SECONDS",
-                        help="idle time after which a client is disconnected (default: 300)")
+                        help="idle time after which a client is disconnected")
 
     def validate(self) -> None:
         super().validate()

@@ -52,14 +52,14 @@ class Options(AuthOptions):
     create_maildirs = Flag(help="make a Maildir for any valid local part on first mail"
                                 " (without it, mail for users with no Maildir is refused)")
     max_size = Parameter(type=_size, default=10 * 1024 ** 2, metavar="SIZE",
-                         help="the largest message accepted (default: 10M)")
+                         help="the largest message accepted")
     hostname = Parameter(metavar="NAME", help="the name in greetings (default: this host's)")
     tls_cert = Parameter(type=path, metavar="FILE", help="certificate for STARTTLS and STLS")
     tls_key = Parameter(type=path, metavar="FILE", help="private key for STARTTLS and STLS")
     tls_logins_only = Flag(help="refuse AUTH/USER before STARTTLS/STLS even from loopback"
                                 " (for a server behind a proxy on this machine)")
     timeout = Parameter(type=_seconds, default=300.0, metavar="SECONDS",
-                        help="idle time after which a client is disconnected (default: 300)")
+                        help="idle time after which a client is disconnected")
 
     def validate(self) -> None:
         super().validate()
