@@ -78,9 +78,7 @@ class Options(AuthOptions):
 
 def make_service(options: Any) -> Any:
     """A MultiService with one FTP listener per ``--listen`` endpoint, sharing one server."""
-    from aioftp import AsyncPathIO
-
-    from dropins.servers.ftp_server import FTPServer
+    from dropins.servers.ftp_server import ConfinedPathIO, FTPServer
     from dropins.servers.logins import Logins, server_tls_context
     from dropins.service import MultiService, StreamServerService
 
@@ -91,7 +89,7 @@ def make_service(options: Any) -> Any:
         max_upload=options["max_upload"], plaintext_on_loopback=not options["tls_logins_only"],
         idle_timeout=options["timeout"], socket_timeout=60, path_timeout=30,
         wait_future_timeout=10, data_ports=options["passive_ports"], block_size=BLOCK_SIZE,
-        path_io_factory=AsyncPathIO)
+        path_io_factory=ConfinedPathIO)
     service = MultiService("ftp")
     for index, endpoint in enumerate(options["listen"]):
         service.add_service(StreamServerService(endpoint, server.dispatcher, name=f"ftp-{index}"))

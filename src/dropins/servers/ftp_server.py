@@ -23,13 +23,13 @@ import ssl
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from aioftp import AbstractUserManager, Permission, User
+from aioftp import AbstractUserManager, AsyncPathIO, Permission, User
 from aioftp import Server as AioftpServer
 from aioftp.server import ConnectionConditions, PathConditions, PathPermissions, worker
 
 from dropins.servers.logins import Logins, is_loopback
 
-__all__ = ["ANONYMOUS", "CredUsers", "FTPServer"]
+__all__ = ["ANONYMOUS", "ConfinedPathIO", "CredUsers", "FTPServer"]
 
 log = logging.getLogger("dropins.servers.ftp")
 
@@ -61,6 +61,28 @@ class CredUsers(AbstractUserManager):
 
     async def notify_logout(self, user: User) -> None:
         return None
+
+
+def _within(path: Path, root: Path) -> bool:
+    resolved = path.resolve()
+    return resolved == root or resolved.is_relative_to(root)
+
+
+class ConfinedPathIO(AsyncPathIO):
+    """aioftp's threaded file access, with listings (LIST, MLSD, NLST) that leave out the
+    entries whose real location is outside the user's root, so that a symlink out of the root
+    shows neither its name nor the size and dates of what it points to."""
+
+    def list(self, path: Path) -> Any:
+        entries = super().list(path)
+        root = Path(self.connection.user.base_path).resolve() if self.connection else None
+
+        async def inside() -> Any:
+            async for entry in entries:
+                if root is None or await asyncio.to_thread(_within, entry, root):
+                    yield entry
+
+        return inside()
 
 
 class FTPServer(AioftpServer):
@@ -160,8 +182,7 @@ class FTPServer(AioftpServer):
     @PathConditions(PathConditions.path_must_exists)
     @PathPermissions(PathPermissions.readable)
     async def nlst(self, connection: Any, rest: str | PurePosixPath) -> bool:
-        """NLST (names only), which aioftp lacks; entries leading out of the root are left
-        out."""
+        """NLST (names only), which aioftp lacks."""
         real_path, _ = self.get_paths(connection, rest)
 
         @ConnectionConditions(ConnectionConditions.data_connection_made, wait=True,
@@ -172,8 +193,7 @@ class FTPServer(AioftpServer):
             del connection.data_connection
             async with stream:
                 async for entry in connection.path_io.list(real_path):
-                    if self._inside(entry):
-                        await stream.write((entry.name + "\r\n").encode(self.encoding))
+                    await stream.write((entry.name + "\r\n").encode(self.encoding))
             connection.response("226", "list transfer done")
             return True
 
@@ -197,8 +217,7 @@ class FTPServer(AioftpServer):
 
     def _inside(self, real: Path) -> bool:
         """Whether ``real``, symlinks resolved, is the root or below it."""
-        resolved = real.resolve()
-        return resolved == self.root or resolved.is_relative_to(self.root)
+        return _within(real, self.root)
 
     @ConnectionConditions(ConnectionConditions.login_required,
                           ConnectionConditions.passive_server_started)
