@@ -231,3 +231,14 @@ def test_bad_options_are_one_line_errors(args: list[str], message: str,
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_an_idle_pop3_client_is_let_go(maildir: Path) -> None:
+    with serve(maildir, "--timeout", "1") as dropins:
+        _, pop3 = dropins.ready()
+        sock = connect(pop3, timeout=20)
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"+OK")
+        assert reader.readline() == b"-ERR idle too long; closing\r\n"
+        assert reader.readline() == b""
+        sock.close()

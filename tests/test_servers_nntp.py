@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from _runner_helpers import Dropins, assert_no_traceback, host_port
+from _runner_helpers import Dropins, assert_no_traceback, connect, host_port
 from conftest import run_dropins
 
 with warnings.catch_warnings():
@@ -166,3 +166,14 @@ def test_bad_options_are_one_line_errors(args: list[str], message: str,
     *warnings_before, error = result.stderr.strip().splitlines()
     assert message in error and error.startswith("dropins nntp: error:"), result.stderr
     assert all("WARNING" in line for line in warnings_before), result.stderr
+
+
+def test_an_idle_client_is_let_go(spool: Path) -> None:
+    with serve(spool, "--timeout", "1") as dropins:
+        (address,) = dropins.ready()
+        sock = connect(address, timeout=20)
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"201")
+        assert reader.readline() == b"400 idle too long; closing\r\n"
+        assert reader.readline() == b""
+        sock.close()

@@ -63,6 +63,22 @@ class CredUsers(AbstractUserManager):
         return None
 
 
+class _ClientFaults(logging.Filter):
+    """aioftp logs a traceback at ERROR whenever a client drops a connection mid-command;
+    that is the client's doing, so it becomes one INFO line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ConnectionError | TimeoutError | ssl.SSLError):
+            record.msg, record.args, record.exc_info = "ftp: client connection ended: %r", (
+                error,), None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+logging.getLogger("aioftp.server").addFilter(_ClientFaults())
+
+
 def _within(path: Path, root: Path) -> bool:
     resolved = path.resolve()
     return resolved == root or resolved.is_relative_to(root)

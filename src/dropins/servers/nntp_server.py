@@ -82,7 +82,11 @@ class NNTPServer:
         can_post = self.open_posting or self.logins is not None
         writer.write(_line(f"{200 if can_post else 201} {self.hostname} dropins NNTP ready"))
         while True:
-            await writer.drain()
+            try:  # a client that stops reading our replies is let go, not waited for
+                await asyncio.wait_for(writer.drain(), self.timeout)
+            except TimeoutError:
+                writer.transport.abort()
+                return
             line = await self._readline(reader, writer)
             if line is None:
                 return

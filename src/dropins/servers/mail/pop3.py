@@ -84,7 +84,11 @@ class POP3Server:
                      session: _Session) -> None:
         writer.write(f"+OK {self.hostname} dropins POP3 server ready\r\n".encode())
         while True:
-            await writer.drain()
+            try:  # a client that stops reading our replies is let go, not waited for
+                await asyncio.wait_for(writer.drain(), self.timeout)
+            except TimeoutError:
+                writer.transport.abort()
+                return
             try:
                 line = await asyncio.wait_for(reader.readline(), self.timeout)
             except TimeoutError:
