@@ -117,6 +117,14 @@ def test_lftp_logs_in_puts_gets_and_the_upload_limit_holds(server: str, root: Pa
     big = curl("-u", "alice:secret", "-T", str(tmp_path / "big.bin"), url(server, "/big.bin"))
     assert big.returncode != 0  # 552: over the 4K limit
     assert not (root / "big.bin").exists()
+    planted = curl("-u", "alice:secret", "-T", str(tmp_path / "small.txt"),
+                   url(server, "/outside/planted.txt"))
+    assert planted.returncode != 0  # no writing through a symlink out of the root
+    assert not (tmp_path / "planted.txt").exists()
+    renamed = curl("-u", "alice:secret", "-Q", "RNFR hello.txt", "-Q", "RNTO ../../moved.txt",
+                   url(server))
+    assert (root / "hello.txt").exists() or (root / "moved.txt").exists(), renamed.stderr
+    assert not (tmp_path / "moved.txt").exists() and not (tmp_path.parent / "moved.txt").exists()
     wrong = curl("-u", "alice:nope", url(server, "/hello.txt"))
     assert wrong.returncode != 0
     assert "hello" not in wrong.stdout
