@@ -171,6 +171,7 @@ def test_starttls_and_stls_with_tls_logins_only(maildir: Path, certs: dict[str, 
         assert not list((maildir / "alice" / "new").iterdir())  # fetchmail deleted it at QUIT
         assert dropins.stop() == 0
         assert_no_traceback(dropins.stderr)
+        assert "still open" not in dropins.stderr  # STARTTLS sessions were not left counted
 
 
 def test_pop3_dialogue_deletes_only_at_quit_and_locks(server: tuple[str, str],
