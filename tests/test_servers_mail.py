@@ -243,3 +243,17 @@ def test_an_idle_pop3_client_is_let_go(maildir: Path) -> None:
         assert reader.readline() == b"-ERR idle too long; closing\r\n"
         assert reader.readline() == b""
         sock.close()
+
+
+def test_which_peers_count_as_loopback() -> None:
+    from dropins.servers.logins import is_loopback
+
+    assert is_loopback(("127.0.0.1", 40000))
+    assert is_loopback(("127.8.9.10", 1))
+    assert is_loopback(("::1", 40000, 0, 0))
+    assert is_loopback(("::ffff:127.0.0.1", 40000, 0, 0))  # IPv4 on a dual-stack socket
+    assert is_loopback("")  # a unix socket's peer
+    assert not is_loopback(("192.0.2.7", 40000))
+    assert not is_loopback(("::ffff:192.0.2.7", 1, 0, 0))
+    assert not is_loopback(("2001:db8::1", 40000, 0, 0))
+    assert not is_loopback(None)

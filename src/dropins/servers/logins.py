@@ -27,9 +27,11 @@ def is_loopback(peer: Any) -> bool:
     if not isinstance(peer, tuple) or not peer:
         return isinstance(peer, str | bytes)  # AF_UNIX: the peer is on this machine
     try:
-        return ipaddress.ip_address(str(peer[0]).split("%")[0]).is_loopback
+        address = ipaddress.ip_address(str(peer[0]).split("%")[0])
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 on a dual-stack socket
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def server_tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
