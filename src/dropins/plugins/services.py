@@ -11,3 +11,9 @@ daytime = ServiceMaker("daytime", "dropins.servers.inetd:daytime",
                        "Send the date and time, then close (RFC 867)")
 portforward = ServiceMaker("portforward", "dropins.servers.portforward",
                            "Relay TCP connections to another HOST:PORT")
+mail = ServiceMaker("mail", "dropins.servers.mail.maker",
+                    "Receive mail over SMTP into Maildirs and serve them over POP3")
+ftp = ServiceMaker("ftp", "dropins.servers.ftp",
+                   "Serve a folder over FTP and explicit FTPS, logins through --auth")
+nntp = ServiceMaker("nntp", "dropins.servers.nntp",
+                    "Serve newsgroups from a folder over NNTP, posting through --auth")

@@ -268,9 +268,13 @@ class StreamServerService(Service):
         holder: dict[str, asyncio.Transport] = {}
 
         def connection_made(transport: asyncio.Transport) -> None:
+            previous = holder.get("transport")
+            if previous is not None:  # the same connection, now wrapped (STARTTLS): one entry
+                self._transports.pop(previous, None)
+            else:
+                self.connections_total += 1
             holder["transport"] = transport
             self._transports[transport] = protocol
-            self.connections_total += 1
             self._protocols.add(protocol)
             self._check_idle()
             made(transport)
