@@ -11,3 +11,5 @@ daytime = ServiceMaker("daytime", "dropins.servers.inetd:daytime",
                        "Send the date and time, then close (RFC 867)")
 portforward = ServiceMaker("portforward", "dropins.servers.portforward",
                            "Relay TCP connections to another HOST:PORT")
+dns = ServiceMaker("dns", "dropins.servers.dns",
+                   "Answer DNS queries for zone files, over UDP and TCP (authoritative)")
