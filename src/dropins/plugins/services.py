@@ -13,3 +13,5 @@ portforward = ServiceMaker("portforward", "dropins.servers.portforward",
                            "Relay TCP connections to another HOST:PORT")
 dns = ServiceMaker("dns", "dropins.servers.dns",
                    "Answer DNS queries for zone files, over UDP and TCP (authoritative)")
+finger = ServiceMaker("finger", "dropins.servers.finger",
+                      "Answer finger queries (RFC 1288) for chosen users, no forwarding")
