@@ -15,3 +15,5 @@ dns = ServiceMaker("dns", "dropins.servers.dns",
                    "Answer DNS queries for zone files, over UDP and TCP (authoritative)")
 finger = ServiceMaker("finger", "dropins.servers.finger",
                       "Answer finger queries (RFC 1288) for chosen users, no forwarding")
+socks = ServiceMaker("socks", "dropins.servers.socks",
+                     "A SOCKS4/4a/5 proxy (CONNECT) with destination rules and --auth")
