@@ -26,7 +26,7 @@ import tomllib
 from collections.abc import Mapping
 from typing import Any
 
-from dropins.options import Flag, Parameter, UsageError
+from dropins.options import Flag, Parameter, UsageError, path
 from dropins.options import Options as BaseOptions
 
 __all__ = ["DEFAULT_LISTEN", "FingerDirectory", "Options", "make_service"]
@@ -53,10 +53,10 @@ class Options(BaseOptions):
     description = "Answer finger queries (RFC 1288) for the users of a file or their ~/.plan."
     listen = Parameter(short="l", multiple=True, metavar="ENDPOINT", default=[DEFAULT_LISTEN],
                        help=f"Where to listen (repeatable; default: {DEFAULT_LISTEN}).")
-    users = Parameter(short="u", metavar="FILE",
+    users = Parameter(short="u", metavar="FILE", type=path,
                       help="A TOML file: one table per user (name, office, plan).")
     plans = Flag(help="Also answer for users who put a .plan file in their home directory.")
-    homes = Parameter(metavar="DIR",
+    homes = Parameter(metavar="DIR", type=path,
                       help="With --plans, look for DIR/USER/.plan instead of passwd homes.")
     list = Flag(help="Answer an empty query with the users of --users (off by default).")
     timeout = Parameter(type=_positive, default=10.0, metavar="SECONDS",
