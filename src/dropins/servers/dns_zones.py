@@ -59,6 +59,8 @@ class _Zone:
     zone: Any
     #: names that have names below them (so an empty non-terminal is NODATA, not NXDOMAIN)
     parents: set[dns.name.Name] = field(default_factory=set)
+    #: names below the origin that have NS records: the zone cuts, highest first
+    cuts: list[dns.name.Name] = field(default_factory=list)
 
 
 def load_zone(origin: str, path: str) -> _Zone:
@@ -78,12 +80,16 @@ def load_zone(origin: str, path: str) -> _Zone:
     except dns.exception.DNSException as error:
         raise ZoneError(f"zone file {path!r} for {origin}: {error}") from None
     parents: set[dns.name.Name] = set()
-    for owner in zone.nodes:
+    cuts: list[dns.name.Name] = []
+    for owner, node in zone.nodes.items():
+        if owner != name and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS):
+            cuts.append(owner)
         parent = owner
         while parent != name and len(parent) > len(name):
             parent = parent.parent()
             parents.add(parent)
-    return _Zone(name, path, zone, parents)
+    cuts.sort(key=len)
+    return _Zone(name, path, zone, parents, cuts)
 
 
 class ZoneSet:
@@ -138,17 +144,11 @@ class ZoneSet:
     def _referral(self, zone: _Zone, name: dns.name.Name,
                   response: dns.message.Message) -> bool:
         """Below a zone cut (NS records under the origin), answer with the delegation."""
-        cut = name
-        cuts = []
-        while len(cut) > len(zone.origin):
-            cuts.append(cut)
-            cut = cut.parent()
-        for candidate in reversed(cuts):  # the highest cut wins
-            node = zone.zone.get_node(candidate)
-            ns = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS) if node else None
-            if ns is None:
+        for cut in zone.cuts:  # the highest cut wins
+            if not name.is_subdomain(cut):
                 continue
-            response.authority.append(_rrset(candidate, ns))
+            ns = zone.zone.get_rdataset(cut, dns.rdatatype.NS)
+            response.authority.append(_rrset(cut, ns))
             for record in ns:
                 self._add_glue(zone, record.target, response)
             return True
