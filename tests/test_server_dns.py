@@ -198,3 +198,23 @@ def test_bad_options_exit_2_in_one_line(tmp_path: Path, args: list[str], message
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 3
     assert_no_traceback(result.stderr)
+
+
+def test_cached_answers_keep_their_id_and_follow_a_reload(tmp_path: Path) -> None:
+    import dns.message
+
+    from dropins.servers.dns import Answers
+    from dropins.servers.dns_zones import ZoneSet
+
+    zone = tmp_path / "example.org.zone"
+    zone.write_text(ZONE)
+    answers = Answers(ZoneSet([("example.org", str(zone))]))
+    query = dns.message.make_query("new.example.org", "A")
+    for ident in (1, 2):
+        query.id = ident
+        reply = dns.message.from_wire(answers.respond(query.to_wire(), 1232) or b"")
+        assert reply.id == ident and reply.rcode() == dns.rcode.NXDOMAIN
+    zone.write_text(ZONE + "new IN A 192.0.2.99\n")
+    assert answers.zones.reload()
+    reply = dns.message.from_wire(answers.respond(query.to_wire(), 1232) or b"")
+    assert reply.id == 2 and str(reply.answer[0][0]) == "192.0.2.99"

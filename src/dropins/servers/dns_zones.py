@@ -98,6 +98,8 @@ class ZoneSet:
     def __init__(self, specs: list[tuple[str, str]]) -> None:
         self.specs = list(specs)
         self.zones = [load_zone(origin, path) for origin, path in self.specs]
+        #: counts reloads, so that cached answers from older zones are dropped
+        self.generation = 0
 
     def reload(self) -> bool:
         """Read every zone file again; on any error keep serving the zones as they were."""
@@ -107,6 +109,7 @@ class ZoneSet:
             log.error("zones not reloaded, still serving the previous ones: %s", error)
             return False
         self.zones = zones
+        self.generation += 1
         log.info("reloaded %d zone(s)", len(zones))
         return True
 
