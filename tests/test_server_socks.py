@@ -134,6 +134,37 @@ def test_silent_clients_and_idle_relays_are_let_go() -> None:
         assert_no_traceback(server.stderr)
 
 
+def test_a_half_close_still_gets_the_answer() -> None:
+    """A client that shuts down its sending side after the request still reads the reply."""
+    with socket.socket() as target:
+        target.bind(("127.0.0.1", 0))
+        target.listen()
+        port = target.getsockname()[1]
+
+        def answer_after_eof() -> None:
+            accepted, _ = target.accept()
+            with accepted:
+                accepted.settimeout(10)
+                request = recv_all(accepted)
+                accepted.sendall(request.upper())
+
+        thread = threading.Thread(target=answer_after_eof, daemon=True)
+        thread.start()
+        with Dropins("socks", "--listen", "tcp:0:interface=127.0.0.1",
+                     "--allow", "127.0.0.1") as server:
+            with connect(server.ready()[0], timeout=10) as client:
+                client.sendall(b"\x05\x01\x00\x05\x01\x00\x01\x7f\x00\x00\x01"
+                               + port.to_bytes(2, "big"))
+                assert client.recv(2) == b"\x05\x00"
+                assert client.recv(10)[:2] == b"\x05\x00"
+                client.sendall(b"hello")
+                client.shutdown(socket.SHUT_WR)
+                assert recv_all(client) == b"HELLO"
+            assert server.stop() == 0
+        thread.join(10)
+        assert_no_traceback(server.stderr)
+
+
 def test_rules_default_to_global_addresses_only() -> None:
     rules = Rules([parse_rule("*.example.org:443", "--allow")], [])
     address = ipaddress.ip_address

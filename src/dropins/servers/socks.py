@@ -266,17 +266,18 @@ class SocksServer:
                 sink.write(data)
                 await sink.drain()
 
-        tasks = [asyncio.ensure_future(pump(reader, up_writer)),
-                 asyncio.ensure_future(pump(up_reader, writer))]
+        to_upstream = asyncio.ensure_future(pump(reader, up_writer))
+        to_client = asyncio.ensure_future(pump(up_reader, writer))
         try:
-            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            if any(task.exception() is None for task in done) and pending:
-                # one side finished: give the other the idle timeout to finish too
-                await asyncio.wait(pending, timeout=self.idle_timeout)
+            done, _ = await asyncio.wait([to_upstream, to_client],
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if to_client not in done and to_upstream.exception() is None:
+                # the client half-closed after its request: the answer may still come
+                await asyncio.wait([to_client])
         finally:
-            for task in tasks:
+            for task in (to_upstream, to_client):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(to_upstream, to_client, return_exceptions=True)
 
 
 async def _read_nul_terminated(reader: asyncio.StreamReader) -> bytes:
