@@ -218,3 +218,16 @@ def test_cached_answers_keep_their_id_and_follow_a_reload(tmp_path: Path) -> Non
     assert answers.zones.reload()
     reply = dns.message.from_wire(answers.respond(query.to_wire(), 1232) or b"")
     assert reply.id == 2 and str(reply.answer[0][0]) == "192.0.2.99"
+
+
+def test_rate_limiter_buckets_refill_and_forget() -> None:
+    from dropins.servers import dns as dns_server
+
+    now = [0.0]
+    limiter = dns_server.RateLimiter(2, clock=lambda: now[0])
+    assert [limiter.check("a") for _ in range(5)] == ["answer", "answer", "slip", "drop",
+                                                      "slip"]
+    assert limiter.check("b") == "answer"  # per client
+    now[0] = 0.5  # one token back at 2 a second
+    assert limiter.check("a") == "answer"
+    assert limiter.check("a") in ("slip", "drop")
