@@ -17,6 +17,7 @@ from conftest import run_dropins
 _REQUIRED = {
     "dl-agent": ["get", "x"],
     "dl-serve": ["--config", "x.yaml"],
+    "dns": ["--zone", "example.org=x.zone"],
     "config": ["check", "app.toml"],
     "passwd": ["users.txt", "alice"],
     "plugins": ["check"],

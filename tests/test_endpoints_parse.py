@@ -129,7 +129,7 @@ def test_unknown_kind_lists_the_known_ones_and_suggests() -> None:
     message = str(caught.value)
     assert message.startswith("unknown endpoint kind 'tpc' in 'tpc:80' (did you mean 'tcp'?); "
                               "known kinds: ")
-    assert "ssl, systemd, tcp, tcp6, unix" in message
+    assert "ssl, systemd, tcp, tcp6, udp, udp6, unix" in message
 
 
 def test_ssl_with_a_file_that_is_not_a_certificate(tmp_path: object) -> None:

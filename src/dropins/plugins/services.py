@@ -17,3 +17,9 @@ ftp = ServiceMaker("ftp", "dropins.servers.ftp",
                    "Serve a folder over FTP and explicit FTPS, logins through --auth")
 nntp = ServiceMaker("nntp", "dropins.servers.nntp",
                     "Serve newsgroups from a folder over NNTP, posting through --auth")
+dns = ServiceMaker("dns", "dropins.servers.dns",
+                   "Answer DNS queries for zone files, over UDP and TCP (authoritative)")
+finger = ServiceMaker("finger", "dropins.servers.finger",
+                      "Answer finger queries (RFC 1288) for chosen users, no forwarding")
+socks = ServiceMaker("socks", "dropins.servers.socks",
+                     "A SOCKS4/4a/5 proxy (CONNECT) with destination rules and --auth")

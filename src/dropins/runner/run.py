@@ -297,7 +297,10 @@ class Runner:
                                   self.lifecycle, apply=self._reload_applier())
 
         def hangup() -> None:
+            from dropins.service.base import hangup_services
+
             reopen_log_files()
+            hangup_services(self.application)
             self._reloader.request()
 
         handlers = SignalHandlers(asyncio.get_running_loop(), on_stop=self._stop_requested,

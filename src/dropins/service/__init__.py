@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "MultiService": "dropins.service.base",
     "Application": "dropins.service.base",
     "StreamServerService": "dropins.service.stream",
+    "DatagramServerService": "dropins.service.datagram",
     "TimerService": "dropins.service.timer",
     "parse_endpoint": "dropins.service.endpoints",
     "register_parser": "dropins.service.endpoints",
@@ -33,6 +34,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "Application",
+    "DatagramServerService",
     "EndpointError",
     "IServerEndpointParser",
     "IService",
@@ -54,6 +56,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from dropins.service.base import Application, MultiService, Service
+    from dropins.service.datagram import DatagramServerService
     from dropins.service.endpoints import parse_endpoint, register_parser
     from dropins.service.errors import EndpointError, ListenError, ServiceStartError
     from dropins.service.interfaces import IServerEndpointParser, IService, IServiceMaker

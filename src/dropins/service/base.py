@@ -30,6 +30,7 @@ __all__ = [
     "Application",
     "MultiService",
     "Service",
+    "hangup_services",
     "root_setting",
     "service_label",
 ]
@@ -249,6 +250,23 @@ class Application(MultiService):
             await super().stop()
         finally:
             self.stop_deadline = None
+
+
+def hangup_services(root: Service) -> None:
+    """Call ``hangup()`` on every service of the tree that defines it (the runner does on
+    SIGHUP): how a server re-reads its own files, such as DNS zones, without a restart.  One
+    service's failure is logged and does not keep the others from reloading."""
+    stack: list[Service] = [root]
+    while stack:
+        service = stack.pop()
+        hook = getattr(service, "hangup", None)
+        if callable(hook):
+            try:
+                hook()
+            except Exception:
+                logger.exception("%s: error while reloading on SIGHUP", service_label(service))
+        if isinstance(service, MultiService):
+            stack.extend(reversed(list(service)))
 
 
 def root_setting(service: Service, name: str, default: Any = None) -> Any:

@@ -153,10 +153,13 @@ def _interface(fields: Mapping[str, str], family: socket.AddressFamily | None, k
     if "interface" in fields and not text:
         raise EndpointError("interface is empty: give an address or host name, or leave it out")
     version = _ip_version(text)
+    base = "udp" if kind.startswith("udp") else "tcp"
     if family == socket.AF_INET and version == 6:
-        raise EndpointError(f"interface {text!r} is an IPv6 address; use tcp6:PORT:interface=...")
+        raise EndpointError(f"interface {text!r} is an IPv6 address; "
+                            f"use {base}6:PORT:interface=...")
     if family == socket.AF_INET6 and version == 4:
-        raise EndpointError(f"interface {text!r} is an IPv4 address; use tcp:PORT:interface=...")
+        raise EndpointError(f"interface {text!r} is an IPv4 address; "
+                            f"use {base}:PORT:interface=...")
     if version is None and text and not _looks_like_host(text):
         raise EndpointError(f"interface must be an IP address or host name, got {text!r}")
     return text

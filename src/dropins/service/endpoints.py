@@ -15,6 +15,8 @@ Built-in kinds::
     tcp6:PORT[:interface=ADDR][:backlog=N]          IPv6 only (IPV6_V6ONLY is set)
     ssl:PORT:certKey=PEM[:privateKey=PEM][:interface=ADDR][:backlog=N]
     unix:PATH[:mode=0660][:lockfile=1][:backlog=N]
+    udp:PORT[:interface=ADDR]                       IPv4 datagrams (DatagramServerService)
+    udp6:PORT[:interface=ADDR]                      IPv6 datagrams only (IPV6_V6ONLY is set)
     systemd:domain=INET|INET6|UNIX:index=N          socket activation (LISTEN_FDS)
     systemd:domain=...:name=NAME                    ... by LISTEN_FDNAMES
 
@@ -68,6 +70,8 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "tcp": ("dropins.service.endpoint_inet", "parse_tcp"),
     "tcp6": ("dropins.service.endpoint_inet", "parse_tcp6"),
     "ssl": ("dropins.service.endpoint_inet", "parse_ssl"),
+    "udp": ("dropins.service.endpoint_datagram", "parse_udp"),
+    "udp6": ("dropins.service.endpoint_datagram", "parse_udp6"),
     "unix": ("dropins.service.endpoint_unix", "parse_unix"),
     "systemd": ("dropins.service.endpoint_systemd", "parse_systemd"),
 }

@@ -60,6 +60,11 @@ class StreamServerService(Service):
             endpoint = parse_endpoint(endpoint)
         else:
             self.description = str(endpoint.describe())
+        if getattr(endpoint, "datagram", False):
+            from dropins.service.errors import EndpointError
+
+            raise EndpointError(f"{self.description!r} is a datagram endpoint; this server "
+                                "needs a stream one, such as tcp:PORT or unix:PATH")
         self.endpoint = endpoint
         self.factory = factory
         self.is_handler = _is_coroutine_function(factory)
