@@ -18,6 +18,8 @@ _REQUIRED = {
     "dl-agent": ["get", "x"],
     "dl-serve": ["--config", "x.yaml"],
     "dns": ["--zone", "example.org=x.zone"],
+    "mail": ["--maildir", "mail"],
+    "nntp": ["--groups", "news"],
     "config": ["check", "app.toml"],
     "passwd": ["users.txt", "alice"],
     "plugins": ["check"],
