@@ -18,15 +18,16 @@ import logging
 import os
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
 from dropins.supervisor.control import SupervisorChannel
 from dropins.supervisor.inherited import HandedSockets
-from dropins.supervisor.worker import ENV_CONTROL, ENV_SOCKETS, ENV_WORKER, LOG_MARK
+from dropins.supervisor.worker import ENV_CONFIG, ENV_CONTROL, ENV_SOCKETS, ENV_WORKER, LOG_MARK
 
-__all__ = ["Worker", "spawn_worker"]
+__all__ = ["PinnedConfig", "Worker", "spawn_worker"]
 
 log = logging.getLogger("dropins.supervisor")
 output_log = logging.getLogger("dropins.worker")
@@ -148,17 +149,42 @@ def _relog(name: str, level: int, created: float, prefix: str, message: str, pid
     logger.handle(record)
 
 
+class PinnedConfig:
+    """The application file as the supervisor last checked it, for the workers to read.
+
+    Held in an unlinked temporary file that each worker inherits (its descriptor named by
+    ``DROPINS_WORKER_CONFIG``): a worker started later (a crashed one's replacement, SIGTTIN)
+    must run what the others run, not an edit on disk that a reload refused or that nobody
+    reloaded yet.  A file, not an environment variable, since the text may be up to 1 MiB.
+    """
+
+    def __init__(self, raw: bytes) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (kept open while it is used)
+        self._file.write(raw)
+        self._file.flush()
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def close(self) -> None:
+        self._file.close()
+
+
 async def spawn_worker(worker_id: int, argv: list[str], sockets: HandedSockets,
                        on_exit: Callable[[Worker, int], None] | None = None,
-                       cwd: str | None = None) -> Worker:
+                       cwd: str | None = None, config: PinnedConfig | None = None) -> Worker:
     """Start worker ``worker_id`` running ``dropins ARGV`` on ``sockets``, in ``cwd`` (None:
-    this process's current directory)."""
+    this process's current directory), reading its application file from ``config``."""
     description, fds, own = sockets.for_worker()
+    if config is not None:
+        fds = [*fds, config.fileno()]
     parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     environment = {key: value for key, value in os.environ.items()
                    if key not in SYSTEMD_VARIABLES}
     environment.update({ENV_WORKER: str(worker_id), ENV_SOCKETS: description,
                         ENV_CONTROL: str(child_end.fileno())})
+    if config is not None:
+        environment[ENV_CONFIG] = str(config.fileno())
     try:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "dropins", *argv, cwd=cwd, env=environment,

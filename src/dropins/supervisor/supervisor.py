@@ -27,7 +27,7 @@ from typing import Any
 from dropins.runner.errors import FAILURE, RunnerError
 from dropins.runner.run import SHUTDOWN_GRACE, Runner, ready_line
 from dropins.supervisor.inherited import HandedSockets
-from dropins.supervisor.spawning import Worker, spawn_worker
+from dropins.supervisor.spawning import PinnedConfig, Worker, spawn_worker
 
 __all__ = ["Supervisor"]
 
@@ -63,6 +63,8 @@ class Supervisor(Runner):
         self.workers: list[Worker] = []
         self._others: set[Worker] = set()  # retiring, or on trial in a rolling restart
         self._sockets: HandedSockets | None = None
+        #: The application file as last checked, which every worker reads (not the disk's).
+        self._pinned: PinnedConfig | None = None
         self._failures = 0
         self._gave_up: str | None = None
         self._changed: asyncio.Event | None = None
@@ -102,6 +104,7 @@ class Supervisor(Runner):
         self._changed, self._restarting = asyncio.Event(), asyncio.Lock()
         self._ready_text = ready_line(self.label, self.application)
         self._sockets = HandedSockets(bound_sockets(self.application), self.options.reuse_port)
+        self._pin(self.config)
         self._install_signals()
         try:
             for _ in range(self.count):
@@ -164,7 +167,7 @@ class Supervisor(Runner):
     async def _spawn(self, worker_id: int | None = None, trial: bool = False) -> Worker:
         assert self._sockets is not None
         worker = await spawn_worker(worker_id or self._free_id(), self.argv,
-                                    self._sockets, self._exited)
+                                    self._sockets, self._exited, config=self._pinned)
         (self._others.add if trial else self.workers.append)(worker)
         log.info("%s starting", worker.label)
         self._background(self._watch_ready(worker))
@@ -258,7 +261,14 @@ class Supervisor(Runner):
         if self._sockets is not None:
             for sock in self._sockets.sockets():
                 sock.close()
+        self._pin(None)
         return status
+
+    def _pin(self, config: Any) -> None:
+        """Hand ``config``'s bytes (None: nothing) to the workers started from now on."""
+        if self._pinned is not None:
+            self._pinned.close()  # the workers started with it have their own descriptor
+        self._pinned = PinnedConfig(config.raw) if config is not None and config.raw else None
 
     # ---- signals that change the number of workers ------------------------------------------
 
@@ -379,4 +389,5 @@ class Supervisor(Runner):
             log.warning("restart: the [runner] options changed; they take effect when dropins "
                         "is restarted")
         self.config = config
+        self._pin(config)
         return None

@@ -39,7 +39,7 @@ from dropins.runner.arguments import RunnerOptions
 from dropins.runner.run import Runner
 from dropins.supervisor.control import decode, encode
 
-__all__ = ["ENV_CONTROL", "ENV_SOCKETS", "ENV_WORKER", "LOG_MARK", "WorkerRunner",
+__all__ = ["ENV_CONFIG", "ENV_CONTROL", "ENV_SOCKETS", "ENV_WORKER", "LOG_MARK", "WorkerRunner",
            "request_handler", "worker_id", "worker_options"]
 
 log = logging.getLogger("dropins.supervisor")
@@ -47,6 +47,8 @@ log = logging.getLogger("dropins.supervisor")
 ENV_WORKER = "DROPINS_WORKER"
 ENV_SOCKETS = "DROPINS_WORKER_SOCKETS"
 ENV_CONTROL = "DROPINS_WORKER_CONTROL"
+#: The descriptor of the application file's checked bytes (``spawning.PinnedConfig``).
+ENV_CONFIG = "DROPINS_WORKER_CONFIG"
 #: Starts each log record a worker writes on standard error (any other line is plain output).
 LOG_MARK = "\x1edropins-log "
 HEARTBEAT_SECONDS = 1.0
@@ -132,6 +134,22 @@ def configure_worker_logging() -> None:
         root.removeHandler(old)
         old.close()
     root.addHandler(handler)
+
+
+def take_pinned_config(path: str) -> None:
+    """Read the application file ``path`` from the bytes the supervisor handed over (if it
+    did), not from the disk: see ``spawning.PinnedConfig``."""
+    text = os.environ.pop(ENV_CONFIG, "")
+    if not text.isdigit():
+        return
+    from dropins.config.source import pin
+
+    fd = int(text)
+    try:
+        raw = os.pread(fd, os.fstat(fd).st_size, 0)  # pread: the offset is shared
+    finally:
+        os.close(fd)
+    pin(path, raw)
 
 
 def take_inherited_sockets() -> None:
