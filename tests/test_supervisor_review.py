@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from _config_helpers import http_get
-from _runner_helpers import Dropins, assert_no_traceback
-from conftest import get_free_port, write_tree
-from test_supervisor_workers import WAIT, line_after, workers_of
+from _runner_helpers import Dropins, assert_no_traceback, connect
+from conftest import get_free_port, run_dropins, write_tree
+from test_supervisor_workers import WAIT, ask_pid, line_after, workers_of
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="--workers is POSIX only")
 
@@ -64,3 +64,51 @@ def test_a_replacement_worker_runs_the_checked_file_not_the_disk(tmp_path: Path)
         assert server.stop(WAIT) == 0
     assert "failed to start" not in server.stderr
     assert_no_traceback(server.stderr)
+
+
+#: Answers "pid N"; a line "block" blocks the worker's event loop for good.
+BLOCKING_APP = '''
+import os
+import time
+
+from dropins import Application, StreamServerService
+
+
+async def answer(reader, writer):
+    if (await reader.readline()).strip() == b"block":
+        time.sleep(3600)
+    writer.write(f"pid {os.getpid()}\\n".encode())
+    await writer.drain()
+
+
+application = Application()
+StreamServerService(os.environ["LISTEN"], answer).set_parent(application)
+'''
+
+
+def test_a_worker_whose_loop_blocks_is_killed_and_replaced(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"app.py": BLOCKING_APP})
+    address = f"tcp:{get_free_port()}:interface=127.0.0.1"
+    with Dropins("--workers", "1", "--worker-timeout", "2", "--app", "app.py", cwd=tmp_path,
+                 env={"LISTEN": address}) as server:
+        (served,) = server.ready(WAIT)
+        (stuck,) = workers_of(server.process.pid, 1)
+        assert ask_pid(served) == stuck
+        start = len(server.lines)
+        with connect(served) as blocker:
+            blocker.sendall(b"block\n")
+            line_after(server, start, rf"worker 1 pid {stuck} has not answered for \d+ s "
+                                      r"\(its event loop is blocked\); killing it")
+        line_after(server, start, rf"worker 1 pid {stuck} killed by SIGKILL; starting a new one")
+        line_after(server, start, r"worker 1 pid \d+ ready")
+        (fresh,) = workers_of(server.process.pid, 1)
+        assert fresh != stuck and ask_pid(served) == fresh
+        assert server.stop(WAIT) == 0
+    assert_no_traceback(server.stderr)
+
+
+def test_worker_timeout_goes_with_workers(tmp_path: Path) -> None:
+    result = run_dropins("--worker-timeout", "5", "echo", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == ("dropins: error: --worker-timeout goes with --workers N: it "
+                             "replaces a worker whose event loop is stuck\n")

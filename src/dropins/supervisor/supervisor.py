@@ -9,6 +9,9 @@ moves its ``Lifecycle`` through the same phases.  Then:
   an exponential back-off, and after ``MAX_START_FAILURES`` such failures in a row the
   supervisor gives up (exit 1, the last worker's error);
 - SIGTTIN adds a worker, SIGTTOU retires one (never the last);
+- a ready worker that sent no heartbeat for ``--worker-timeout`` seconds (its event loop is
+  stuck in a blocking call) is killed with SIGKILL and so replaced: without systemd's watchdog
+  nobody else would notice, and with it the other workers need not restart with the unit;
 - SIGTERM/SIGINT: every worker gets SIGTERM and drains within ``--shutdown-timeout``; those
   still running after the grace are killed (exit 1); else the exit status is 0;
 - SIGHUP (and ``restart_workers()``): a rolling restart, after re-reading and checking the
@@ -46,6 +49,10 @@ STOPPED_STATUSES = (0, -signal.SIGTERM, -signal.SIGINT, 130, 143)
 WORKER_EXIT_MARGIN = 1.0
 #: A ready worker whose last heartbeat is older than this is not live.
 LIVE_SECONDS = 3.0
+#: A ready worker silent this long (``--worker-timeout``) is killed and replaced.
+WORKER_TIMEOUT = 30.0
+#: How often the supervisor looks for silent workers (seconds).
+SILENCE_CHECK = 1.0
 
 
 class Supervisor(Runner):
@@ -71,6 +78,8 @@ class Supervisor(Runner):
         self._restarting: asyncio.Lock | None = None
         self._ready_text = ""
         self._tasks: set[asyncio.Future[Any]] = set()  # kept: the loop holds tasks weakly
+        self._silence_timer: asyncio.TimerHandle | None = None
+        self._last_check = 0.0
 
     # ---- what the runner asks for -----------------------------------------------------------
 
@@ -106,6 +115,7 @@ class Supervisor(Runner):
         self._sockets = HandedSockets(bound_sockets(self.application), self.options.reuse_port)
         self._pin(self.config)
         self._install_signals()
+        self._check_silence()
         try:
             for _ in range(self.count):
                 await self._spawn()
@@ -241,6 +251,9 @@ class Supervisor(Runner):
     async def _stop_workers(self) -> int:
         """SIGTERM to every worker, SIGKILL to those still running past the deadline; 0 when
         every one ended by itself with status 0."""
+        if self._silence_timer is not None:
+            self._silence_timer.cancel()
+            self._silence_timer = None
         everyone = [*self.workers, *self._others]
         for worker in everyone:
             worker.retiring = True
@@ -263,6 +276,24 @@ class Supervisor(Runner):
                 sock.close()
         self._pin(None)
         return status
+
+    def _check_silence(self) -> None:
+        """Kill every ready worker silent for ``--worker-timeout`` (see the module); again in
+        ``SILENCE_CHECK`` seconds."""
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        # after a stall of this process's own loop, heartbeats may wait unread: not this round
+        stalled = self._last_check and now - self._last_check > 3 * SILENCE_CHECK
+        self._last_check = now
+        timeout = self.options.worker_timeout or WORKER_TIMEOUT
+        for worker in [] if stalled or self._stopping() else list(self.workers):
+            silent = now - worker.last_heartbeat
+            if worker.ready and not worker.retiring and silent > timeout:
+                log.error("%s has not answered for %.0f s (its event loop is blocked); "
+                          "killing it", worker.label, silent)
+                worker.signal(signal.SIGKILL)
+                worker.last_heartbeat = now  # said once: it is reaped and replaced shortly
+        self._silence_timer = loop.call_later(SILENCE_CHECK, self._check_silence)
 
     def _pin(self, config: Any) -> None:
         """Hand ``config``'s bytes (None: nothing) to the workers started from now on."""

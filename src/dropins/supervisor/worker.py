@@ -98,8 +98,8 @@ def worker_options(options: RunnerOptions) -> RunnerOptions:
     """``options`` without what the supervisor does for every worker (see the docstring)."""
     for name in ("daemon", "syslog", "reuse_port", "reload"):
         setattr(options, name, False)
-    for name in ("pidfile", "logfile", "uid", "gid", "workers", "rundir", "health",
-                 "reload_dir"):
+    for name in ("pidfile", "logfile", "uid", "gid", "workers", "worker_timeout", "rundir",
+                 "health", "reload_dir"):
         setattr(options, name, None)
     options.log_max_bytes = 0
     return options
