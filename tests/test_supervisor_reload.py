@@ -160,6 +160,7 @@ def test_a_change_that_fails_to_import_keeps_the_old_worker(tmp_path: Path) -> N
         save(tmp_path / "app.py", "def app(:\n")
         line = server.wait_for_line(r"restart \(app\.py changed\) aborted: .*", RELOAD_BOUND)
         assert "importing app failed: SyntaxError: invalid syntax (app.py:1)" in line.group(0)
+        assert server.stderr.count("importing app failed") == 1, server.stderr  # said once
         assert [get(port) for _ in range(3)] == ["version 1"] * 3
         save(tmp_path / "app.py", APP.format(version=2))  # fixed: the next save reloads
         with Poller(port) as poller:

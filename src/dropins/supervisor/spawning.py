@@ -7,7 +7,9 @@ control channel through ``pass_fds``; its environment names them and its number
 was the one the sockets were passed to).  Its standard output and error come back through
 pipes: each marked line of standard error is a log record, re-logged here with the worker
 named (``[worker 2 pid 4711] ...``); any other line (a print, a traceback) is logged as it is,
-from standard output at INFO and from standard error at WARNING.
+from standard output at INFO and from standard error at WARNING, except the ``dropins: error:``
+line of a worker that failed to start, which the supervisor's line about that failure quotes
+(logged twice, it read as two failures).
 """
 
 from __future__ import annotations
@@ -118,8 +120,11 @@ class Worker:
             else:
                 _relog(name, level, created, prefix, message, self.pid)
                 return
-        if is_stderr and text.startswith(ERROR_PREFIX) and self.error is None:
-            self.error = text[len(ERROR_PREFIX):]
+        if is_stderr and text.startswith(ERROR_PREFIX) and not self.ready:
+            # why it could not start: the supervisor's own line about it says so, once
+            self.error = self.error or text[len(ERROR_PREFIX):]
+            output_log.debug("%s%s", prefix, text)
+            return
         output_log.log(logging.WARNING if is_stderr else logging.INFO, "%s%s", prefix, text)
 
     async def _wait(self) -> int:

@@ -208,7 +208,9 @@ class Supervisor(Runner):
         self._notify()
         how = worker.describe_exit(status)
         if not replaced or worker.retiring or self._stopping():
-            log.info("%s %s", worker.label, how)
+            # a rolling restart's new worker: the restart's own line gives its error
+            error = worker.error if replaced and not worker.ready else None
+            log.info("%s %s%s", worker.label, how, f": {error}" if error else "")
             return
         if worker.ready:
             log.warning("%s %s; starting a new one", worker.label, how)
