@@ -88,6 +88,15 @@ async def _ready(runner: WorkerRunner, message: dict[str, Any]) -> dict[str, Any
     return {"problem": await ready_problem(runner.application)}
 
 
+@request_handler("sources")
+def _sources(runner: WorkerRunner, message: dict[str, Any]) -> dict[str, Any]:
+    """The user's own Python files this worker imported: what ``--reload`` watches, which
+    grows when an edit imports a new module."""
+    from dropins.supervisor.watching import user_source_files
+
+    return {"files": sorted(str(path) for path in user_source_files())}
+
+
 def worker_id() -> int | None:
     """This process's worker number, or None when it is not a worker."""
     text = os.environ.get(ENV_WORKER, "")
