@@ -20,7 +20,7 @@ def test_save_then_run_serves_the_same(tmp_path: Path) -> None:
     assert saved.returncode == 0, saved.stderr
     assert "saved web to conf/shop.toml" in saved.stderr
     data = tomllib.loads((tmp_path / "conf/shop.toml").read_text())
-    assert data == {"runner": {"shutdown-timeout": "3"},
+    assert data == {"runner": {"shutdown-timeout": 3},
                     "services": {"web": {"command": "web", "path": "../site",
                                          "listen": [f"tcp:{port}:interface=127.0.0.1"],
                                          "no-listing": True}}}
@@ -87,3 +87,20 @@ def test_saved_runner_paths_are_relative_to_the_file(tmp_path: Path) -> None:
         assert (tmp_path / "p.pid").read_text().strip() == str(process.process.pid)
         assert not (tmp_path / "out/p.pid").exists()
         assert process.stop() == 0
+
+
+def test_numbers_are_saved_as_numbers(tmp_path: Path) -> None:
+    """``workers = 2``, not ``workers = "2"``: what a person writes; text that is not a plain
+    number (an octal umask, a size with its unit) stays as it was typed."""
+    port = get_free_port()
+    saved = run_dropins("--save", "app.toml", "--workers", "2", "--shutdown-timeout", "2.5",
+                        "--umask", "022", "--logfile", "app.log", "--log-max-bytes", "10M",
+                        "--log-backups", "3", "web", "--threads", "4",
+                        "--listen", f"tcp:{port}:interface=127.0.0.1", cwd=tmp_path)
+    assert saved.returncode == 0, saved.stderr
+    data = tomllib.loads((tmp_path / "app.toml").read_text())
+    assert data["runner"] == {"workers": 2, "shutdown-timeout": 2.5, "umask": "022",
+                              "logfile": "app.log", "log-max-bytes": "10M", "log-backups": 3}
+    assert data["services"]["web"]["threads"] == 4
+    checked = run_dropins("config", "check", "app.toml", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr

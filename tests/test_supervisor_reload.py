@@ -160,6 +160,7 @@ def test_a_change_that_fails_to_import_keeps_the_old_worker(tmp_path: Path) -> N
         save(tmp_path / "app.py", "def app(:\n")
         line = server.wait_for_line(r"restart \(app\.py changed\) aborted: .*", RELOAD_BOUND)
         assert "importing app failed: SyntaxError: invalid syntax (app.py:1)" in line.group(0)
+        assert server.stderr.count("importing app failed") == 1, server.stderr  # said once
         assert [get(port) for _ in range(3)] == ["version 1"] * 3
         save(tmp_path / "app.py", APP.format(version=2))  # fixed: the next save reloads
         with Poller(port) as poller:
@@ -183,3 +184,40 @@ def test_a_changed_application_file_restarts_the_workers_with_it(tmp_path: Path)
             poller.wait_for_answer("other 3")
         assert poller.failures == []
         assert server.stop() == 0
+
+
+#: The app once edited to import a module from a folder that was not watched before.
+IMPORTING_APP = '''
+from lib.words import WORD
+
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [WORD.encode()]
+'''
+
+
+def test_a_module_imported_by_an_edit_is_watched_from_then_on(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP.format(version=1))
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib/__init__.py").write_text("")
+    (tmp_path / "lib/words.py").write_text('WORD = "first"\n')
+    server, port = start_reloading(tmp_path)
+    with server:
+        assert get(port) == "version 1"
+        save(tmp_path / "app.py", IMPORTING_APP)
+        count_lines(server, r"restarted 1 workers \(app\.py changed\)$", 1)
+        server.wait_for_line(r"reload: watching 2 files more \(imported by the workers\)$")
+        assert get(port) == "first"
+        # in a folder new to the watch, which starts again a moment after that line: saved
+        # until a restart says it was seen (before, no number of saves restarted anything)
+        pattern = re.compile(r"restarted 1 workers \(lib/words\.py changed\)$", re.MULTILINE)
+        deadline = time.monotonic() + RELOAD_BOUND
+        while not pattern.search(server.stderr):
+            assert time.monotonic() < deadline, server.stderr
+            save(tmp_path / "lib/words.py", 'WORD = "second"\n')
+            time.sleep(0.5)
+        with Poller(port) as poller:
+            poller.wait_for_answer("second")
+        assert server.stop() == 0
+    assert_no_traceback(server.stderr)

@@ -76,8 +76,11 @@ class AppConfig:
     """A checked file: the application's name, runner arguments and services in file order."""
 
     def __init__(self, path: str, name: str | None, runner_argv: list[str],
-                 runner_values: dict[str, Any], services: dict[str, ServiceSpec]) -> None:
+                 runner_values: dict[str, Any], services: dict[str, ServiceSpec],
+                 raw: bytes = b"") -> None:
         self.path = path
+        #: The file's bytes as read and checked (what workers are handed: ``source.pin``).
+        self.raw = raw
         self.name = name
         self.runner_argv = runner_argv
         #: The ``[runner]`` table as resolved (environment substituted, paths absolute).
@@ -127,7 +130,7 @@ def load_config(path: str, context: Context, sets: Sequence[str] = (),
     rendered = [problem.render(source, path) for problem in problems]
     if rendered:
         return None, rendered
-    return AppConfig(path, name, runner_argv, runner_values, services), []
+    return AppConfig(path, name, runner_argv, runner_values, services, source.raw), []
 
 
 def _try_make(services: dict[str, ServiceSpec], source: Source,

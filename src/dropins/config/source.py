@@ -18,7 +18,8 @@ import re
 import stat
 from typing import Any
 
-__all__ = ["MAX_FILE_BYTES", "ConfigFileError", "Source", "read_source", "toml_key_lines"]
+__all__ = ["MAX_FILE_BYTES", "ConfigFileError", "Source", "pin", "read_source",
+           "toml_key_lines"]
 
 #: Larger files are refused unread: an application file is a few kilobytes.
 MAX_FILE_BYTES = 1024 * 1024
@@ -33,8 +34,11 @@ class ConfigFileError(Exception):
 class Source:
     """A parsed file: its data and ``lines[(key, subkey, ...)] = line number``."""
 
-    def __init__(self, path: str, data: dict[str, Any], lines: dict[tuple[str, ...], int]):
+    def __init__(self, path: str, data: dict[str, Any], lines: dict[tuple[str, ...], int],
+                 raw: bytes = b""):
         self.path = path
+        #: The bytes parsed: what a worker of ``--workers`` is handed (see ``pin``).
+        self.raw = raw
         self.data = data
         self.lines = lines
         self.folder = os.path.dirname(os.path.abspath(path))
@@ -48,9 +52,24 @@ class Source:
         return None
 
 
+#: absolute path -> the bytes ``read_source`` parses instead of reading that file
+_PINNED: dict[str, bytes] = {}
+
+
+def pin(path: str, raw: bytes) -> None:
+    """Make ``read_source(path)`` parse ``raw`` instead of the file's current content.
+
+    A worker of ``--workers`` is handed the version of the file its supervisor last checked:
+    one started to replace a crashed worker must not read an edit that a reload refused, or
+    one not reloaded yet.
+    """
+    _PINNED[os.path.abspath(path)] = raw
+
+
 def read_source(path: str) -> Source:
     """Read and parse ``path`` (TOML, or YAML by its suffix); raise ``ConfigFileError``."""
-    raw = _read_regular_file(path)
+    pinned = _PINNED.get(os.path.abspath(path))
+    raw = _read_regular_file(path) if pinned is None else pinned
     if len(raw) > MAX_FILE_BYTES:
         raise ConfigFileError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KiB; an "
                               "application file should be a few kilobytes")
@@ -65,7 +84,7 @@ def read_source(path: str) -> Source:
     if not isinstance(data, dict):
         raise ConfigFileError(f"{path}: the file must be a table of keys (name, runner, "
                               f"services), not a {type(data).__name__}")
-    return Source(path, data, lines)
+    return Source(path, data, lines, raw)
 
 
 def _read_regular_file(path: str) -> bytes:

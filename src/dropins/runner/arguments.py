@@ -65,6 +65,7 @@ class RunnerOptions:
     loop: str
     shutdown_timeout: float | None  # None: not given (the Application's own value is kept)
     workers: int | None  # None: one process, no supervisor
+    worker_timeout: float | None  # None: the supervisor's default
     reuse_port: bool
     reload: bool
     reload_dir: list[str] | None
@@ -86,7 +87,8 @@ class RunnerOptions:
         "daemon": False, "pidfile": None, "logfile": None, "log_level": None,
         "log_format": "text", "log_max_bytes": 0, "log_backups": 5, "syslog": False,
         "rundir": None, "umask": None, "uid": None, "gid": None, "loop": "asyncio",
-        "shutdown_timeout": None, "workers": None, "reuse_port": False, "reload": False,
+        "shutdown_timeout": None, "workers": None, "worker_timeout": None,
+        "reuse_port": False, "reload": False,
         "reload_dir": None, "debug": False,
         "health": None, "admin": None, "admin_auth": None, "admin_role": None,
         "insecure_admin": False, "app": None, "config": None, "set": None,
@@ -237,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="Run N worker processes, each serving the whole application on the sockets this "
              "process binds; SIGHUP restarts them one at a time, SIGTTIN/SIGTTOU add/remove "
              "one (POSIX only).")
+    add("--worker-timeout", type=_positive_seconds, metavar="SECONDS",
+        help="With --workers: kill and replace a worker whose event loop has not answered for "
+             "this long (default: 30), e.g. one stuck in a blocking call.")
     add("--reuse-port", action="store_true",
         help="With --workers: give each worker its own SO_REUSEPORT socket per TCP endpoint, "
              "so that the kernel balances connections between them (Linux).")
@@ -324,6 +329,9 @@ def check_options(options: RunnerOptions, platform: str = os.name) -> None:
     if options.config is not None and (options.app is not None or options.save is not None):
         other = "--app" if options.app is not None else "--save"
         raise UsageError(f"give either --config FILE or {other}, not both")
+    if options.worker_timeout is not None and options.workers is None:
+        raise UsageError("--worker-timeout goes with --workers N: it replaces a worker whose "
+                         "event loop is stuck")
     if options.reuse_port and options.workers is None:
         raise UsageError("--reuse-port goes with --workers N: it gives each worker its own "
                          "socket")

@@ -105,11 +105,18 @@ def _main(args: list[str], debug: list[bool]) -> int:
 
         return save_invocation(options, runner_args, command, rest)
     config = None
+    # a worker of `dropins --workers N` (both set by its supervisor, never by hand)
+    is_worker = "DROPINS_WORKER" in os.environ and "DROPINS_WORKER_CONTROL" in os.environ
     if options.config is not None:
         if command is not None:
             raise UsageError(f"give either --config FILE or a command, not both "
                              f"(got {command!r})")
         from dropins.runner.config_app import load_or_fail
+
+        if is_worker:
+            from dropins.supervisor.worker import take_pinned_config
+
+            take_pinned_config(options.config)
 
         config = load_or_fail(options.config, options.set or ())
         options = parse_runner_options([*config.runner_argv, *runner_args])
@@ -122,8 +129,6 @@ def _main(args: list[str], debug: list[bool]) -> int:
 
     from dropins.runner.run import Runner, as_application, effective_identity, prepare
 
-    # a worker of `dropins --workers N` (both set by its supervisor, never by hand)
-    is_worker = "DROPINS_WORKER" in os.environ and "DROPINS_WORKER_CONTROL" in os.environ
     if is_worker:
         from dropins.supervisor.worker import (
             configure_worker_logging,

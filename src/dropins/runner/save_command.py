@@ -34,6 +34,27 @@ def _as_typed(parser: argparse.ArgumentParser, argv: Sequence[str]) -> dict[str,
     return vars(parser.parse_args(list(argv)))
 
 
+def _as_number(value: Any, convert: Any) -> Any:
+    """``value`` (command-line text) as a TOML number when it is a plain decimal number and
+    its option reads it as that number (``workers = 2``, ``threads = 4``, ``shutdown-timeout
+    = 2.5``), so the file says what a person would write; any other text is kept as written
+    (``umask = "022"`` is octal, ``log-max-bytes = "10M"`` has a unit)."""
+    if isinstance(value, list):
+        return [_as_number(item, convert) for item in value]
+    if not isinstance(value, str) or convert is None:
+        return value
+    try:
+        number: int | float = int(value) if value.lstrip("-").isdigit() else float(value)
+        converted = convert(value)
+    except Exception:  # not a number, or refused by the option's coercer: kept as text
+        return value
+    if isinstance(converted, bool) or not isinstance(converted, int | float):
+        return value
+    if converted != number or str(number) != value.strip():
+        return value
+    return number
+
+
 def _relative(value: Any, folder: str) -> Any:
     if isinstance(value, list):
         return [_relative(item, folder) for item in value]
@@ -50,13 +71,15 @@ def _runner_table(runner_args: Sequence[str], folder: str) -> dict[str, Any]:
     kinds = {action.dest: action for action in parser._actions}
     # Noted before _as_typed, which switches every action's type off.
     path_dests = {action.dest for action in parser._actions if action.type is path}
+    converters = {action.dest: action.type for action in parser._actions}
     given = _as_typed(parser, runner_args)
     table: dict[str, Any] = {}
     for dest, value in given.items():
         if dest in _NOT_SAVED:
             continue
         long = next(flag for flag in kinds[dest].option_strings if flag.startswith("--"))[2:]
-        table[long] = _relative(value, folder) if dest in path_dests else value
+        table[long] = (_relative(value, folder) if dest in path_dests
+                       else _as_number(value, converters[dest]))
     return table
 
 
@@ -79,7 +102,7 @@ def _service_table(command: str, argv: Sequence[str], folder: str) -> dict[str, 
     for key, value in _as_typed(options_class.build_parser(prog, raising=True), argv).items():
         option = declared[key]
         table[option_name(option)] = (_relative(value, folder) if option.type is path
-                                      else value)
+                                      else _as_number(value, option.type))
     return table
 
 

@@ -31,14 +31,18 @@ log = logging.getLogger("dropins.supervisor")
 #: Restarts the workers for a reason (e.g. ``app.py changed``), which its log lines give;
 #: False: the old ones were kept (the restart logged why).
 Restart = Callable[[str], Awaitable[bool]]
+#: The module files the workers imported now (after a restart, they may import new ones).
+Sources = Callable[[], Awaitable[list[str]]]
 
 
 class DevReload:
     """Watches ``targets`` from ``start()`` to ``stop()`` and calls ``restart`` on changes."""
 
-    def __init__(self, targets: WatchTargets, restart: Restart) -> None:
+    def __init__(self, targets: WatchTargets, restart: Restart,
+                 sources: Sources | None = None) -> None:
         self.targets = targets
         self.restart = restart
+        self.sources = sources
         self._stop = asyncio.Event()
         self._task: asyncio.Future[None] | None = None
 
@@ -58,13 +62,36 @@ class DevReload:
             await asyncio.wait({self._task})
 
     async def _watch(self) -> None:
-        try:  # aclosing: a cancelled watch ends its watcher threads at once, not at exit
-            async with aclosing(watch_changes(self.targets, self._stop)) as batches:
-                async for changed in batches:
-                    await self._restart(describe_changes(changed))
+        try:  # the supervisor imported what the workers did at first: learnt after restarts
+            while not self._stop.is_set():
+                watched = self.targets
+                # aclosing: a cancelled watch ends its watcher threads at once, not at exit
+                async with aclosing(watch_changes(watched, self._stop)) as batches:
+                    async for changed in batches:
+                        await self._restart(describe_changes(changed))
+                        await self._learn_sources()
+                        if self.targets != watched:
+                            break  # watch again, with the modules the new code imports
         except Exception as error:  # never let a broken watch take the services down
             log.error("reload: stopped watching for changes: %s: %s",
                       type(error).__name__, error)
+
+    async def _learn_sources(self) -> None:
+        """Add the module files the workers imported to the targets (a worker imports the
+        code afresh: an edit may import a module no earlier version did)."""
+        if self.sources is None:
+            return
+        try:
+            files = await self.sources()
+        except Exception as error:  # a worker gone meanwhile: the next restart asks again
+            log.debug("reload: cannot ask a worker for its modules: %s", error)
+            return
+        targets = self.targets.with_files(files)
+        if targets != self.targets:
+            added = len(targets.files - self.targets.files)
+            log.info("reload: watching %s more (imported by the workers)",
+                     "1 file" if added == 1 else f"{added} files")
+            self.targets = targets
 
     async def _restart(self, what: str) -> None:
         """Restart for ``what`` changed; the restart logs its progress with that reason."""
@@ -89,8 +116,13 @@ class ReloadingSupervisor(Supervisor):
         except WatchError as error:  # a --reload-dir removed since the start
             raise UsageError(str(error)) from None
         await super()._start_services()
-        self._dev_reload = DevReload(targets, self.restart_workers)
+        self._dev_reload = DevReload(targets, self.restart_workers, self._worker_sources)
         self._dev_reload.start()
+
+    async def _worker_sources(self) -> list[str]:
+        worker = next(worker for worker in self.workers if worker.ready)
+        reply = await worker.request({"type": "sources"})
+        return [str(path) for path in reply.get("files") or ()]
 
     async def _stop(self) -> int:
         if self._dev_reload is not None:

@@ -7,7 +7,9 @@ control channel through ``pass_fds``; its environment names them and its number
 was the one the sockets were passed to).  Its standard output and error come back through
 pipes: each marked line of standard error is a log record, re-logged here with the worker
 named (``[worker 2 pid 4711] ...``); any other line (a print, a traceback) is logged as it is,
-from standard output at INFO and from standard error at WARNING.
+from standard output at INFO and from standard error at WARNING, except the ``dropins: error:``
+line of a worker that failed to start, which the supervisor's line about that failure quotes
+(logged twice, it read as two failures).
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ import logging
 import os
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
 from dropins.supervisor.control import SupervisorChannel
 from dropins.supervisor.inherited import HandedSockets
-from dropins.supervisor.worker import ENV_CONTROL, ENV_SOCKETS, ENV_WORKER, LOG_MARK
+from dropins.supervisor.worker import ENV_CONFIG, ENV_CONTROL, ENV_SOCKETS, ENV_WORKER, LOG_MARK
 
-__all__ = ["Worker", "spawn_worker"]
+__all__ = ["PinnedConfig", "Worker", "spawn_worker"]
 
 log = logging.getLogger("dropins.supervisor")
 output_log = logging.getLogger("dropins.worker")
@@ -117,8 +120,11 @@ class Worker:
             else:
                 _relog(name, level, created, prefix, message, self.pid)
                 return
-        if is_stderr and text.startswith(ERROR_PREFIX) and self.error is None:
-            self.error = text[len(ERROR_PREFIX):]
+        if is_stderr and text.startswith(ERROR_PREFIX) and not self.ready:
+            # why it could not start: the supervisor's own line about it says so, once
+            self.error = self.error or text[len(ERROR_PREFIX):]
+            output_log.debug("%s%s", prefix, text)
+            return
         output_log.log(logging.WARNING if is_stderr else logging.INFO, "%s%s", prefix, text)
 
     async def _wait(self) -> int:
@@ -148,17 +154,42 @@ def _relog(name: str, level: int, created: float, prefix: str, message: str, pid
     logger.handle(record)
 
 
+class PinnedConfig:
+    """The application file as the supervisor last checked it, for the workers to read.
+
+    Held in an unlinked temporary file that each worker inherits (its descriptor named by
+    ``DROPINS_WORKER_CONFIG``): a worker started later (a crashed one's replacement, SIGTTIN)
+    must run what the others run, not an edit on disk that a reload refused or that nobody
+    reloaded yet.  A file, not an environment variable, since the text may be up to 1 MiB.
+    """
+
+    def __init__(self, raw: bytes) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (kept open while it is used)
+        self._file.write(raw)
+        self._file.flush()
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def close(self) -> None:
+        self._file.close()
+
+
 async def spawn_worker(worker_id: int, argv: list[str], sockets: HandedSockets,
                        on_exit: Callable[[Worker, int], None] | None = None,
-                       cwd: str | None = None) -> Worker:
+                       cwd: str | None = None, config: PinnedConfig | None = None) -> Worker:
     """Start worker ``worker_id`` running ``dropins ARGV`` on ``sockets``, in ``cwd`` (None:
-    this process's current directory)."""
+    this process's current directory), reading its application file from ``config``."""
     description, fds, own = sockets.for_worker()
+    if config is not None:
+        fds = [*fds, config.fileno()]
     parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     environment = {key: value for key, value in os.environ.items()
                    if key not in SYSTEMD_VARIABLES}
     environment.update({ENV_WORKER: str(worker_id), ENV_SOCKETS: description,
                         ENV_CONTROL: str(child_end.fileno())})
+    if config is not None:
+        environment[ENV_CONFIG] = str(config.fileno())
     try:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "dropins", *argv, cwd=cwd, env=environment,

@@ -9,6 +9,9 @@ moves its ``Lifecycle`` through the same phases.  Then:
   an exponential back-off, and after ``MAX_START_FAILURES`` such failures in a row the
   supervisor gives up (exit 1, the last worker's error);
 - SIGTTIN adds a worker, SIGTTOU retires one (never the last);
+- a ready worker that sent no heartbeat for ``--worker-timeout`` seconds (its event loop is
+  stuck in a blocking call) is killed with SIGKILL and so replaced: without systemd's watchdog
+  nobody else would notice, and with it the other workers need not restart with the unit;
 - SIGTERM/SIGINT: every worker gets SIGTERM and drains within ``--shutdown-timeout``; those
   still running after the grace are killed (exit 1); else the exit status is 0;
 - SIGHUP (and ``restart_workers()``): a rolling restart, after re-reading and checking the
@@ -27,7 +30,7 @@ from typing import Any
 from dropins.runner.errors import FAILURE, RunnerError
 from dropins.runner.run import SHUTDOWN_GRACE, Runner, ready_line
 from dropins.supervisor.inherited import HandedSockets
-from dropins.supervisor.spawning import Worker, spawn_worker
+from dropins.supervisor.spawning import PinnedConfig, Worker, spawn_worker
 
 __all__ = ["Supervisor"]
 
@@ -46,6 +49,10 @@ STOPPED_STATUSES = (0, -signal.SIGTERM, -signal.SIGINT, 130, 143)
 WORKER_EXIT_MARGIN = 1.0
 #: A ready worker whose last heartbeat is older than this is not live.
 LIVE_SECONDS = 3.0
+#: A ready worker silent this long (``--worker-timeout``) is killed and replaced.
+WORKER_TIMEOUT = 30.0
+#: How often the supervisor looks for silent workers (seconds).
+SILENCE_CHECK = 1.0
 
 
 class Supervisor(Runner):
@@ -63,12 +70,16 @@ class Supervisor(Runner):
         self.workers: list[Worker] = []
         self._others: set[Worker] = set()  # retiring, or on trial in a rolling restart
         self._sockets: HandedSockets | None = None
+        #: The application file as last checked, which every worker reads (not the disk's).
+        self._pinned: PinnedConfig | None = None
         self._failures = 0
         self._gave_up: str | None = None
         self._changed: asyncio.Event | None = None
         self._restarting: asyncio.Lock | None = None
         self._ready_text = ""
         self._tasks: set[asyncio.Future[Any]] = set()  # kept: the loop holds tasks weakly
+        self._silence_timer: asyncio.TimerHandle | None = None
+        self._last_check = 0.0
 
     # ---- what the runner asks for -----------------------------------------------------------
 
@@ -109,7 +120,9 @@ class Supervisor(Runner):
         self._changed, self._restarting = asyncio.Event(), asyncio.Lock()
         self._ready_text = ready_line(self.label, self.application)
         self._sockets = HandedSockets(bound_sockets(self.application), self.options.reuse_port)
+        self._pin(self.config)
         self._install_signals()
+        self._check_silence()
         try:
             for _ in range(self.count):
                 await self._spawn()
@@ -171,7 +184,7 @@ class Supervisor(Runner):
     async def _spawn(self, worker_id: int | None = None, trial: bool = False) -> Worker:
         assert self._sockets is not None
         worker = await spawn_worker(worker_id or self._free_id(), self.argv,
-                                    self._sockets, self._exited)
+                                    self._sockets, self._exited, config=self._pinned)
         (self._others.add if trial else self.workers.append)(worker)
         log.info("%s starting", worker.label)
         self._background(self._watch_ready(worker))
@@ -202,7 +215,9 @@ class Supervisor(Runner):
         self._notify()
         how = worker.describe_exit(status)
         if not replaced or worker.retiring or self._stopping():
-            log.info("%s %s", worker.label, how)
+            # a rolling restart's new worker: the restart's own line gives its error
+            error = worker.error if replaced and not worker.ready else None
+            log.info("%s %s%s", worker.label, how, f": {error}" if error else "")
             return
         if worker.ready:
             log.warning("%s %s; starting a new one", worker.label, how)
@@ -245,6 +260,9 @@ class Supervisor(Runner):
     async def _stop_workers(self) -> int:
         """SIGTERM to every worker, SIGKILL to those still running past the deadline; 0 when
         every one ended by itself with status 0."""
+        if self._silence_timer is not None:
+            self._silence_timer.cancel()
+            self._silence_timer = None
         everyone = [*self.workers, *self._others]
         for worker in everyone:
             worker.retiring = True
@@ -265,7 +283,32 @@ class Supervisor(Runner):
         if self._sockets is not None:
             for sock in self._sockets.sockets():
                 sock.close()
+        self._pin(None)
         return status
+
+    def _check_silence(self) -> None:
+        """Kill every ready worker silent for ``--worker-timeout`` (see the module); again in
+        ``SILENCE_CHECK`` seconds."""
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        # after a stall of this process's own loop, heartbeats may wait unread: not this round
+        stalled = self._last_check and now - self._last_check > 3 * SILENCE_CHECK
+        self._last_check = now
+        timeout = self.options.worker_timeout or WORKER_TIMEOUT
+        for worker in [] if stalled or self._stopping() else list(self.workers):
+            silent = now - worker.last_heartbeat
+            if worker.ready and not worker.retiring and silent > timeout:
+                log.error("%s has not answered for %.0f s (its event loop is blocked); "
+                          "killing it", worker.label, silent)
+                worker.signal(signal.SIGKILL)
+                worker.last_heartbeat = now  # said once: it is reaped and replaced shortly
+        self._silence_timer = loop.call_later(SILENCE_CHECK, self._check_silence)
+
+    def _pin(self, config: Any) -> None:
+        """Hand ``config``'s bytes (None: nothing) to the workers started from now on."""
+        if self._pinned is not None:
+            self._pinned.close()  # the workers started with it have their own descriptor
+        self._pinned = PinnedConfig(config.raw) if config is not None and config.raw else None
 
     # ---- signals that change the number of workers ------------------------------------------
 
@@ -386,4 +429,5 @@ class Supervisor(Runner):
             log.warning("restart: the [runner] options changed; they take effect when dropins "
                         "is restarted")
         self.config = config
+        self._pin(config)
         return None

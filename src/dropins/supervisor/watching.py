@@ -116,6 +116,12 @@ class WatchTargets:
             return True
         return any(changed.is_relative_to(tree) for tree in self.trees)
 
+    def with_files(self, paths: Iterable[str | Path]) -> WatchTargets:
+        """These targets and the module files ``paths`` (and their folders)."""
+        added = {_real(path) for path in paths}
+        return WatchTargets(self.files | added, self.folders | {path.parent for path in added},
+                            self.trees)
+
     @property
     def empty(self) -> bool:
         return not (self.files or self.folders or self.trees)

@@ -39,7 +39,7 @@ from dropins.runner.arguments import RunnerOptions
 from dropins.runner.run import Runner
 from dropins.supervisor.control import decode, encode
 
-__all__ = ["ENV_CONTROL", "ENV_SOCKETS", "ENV_WORKER", "LOG_MARK", "WorkerRunner",
+__all__ = ["ENV_CONFIG", "ENV_CONTROL", "ENV_SOCKETS", "ENV_WORKER", "LOG_MARK", "WorkerRunner",
            "request_handler", "worker_id", "worker_options"]
 
 log = logging.getLogger("dropins.supervisor")
@@ -47,6 +47,8 @@ log = logging.getLogger("dropins.supervisor")
 ENV_WORKER = "DROPINS_WORKER"
 ENV_SOCKETS = "DROPINS_WORKER_SOCKETS"
 ENV_CONTROL = "DROPINS_WORKER_CONTROL"
+#: The descriptor of the application file's checked bytes (``spawning.PinnedConfig``).
+ENV_CONFIG = "DROPINS_WORKER_CONFIG"
 #: Starts each log record a worker writes on standard error (any other line is plain output).
 LOG_MARK = "\x1edropins-log "
 HEARTBEAT_SECONDS = 1.0
@@ -94,6 +96,15 @@ def _services(runner: WorkerRunner, message: dict[str, Any]) -> dict[str, Any]:
     return {"services": worker_tree(runner).describe()}
 
 
+@request_handler("sources")
+def _sources(runner: WorkerRunner, message: dict[str, Any]) -> dict[str, Any]:
+    """The user's own Python files this worker imported: what ``--reload`` watches, which
+    grows when an edit imports a new module."""
+    from dropins.supervisor.watching import user_source_files
+
+    return {"files": sorted(str(path) for path in user_source_files())}
+
+
 def worker_id() -> int | None:
     """This process's worker number, or None when it is not a worker."""
     text = os.environ.get(ENV_WORKER, "")
@@ -104,8 +115,8 @@ def worker_options(options: RunnerOptions) -> RunnerOptions:
     """``options`` without what the supervisor does for every worker (see the docstring)."""
     for name in ("daemon", "syslog", "reuse_port", "reload"):
         setattr(options, name, False)
-    for name in ("pidfile", "logfile", "uid", "gid", "workers", "rundir", "health",
-                 "reload_dir", "admin", "admin_auth", "admin_role"):
+    for name in ("pidfile", "logfile", "uid", "gid", "workers", "worker_timeout", "rundir",
+                 "health", "reload_dir", "admin", "admin_auth", "admin_role"):
         setattr(options, name, None)
     options.insecure_admin = False
     options.log_max_bytes = 0
@@ -141,6 +152,22 @@ def configure_worker_logging() -> None:
         root.removeHandler(old)
         old.close()
     root.addHandler(handler)
+
+
+def take_pinned_config(path: str) -> None:
+    """Read the application file ``path`` from the bytes the supervisor handed over (if it
+    did), not from the disk: see ``spawning.PinnedConfig``."""
+    text = os.environ.pop(ENV_CONFIG, "")
+    if not text.isdigit():
+        return
+    from dropins.config.source import pin
+
+    fd = int(text)
+    try:
+        raw = os.pread(fd, os.fstat(fd).st_size, 0)  # pread: the offset is shared
+    finally:
+        os.close(fd)
+    pin(path, raw)
 
 
 def take_inherited_sockets() -> None:
