@@ -51,8 +51,9 @@ WORKER_EXIT_MARGIN = 1.0
 LIVE_SECONDS = 3.0
 #: A ready worker silent this long (``--worker-timeout``) is killed and replaced.
 WORKER_TIMEOUT = 30.0
-#: How often the supervisor looks for silent workers (seconds).
-SILENCE_CHECK = 1.0
+#: How often the supervisor looks for silent workers: a quarter of the timeout (7.5 s by
+#: default, so that the idle supervisor wakes up for it rarely), within these bounds.
+SILENCE_CHECKS = (0.5, 10.0)
 
 
 class Supervisor(Runner):
@@ -288,13 +289,14 @@ class Supervisor(Runner):
 
     def _check_silence(self) -> None:
         """Kill every ready worker silent for ``--worker-timeout`` (see the module); again in
-        ``SILENCE_CHECK`` seconds."""
+        a quarter of that."""
         loop = asyncio.get_running_loop()
         now = time.monotonic()
-        # after a stall of this process's own loop, heartbeats may wait unread: not this round
-        stalled = self._last_check and now - self._last_check > 3 * SILENCE_CHECK
-        self._last_check = now
         timeout = self.options.worker_timeout or WORKER_TIMEOUT
+        every = min(max(timeout / 4, SILENCE_CHECKS[0]), SILENCE_CHECKS[1])
+        # after a stall of this process's own loop, heartbeats may wait unread: not this round
+        stalled = self._last_check and now - self._last_check > 3 * every
+        self._last_check = now
         for worker in [] if stalled or self._stopping() else list(self.workers):
             silent = now - worker.last_heartbeat
             if worker.ready and not worker.retiring and silent > timeout:
@@ -302,7 +304,7 @@ class Supervisor(Runner):
                           "killing it", worker.label, silent)
                 worker.signal(signal.SIGKILL)
                 worker.last_heartbeat = now  # said once: it is reaped and replaced shortly
-        self._silence_timer = loop.call_later(SILENCE_CHECK, self._check_silence)
+        self._silence_timer = loop.call_later(every, self._check_silence)
 
     def _pin(self, config: Any) -> None:
         """Hand ``config``'s bytes (None: nothing) to the workers started from now on."""
