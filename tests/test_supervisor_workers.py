@@ -127,13 +127,22 @@ def line_after(dropins: Dropins, start: int, pattern: str, timeout: float = WAIT
     return wait_until(found, f"{pattern!r} in:\n{dropins.stderr}", timeout)
 
 
-def pids_answering(address: str, expected: set[int], tries: int = 400) -> set[int]:
-    """Connect until every one of ``expected`` answered (or ``tries`` ran out)."""
+def pids_answering(address: str, expected: set[int], timeout: float = WAIT) -> set[int]:
+    """Connect until every one of ``expected`` answered (or ``timeout`` ran out).
+
+    Bounded in time rather than in tries: on a loaded machine the worker that accepted last
+    stays the quickest to wake for many connections in a row, and a short pause between tries
+    lets the others in."""
     seen: set[int] = set()
-    for _ in range(tries):
+    deadline = time.monotonic() + timeout
+    tries = 0
+    while time.monotonic() < deadline:
         seen.add(ask_pid(address))
         if expected <= seen:
             break
+        tries += 1
+        if tries > 100:
+            time.sleep(0.01)
     return seen
 
 
