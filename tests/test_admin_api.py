@@ -269,3 +269,19 @@ def test_with_workers_the_supervisor_serves_the_admin(tmp_path: Path) -> None:
         assert status == 200 and body["reload_ok"]
         socket.create_connection(("127.0.0.1", shop.echo), timeout=5).close()
         assert_no_traceback(shop.process.stderr)
+
+
+def test_another_sites_page_cannot_ride_on_basic_credentials_or_log_in(shop: Shop) -> None:
+    """A browser holding Basic credentials for the admin's origin sends them with a form that
+    another site posts; that request says where it comes from, and is refused."""
+    evil = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
+    status, _, body = request(shop.admin, "POST", "/api/services/echo/stop", headers=evil)
+    assert status == 403 and "CSRF" in body["error"]
+    assert not _refuses(shop.echo)
+    status, _, body = request(shop.admin, "POST", "/login", user=None, headers={
+        **evil, "Content-Type": "application/x-www-form-urlencoded"},
+        raw=b"user=alice&password=alice-secret")
+    assert status == 403 and "another site" in body["error"]
+    same = {"Origin": f"http://127.0.0.1:{shop.admin}", "Sec-Fetch-Site": "same-origin"}
+    status, _, body = request(shop.admin, "POST", "/api/services/jobs/restart", headers=same)
+    assert status == 200 and body["service"]["state"] == "running"

@@ -205,6 +205,9 @@ class AdminServer:
         return await self.gate.authenticate(exchange.headers, address)
 
     async def _login(self, exchange: Any, body: bytes) -> None:
+        if not self.gate.same_origin(exchange.headers):  # login CSRF: the attacker's account
+            raise ApiError(403, "a login from another site's page is refused: use the admin's "
+                                "own page")
         content_type = (exchange.header(b"content-type") or b"").decode("latin-1")
         if content_type.startswith("application/json"):
             fields = {key: str(value) for key, value in json_body(body).items()}
