@@ -285,3 +285,9 @@ def test_another_sites_page_cannot_ride_on_basic_credentials_or_log_in(shop: Sho
     same = {"Origin": f"http://127.0.0.1:{shop.admin}", "Sec-Fetch-Site": "same-origin"}
     status, _, body = request(shop.admin, "POST", "/api/services/jobs/restart", headers=same)
     assert status == 200 and body["service"]["state"] == "running"
+
+
+def test_the_log_view_has_the_lines_logged_before_the_admin_existed(shop: Shop) -> None:
+    """The --admin-auth memory: warning is logged while the admin is being made."""
+    status, _, body = request(shop.admin, "GET", "/api/logs?q=puts%20passwords")
+    assert status == 200 and [line["level"] for line in body["lines"]] == ["warning"]

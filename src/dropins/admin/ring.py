@@ -16,7 +16,7 @@ import threading
 from collections import deque
 from typing import Any
 
-__all__ = ["LEVELS", "LogRing"]
+__all__ = ["LEVELS", "LogRing", "collect_early", "take_ring"]
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 #: Lines a live client may have waiting before it is dropped.
@@ -112,3 +112,23 @@ def matches(line: dict[str, Any], level: str | None, pattern: re.Pattern[str] | 
     """Whether a live line passes a stream's filters."""
     return (LEVELS.get(line["level"], 0) >= LEVELS.get(level or "debug", 10)
             and (pattern is None or bool(pattern.search(line["message"]))))
+
+
+_early: LogRing | None = None
+
+
+def collect_early() -> LogRing:
+    """Start collecting now, before the admin exists (the runner calls it as soon as logging is
+    set up with ``--admin``): the lines of building the application then reach the ring."""
+    global _early
+    if _early is None:
+        _early = LogRing()
+        _early.attach(None)
+    return _early
+
+
+def take_ring() -> LogRing:
+    """The ring ``collect_early`` started (once), else a new one."""
+    global _early
+    ring, _early = _early, None
+    return ring if ring is not None else LogRing()
