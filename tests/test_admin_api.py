@@ -291,3 +291,11 @@ def test_the_log_view_has_the_lines_logged_before_the_admin_existed(shop: Shop) 
     """The --admin-auth memory: warning is logged while the admin is being made."""
     status, _, body = request(shop.admin, "GET", "/api/logs?q=puts%20passwords")
     assert status == 200 and [line["level"] for line in body["lines"]] == ["warning"]
+
+
+def test_a_viewer_sees_the_config_with_secrets_hidden(shop: Shop) -> None:
+    status, _, viewer = request(shop.admin, "GET", "/api/config", user="bob")
+    assert status == 200 and viewer["redacted"] is True and "[services.echo]" in viewer["text"]
+    status, _, operator = request(shop.admin, "GET", "/api/config")
+    assert status == 200 and "redacted" not in operator
+    assert operator["text"] == (shop.folder / "shop.toml").read_text()

@@ -196,7 +196,12 @@ class AdminServer:
         if path == "/api/logs/stream":
             await self.api.stream(exchange, query)
             return
-        _json(exchange, 200, await self.api.get(path, query))
+        answer = await self.api.get(path, query)
+        if path == "/api/config" and self.role(user) != "operator":
+            from dropins.admin.redact import redact_secrets
+
+            answer = {**answer, "text": redact_secrets(answer["text"]), "redacted": True}
+        _json(exchange, 200, answer)
 
     async def _who(self, exchange: Any) -> tuple[str, Any]:
         if self.unix:
