@@ -299,3 +299,17 @@ def test_a_viewer_sees_the_config_with_secrets_hidden(shop: Shop) -> None:
     status, _, operator = request(shop.admin, "GET", "/api/config")
     assert status == 200 and "redacted" not in operator
     assert operator["text"] == (shop.folder / "shop.toml").read_text()
+
+
+def test_apply_and_rollback_keep_the_files_permissions(shop: Shop) -> None:
+    """A configuration kept private (it may hold secrets) stays private once rewritten."""
+    path = shop.folder / "shop.toml"
+    path.chmod(0o600)
+    status, _, body = request(shop.admin, "POST", "/api/config/apply",
+                              {"set": {"services.jobs.interval": 6}})
+    assert status == 200 and body["reload_ok"]
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert (shop.folder / "shop.toml.previous").stat().st_mode & 0o777 == 0o600
+    status, _, body = request(shop.admin, "POST", "/api/config/rollback")
+    assert status == 200 and "interval = 5" in path.read_text()
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -11,9 +11,11 @@ with tomlkit, which keeps the rest of the file, comments included, as it was.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import os
+import stat
 from typing import Any
 
 __all__ = ["ConfigEditor", "EditError"]
@@ -90,7 +92,7 @@ class ConfigEditor:
         current = self.read()["text"]
         outcome = await self._write_and_reload(text, current, user, "applied")
         self.previous = current
-        self._write(f"{self.path}.previous", current)
+        self._write(f"{self.path}.previous", current, like=self.path)
         return {**checked, **outcome}
 
     async def rollback(self, user: str) -> dict[str, Any]:
@@ -142,8 +144,24 @@ class ConfigEditor:
         return {"applied": True, "reload": message, "reload_ok": ok}
 
     @staticmethod
-    def _write(path: str, text: str) -> None:
+    def _write(path: str, text: str, like: str | None = None) -> None:
+        """Write ``text`` to ``path`` atomically (temp file, fsync, rename), with the
+        permissions of ``like`` (or of ``path`` itself): a private file stays private."""
+        try:
+            mode = stat.S_IMODE(os.stat(like or path).st_mode)
+        except OSError:
+            mode = None
         temporary = f"{path}.{os.getpid()}.tmp"
-        with open(temporary, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with open(descriptor, "w", encoding="utf-8") as file:
+                file.write(text)
+                file.flush()
+                os.fsync(file.fileno())
+            if mode is not None:
+                os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
