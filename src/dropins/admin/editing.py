@@ -11,6 +11,7 @@ with tomlkit, which keeps the rest of the file, comments included, as it was.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import difflib
 import logging
@@ -41,6 +42,9 @@ class ConfigEditor:
         self.reloader = reloader
         self.sets = sets
         self.previous: str | None = None
+        #: one apply or rollback at a time: the second reads what the first left, and a
+        #: refused first cannot restore its "before" over the second's file
+        self._editing = asyncio.Lock()
 
     def _require_file(self) -> str:
         if self.path is None:
@@ -85,6 +89,14 @@ class ConfigEditor:
         return {"ok": not problems, "problems": problems, "diff": diff, "plan": plan}
 
     async def apply(self, text: str, user: str) -> dict[str, Any]:
+        async with self._editing:
+            return await self._apply(text, user)
+
+    async def rollback(self, user: str) -> dict[str, Any]:
+        async with self._editing:
+            return await self._rollback(user)
+
+    async def _apply(self, text: str, user: str) -> dict[str, Any]:
         checked = self.check(text)
         if not checked["ok"]:
             raise EditError(422, "the configuration has problems; nothing was applied",
@@ -95,7 +107,7 @@ class ConfigEditor:
         self._write(f"{self.path}.previous", current, like=self.path)
         return {**checked, **outcome}
 
-    async def rollback(self, user: str) -> dict[str, Any]:
+    async def _rollback(self, user: str) -> dict[str, Any]:
         if self.previous is None:
             raise EditError(409, "nothing to roll back: no configuration was applied from the "
                                  "admin since dropins started")
