@@ -313,3 +313,19 @@ def test_apply_and_rollback_keep_the_files_permissions(shop: Shop) -> None:
     status, _, body = request(shop.admin, "POST", "/api/config/rollback")
     assert status == 200 and "interval = 5" in path.read_text()
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_body_too_large_and_a_malformed_request_get_json_errors(shop: Shop) -> None:
+    for head in (b"POST /api/config/check HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n"
+                 b"Content-Type: application/json\r\n\r\n{",
+                 b"GET /api/services HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", shop.admin), timeout=10) as client:
+            client.sendall(head)
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+        status_line, _, rest = answer.partition(b"\r\n")
+        head_text, _, body = rest.partition(b"\r\n\r\n")
+        assert status_line.split()[1] in (b"413", b"400")
+        assert b"content-type: application/json" in head_text.lower()
+        assert "error" in json.loads(body)

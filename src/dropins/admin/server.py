@@ -118,6 +118,7 @@ class AdminServer:
                         header_timeout=10.0, keepalive_timeout=30.0, send_timeout=30.0)
         server = WebServer(self.handle, limits, access_log=False)
         server.allow = b"GET, HEAD, POST"
+        server.render_error = _json_error  # a 413 or 400 of the server itself: JSON too
         self.service = StreamServerService(endpoint, server, name="admin",
                                            shutdown_timeout=1.0)
         parts.ring.attach(None)  # from now: the log shows the start-up too
@@ -264,6 +265,12 @@ def _json(exchange: Any, status: int, value: Any, *headers: tuple[bytes, bytes])
     body = json.dumps(value, indent=1, default=str).encode() + b"\n"
     exchange.respond(status, [(b"Content-Type", b"application/json"), *_SECURITY, *headers],
                      body)
+
+
+def _json_error(status: int, message: str) -> tuple[bytes, bytes]:
+    if status == 413:
+        message = f"the request body is larger than {MAX_BODY // 1024} KiB"
+    return b"application/json", json.dumps({"error": message}, indent=1).encode() + b"\n"
 
 
 def _static(exchange: Any, name: str, content_type: bytes) -> None:
