@@ -329,3 +329,10 @@ def test_a_body_too_large_and_a_malformed_request_get_json_errors(shop: Shop) ->
         assert status_line.split()[1] in (b"413", b"400")
         assert b"content-type: application/json" in head_text.lower()
         assert "error" in json.loads(body)
+
+
+def test_a_json_login_with_a_non_string_user_is_a_usage_error(shop: Shop) -> None:
+    status, _, body = request(shop.admin, "POST", "/login", {"user": None, "password": 1},
+                              user=None)
+    assert status == 400 and "as strings" in body["error"]
+    assert "failed login for 'None'" not in shop.process.stderr

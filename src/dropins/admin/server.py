@@ -216,7 +216,9 @@ class AdminServer:
                                 "own page")
         content_type = (exchange.header(b"content-type") or b"").decode("latin-1")
         if content_type.startswith("application/json"):
-            fields = {key: str(value) for key, value in json_body(body).items()}
+            fields = json_body(body)
+            if not all(isinstance(fields.get(key, ""), str) for key in ("user", "password")):
+                raise ApiError(400, 'give {"user": "NAME", "password": "..."} as strings')
         else:
             fields = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
         user, password = fields.get("user", ""), fields.get("password", "")
