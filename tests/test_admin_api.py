@@ -336,3 +336,13 @@ def test_a_json_login_with_a_non_string_user_is_a_usage_error(shop: Shop) -> Non
                               user=None)
     assert status == 400 and "as strings" in body["error"]
     assert "failed login for 'None'" not in shop.process.stderr
+
+
+def test_a_search_that_would_take_forever_is_cut_short(shop: Shop) -> None:
+    """Anyone logged in may search, and a failed login's user name is logged: with the
+    stdlib's re, (a|aa)+b on sixty a's would hold the application's loop for ages."""
+    request(shop.admin, "POST", "/login", {"user": "a" * 60, "password": "x"}, user=None)
+    shop.process.wait_for_line(r"failed login for 'a{60}'")
+    status, _, body = request(shop.admin, "GET", "/api/logs?q=(a|aa)%2Bb", user="bob")
+    assert status == 400 and "simpler" in body["error"]
+    assert request(shop.admin, "GET", "/api/services", user="bob")[0] == 200

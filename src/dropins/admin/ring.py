@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 from collections import deque
 from typing import Any
@@ -95,8 +94,8 @@ class LogRing(logging.Handler):
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
         self._subscribers.discard(queue)
 
-    def query(self, since: int = 0, level: str | None = None, pattern: re.Pattern[str] | None
-              = None, limit: int = 1000) -> list[dict[str, Any]]:
+    def query(self, since: int = 0, level: str | None = None, pattern: Any = None,
+              limit: int = 1000) -> list[dict[str, Any]]:
         """The lines after sequence number ``since``, at least ``level``, matching ``pattern``;
         the last ``limit`` of them."""
         least = LEVELS.get(level or "debug", 10)
@@ -108,7 +107,7 @@ class LogRing(logging.Handler):
         return found[-limit:]
 
 
-def matches(line: dict[str, Any], level: str | None, pattern: re.Pattern[str] | None) -> bool:
+def matches(line: dict[str, Any], level: str | None, pattern: Any) -> bool:
     """Whether a live line passes a stream's filters."""
     return (LEVELS.get(line["level"], 0) >= LEVELS.get(level or "debug", 10)
             and (pattern is None or bool(pattern.search(line["message"]))))
