@@ -168,9 +168,10 @@ class LoginGate:
 
     def set_cookie(self, session: Session | None, secure: bool) -> tuple[bytes, bytes]:
         """The ``Set-Cookie`` header that opens ``session`` (or, with None, clears it)."""
+        # A browser-session cookie: the server ends it after idle_timeout without a request
+        # (a Max-Age, set once at login, would end a busy session too).
         value = session.token if session is not None else ""
-        age = int(self.idle_timeout) if session is not None else 0
-        flags = f"; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}"
+        flags = "; Path=/; HttpOnly; SameSite=Strict" + ("" if session else "; Max-Age=0")
         if secure:
             flags += "; Secure"
         return b"Set-Cookie", f"{COOKIE}={value}{flags}".encode()
