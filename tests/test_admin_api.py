@@ -346,3 +346,14 @@ def test_a_search_that_would_take_forever_is_cut_short(shop: Shop) -> None:
     status, _, body = request(shop.admin, "GET", "/api/logs?q=(a|aa)%2Bb", user="bob")
     assert status == 400 and "simpler" in body["error"]
     assert request(shop.admin, "GET", "/api/services", user="bob")[0] == 200
+
+
+def test_a_new_login_ends_the_browsers_previous_session(shop: Shop) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    login = b"user=alice&password=alice-secret"
+    _, headers, _ = request(shop.admin, "POST", "/login", user=None, raw=login, headers=form)
+    first = {"Cookie": headers["set-cookie"].split(";", 1)[0]}
+    status, headers, _ = request(shop.admin, "POST", "/login", user=None, raw=login,
+                                 headers={**form, **first})
+    assert status == 200 and headers["set-cookie"].split(";", 1)[0] != first["Cookie"]
+    assert request(shop.admin, "GET", "/api/session", user=None, headers=first)[0] == 401

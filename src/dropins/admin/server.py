@@ -232,6 +232,9 @@ class AdminServer:
         except LoginRefused:
             log.warning("admin: failed login for %r from %s", user, address)
             raise
+        previous = self.gate.session_of(exchange.headers)
+        if previous is not None:  # a new login replaces the browser's session, never adds one
+            self.gate.close_session(previous)
         session = self.gate.open_session(user)
         log.info("admin: %s logged in from %s (%s)", user, address, self.role(user))
         _json(exchange, 200, {"user": user, "role": self.role(user), "csrf": session.csrf},
