@@ -269,3 +269,91 @@ def test_with_workers_the_supervisor_serves_the_admin(tmp_path: Path) -> None:
         assert status == 200 and body["reload_ok"]
         socket.create_connection(("127.0.0.1", shop.echo), timeout=5).close()
         assert_no_traceback(shop.process.stderr)
+
+
+def test_another_sites_page_cannot_ride_on_basic_credentials_or_log_in(shop: Shop) -> None:
+    """A browser holding Basic credentials for the admin's origin sends them with a form that
+    another site posts; that request says where it comes from, and is refused."""
+    evil = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
+    status, _, body = request(shop.admin, "POST", "/api/services/echo/stop", headers=evil)
+    assert status == 403 and "CSRF" in body["error"]
+    assert not _refuses(shop.echo)
+    status, _, body = request(shop.admin, "POST", "/login", user=None, headers={
+        **evil, "Content-Type": "application/x-www-form-urlencoded"},
+        raw=b"user=alice&password=alice-secret")
+    assert status == 403 and "another site" in body["error"]
+    same = {"Origin": f"http://127.0.0.1:{shop.admin}", "Sec-Fetch-Site": "same-origin"}
+    status, _, body = request(shop.admin, "POST", "/api/services/jobs/restart", headers=same)
+    assert status == 200 and body["service"]["state"] == "running"
+
+
+def test_the_log_view_has_the_lines_logged_before_the_admin_existed(shop: Shop) -> None:
+    """The --admin-auth memory: warning is logged while the admin is being made."""
+    status, _, body = request(shop.admin, "GET", "/api/logs?q=puts%20passwords")
+    assert status == 200 and [line["level"] for line in body["lines"]] == ["warning"]
+
+
+def test_a_viewer_sees_the_config_with_secrets_hidden(shop: Shop) -> None:
+    status, _, viewer = request(shop.admin, "GET", "/api/config", user="bob")
+    assert status == 200 and viewer["redacted"] is True and "[services.echo]" in viewer["text"]
+    status, _, operator = request(shop.admin, "GET", "/api/config")
+    assert status == 200 and "redacted" not in operator
+    assert operator["text"] == (shop.folder / "shop.toml").read_text()
+
+
+def test_apply_and_rollback_keep_the_files_permissions(shop: Shop) -> None:
+    """A configuration kept private (it may hold secrets) stays private once rewritten."""
+    path = shop.folder / "shop.toml"
+    path.chmod(0o600)
+    status, _, body = request(shop.admin, "POST", "/api/config/apply",
+                              {"set": {"services.jobs.interval": 6}})
+    assert status == 200 and body["reload_ok"]
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert (shop.folder / "shop.toml.previous").stat().st_mode & 0o777 == 0o600
+    status, _, body = request(shop.admin, "POST", "/api/config/rollback")
+    assert status == 200 and "interval = 5" in path.read_text()
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_body_too_large_and_a_malformed_request_get_json_errors(shop: Shop) -> None:
+    for head in (b"POST /api/config/check HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n"
+                 b"Content-Type: application/json\r\n\r\n{",
+                 b"GET /api/services HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", shop.admin), timeout=10) as client:
+            client.sendall(head)
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+        status_line, _, rest = answer.partition(b"\r\n")
+        head_text, _, body = rest.partition(b"\r\n\r\n")
+        assert status_line.split()[1] in (b"413", b"400")
+        assert b"content-type: application/json" in head_text.lower()
+        assert "error" in json.loads(body)
+
+
+def test_a_json_login_with_a_non_string_user_is_a_usage_error(shop: Shop) -> None:
+    status, _, body = request(shop.admin, "POST", "/login", {"user": None, "password": 1},
+                              user=None)
+    assert status == 400 and "as strings" in body["error"]
+    assert "failed login for 'None'" not in shop.process.stderr
+
+
+def test_a_search_that_would_take_forever_is_cut_short(shop: Shop) -> None:
+    """Anyone logged in may search, and a failed login's user name is logged: with the
+    stdlib's re, (a|aa)+b on sixty a's would hold the application's loop for ages."""
+    request(shop.admin, "POST", "/login", {"user": "a" * 60, "password": "x"}, user=None)
+    shop.process.wait_for_line(r"failed login for 'a{60}'")
+    status, _, body = request(shop.admin, "GET", "/api/logs?q=(a|aa)%2Bb", user="bob")
+    assert status == 400 and "simpler" in body["error"]
+    assert request(shop.admin, "GET", "/api/services", user="bob")[0] == 200
+
+
+def test_a_new_login_ends_the_browsers_previous_session(shop: Shop) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    login = b"user=alice&password=alice-secret"
+    _, headers, _ = request(shop.admin, "POST", "/login", user=None, raw=login, headers=form)
+    first = {"Cookie": headers["set-cookie"].split(";", 1)[0]}
+    status, headers, _ = request(shop.admin, "POST", "/login", user=None, raw=login,
+                                 headers={**form, **first})
+    assert status == 200 and headers["set-cookie"].split(";", 1)[0] != first["Cookie"]
+    assert request(shop.admin, "GET", "/api/session", user=None, headers=first)[0] == 401

@@ -46,11 +46,14 @@ def test_a_session_lasts_while_used_and_ends_when_idle() -> None:
 
 
 def test_the_cookie_flags_and_logout() -> None:
+    """No Max-Age on the session's cookie: the server ends an idle session, and a Max-Age of
+    the idle timeout, set once at login, logged out a user who kept working after it."""
     gate = _gate(Clock())
     session = gate.open_session("alice")
     name, value = gate.set_cookie(session, secure=True)
     assert name == b"Set-Cookie"
-    assert value.endswith(b"; Path=/; HttpOnly; SameSite=Strict; Max-Age=60; Secure")
+    assert value.endswith(b"; Path=/; HttpOnly; SameSite=Strict; Secure")
+    assert b"Max-Age" not in value
     assert cookie_value(_cookie(gate, session)) == session.token
     gate.close_session(session)
     assert gate.session_of(_cookie(gate, session)) is None
@@ -89,3 +92,20 @@ def test_basic_credentials_and_throttled_guesses() -> None:
         return statuses
 
     assert asyncio.run(scenario()) == [401, 401, 429]
+
+
+def test_basic_changes_from_another_sites_page_are_refused() -> None:
+    """A browser that has cached Basic credentials for the admin's origin (a URL with
+    ``user:password@``, another page of the origin that challenged) sends them with a form
+    that another site posts: such a request carries ``Origin``/``Sec-Fetch-Site``, curl does not."""
+    gate = _gate(Clock())
+    host = [(b"Host", b"127.0.0.1:9080")]
+    assert gate.csrf_ok(None, host)  # curl -u
+    assert gate.csrf_ok(None, [*host, (b"Origin", b"http://127.0.0.1:9080")])
+    assert gate.csrf_ok(None, [*host, (b"Sec-Fetch-Site", b"same-origin")])
+    assert not gate.csrf_ok(None, [*host, (b"Origin", b"http://evil.example")])
+    assert not gate.csrf_ok(None, [*host, (b"Origin", b"null")])
+    assert not gate.csrf_ok(None, [*host, (b"Sec-Fetch-Site", b"cross-site")])
+    assert not gate.csrf_ok(None, [*host, (b"Sec-Fetch-Site", b"same-site")])
+    assert gate.same_origin(host)
+    assert not gate.same_origin([*host, (b"Origin", b"http://evil.example")])

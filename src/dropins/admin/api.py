@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import resource
 import sys
 import time
@@ -42,7 +41,7 @@ def json_body(data: bytes) -> dict[str, Any]:
     return value
 
 
-def log_filters(query: dict[str, str]) -> tuple[int, str | None, re.Pattern[str] | None]:
+def log_filters(query: dict[str, str]) -> tuple[int, str | None, Any]:
     """``since``, ``level`` and ``q`` of a log query, checked."""
     from dropins.admin.ring import LEVELS
 
@@ -55,9 +54,11 @@ def log_filters(query: dict[str, str]) -> tuple[int, str | None, re.Pattern[str]
         raise ApiError(400, f"invalid level={level!r}: give one of {', '.join(LEVELS)}")
     pattern = None
     if query.get("q"):
+        from dropins.admin.search import LogSearch
+
         try:
-            pattern = re.compile(query["q"], re.IGNORECASE)
-        except re.error as error:
+            pattern = LogSearch(query["q"])
+        except ValueError as error:
             raise ApiError(400, f"invalid regular expression q={query['q']!r}: {error}")
     return since, level, pattern
 
@@ -78,7 +79,7 @@ class Api:
             return {"services": await _maybe_await(self.tree.describe())}
         if path == "/api/logs":
             since, level, pattern = log_filters(query)
-            return {"lines": self.ring.query(since, level, pattern)}
+            return {"lines": _timed_query(self.ring, since, level, pattern, 1000)}
         if path == "/api/config":
             return self._edit(self.editor.read)
         if path == "/api/plugins":
@@ -172,7 +173,7 @@ class Api:
                                  (b"X-Accel-Buffering", b"no")])
         try:
             exchange.write(b"retry: 2000\n\n")
-            for line in self.ring.query(since, level, pattern, limit=200):
+            for line in _timed_query(self.ring, since, level, pattern, 200):
                 exchange.write(_event(line))
             await exchange.drain()
             while True:
@@ -184,7 +185,7 @@ class Api:
                     continue
                 if line is None:
                     break
-                if matches(line, level, pattern) and line["seq"] > since:
+                if _live_match(line, level, pattern) and line["seq"] > since:
                     exchange.write(_event(line))
                     await exchange.drain()
         except (ClientDisconnected, ConnectionError):
@@ -193,6 +194,31 @@ class Api:
             self.ring.unsubscribe(queue)
         if not exchange.finished and not exchange.connection.closed:
             exchange.end()
+
+
+def _timed_query(ring: Any, since: int, level: str | None, pattern: Any,
+                 limit: int) -> list[dict[str, Any]]:
+    from dropins.admin.search import SearchTooSlow
+
+    if pattern is not None:
+        pattern.start_query()
+    try:
+        return ring.query(since, level, pattern, limit=limit)
+    except SearchTooSlow:
+        raise ApiError(400, "the search q= takes too long on these lines: give a simpler "
+                            "pattern (or plain words)") from None
+    finally:
+        if pattern is not None:
+            pattern.end_query()
+
+
+def _live_match(line: dict[str, Any], level: str | None, pattern: Any) -> bool:
+    from dropins.admin.search import SearchTooSlow
+
+    try:
+        return matches(line, level, pattern)
+    except SearchTooSlow:
+        return False  # a live line the pattern cannot decide on in time is left out
 
 
 async def _maybe_await(value: Any) -> Any:

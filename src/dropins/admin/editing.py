@@ -11,9 +11,12 @@ with tomlkit, which keeps the rest of the file, comments included, as it was.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import difflib
 import logging
 import os
+import stat
 from typing import Any
 
 __all__ = ["ConfigEditor", "EditError"]
@@ -39,6 +42,9 @@ class ConfigEditor:
         self.reloader = reloader
         self.sets = sets
         self.previous: str | None = None
+        #: one apply or rollback at a time: the second reads what the first left, and a
+        #: refused first cannot restore its "before" over the second's file
+        self._editing = asyncio.Lock()
 
     def _require_file(self) -> str:
         if self.path is None:
@@ -83,6 +89,14 @@ class ConfigEditor:
         return {"ok": not problems, "problems": problems, "diff": diff, "plan": plan}
 
     async def apply(self, text: str, user: str) -> dict[str, Any]:
+        async with self._editing:
+            return await self._apply(text, user)
+
+    async def rollback(self, user: str) -> dict[str, Any]:
+        async with self._editing:
+            return await self._rollback(user)
+
+    async def _apply(self, text: str, user: str) -> dict[str, Any]:
         checked = self.check(text)
         if not checked["ok"]:
             raise EditError(422, "the configuration has problems; nothing was applied",
@@ -90,10 +104,10 @@ class ConfigEditor:
         current = self.read()["text"]
         outcome = await self._write_and_reload(text, current, user, "applied")
         self.previous = current
-        self._write(f"{self.path}.previous", current)
+        self._write(f"{self.path}.previous", current, like=self.path)
         return {**checked, **outcome}
 
-    async def rollback(self, user: str) -> dict[str, Any]:
+    async def _rollback(self, user: str) -> dict[str, Any]:
         if self.previous is None:
             raise EditError(409, "nothing to roll back: no configuration was applied from the "
                                  "admin since dropins started")
@@ -142,8 +156,24 @@ class ConfigEditor:
         return {"applied": True, "reload": message, "reload_ok": ok}
 
     @staticmethod
-    def _write(path: str, text: str) -> None:
+    def _write(path: str, text: str, like: str | None = None) -> None:
+        """Write ``text`` to ``path`` atomically (temp file, fsync, rename), with the
+        permissions of ``like`` (or of ``path`` itself): a private file stays private."""
+        try:
+            mode = stat.S_IMODE(os.stat(like or path).st_mode)
+        except OSError:
+            mode = None
         temporary = f"{path}.{os.getpid()}.tmp"
-        with open(temporary, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with open(descriptor, "w", encoding="utf-8") as file:
+                file.write(text)
+                file.flush()
+                os.fsync(file.fileno())
+            if mode is not None:
+                os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise

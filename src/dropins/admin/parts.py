@@ -34,18 +34,19 @@ def make_admin(options: Any, application: Any, config: Any, config_path: str | N
                supervisor: Any = None) -> Any:
     """The admin of a process (``supervisor``: of the workers of that supervisor)."""
     from dropins.admin.editing import ConfigEditor
-    from dropins.admin.ring import LogRing
+    from dropins.admin.ring import take_ring
     from dropins.admin.server import AdminServer, check_admin_options, parse_roles
     from dropins.admin.tree import ServiceTree
 
+    ring = take_ring()  # before the checkers: what they warn about is in the log view too
     checkers = check_admin_options(options)
     editor = ConfigEditor(config_path, None, list(options.set or ()))
     if supervisor is not None:
         from dropins.admin.workers import WorkersTree
 
         workers = WorkersTree(supervisor)
-        parts = AdminParts(workers, LogRing(), editor, workers.workers)
+        parts = AdminParts(workers, ring, editor, workers.workers)
     else:
         tree = ServiceTree(application, _TreeConfig(editor, config))
-        parts = AdminParts(tree, LogRing(), editor)
+        parts = AdminParts(tree, ring, editor)
     return AdminServer(options.admin, checkers, parse_roles(options.admin_role), parts)

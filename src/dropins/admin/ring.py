@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 from collections import deque
 from typing import Any
 
-__all__ = ["LEVELS", "LogRing"]
+__all__ = ["LEVELS", "LogRing", "collect_early", "take_ring"]
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 #: Lines a live client may have waiting before it is dropped.
@@ -95,8 +94,8 @@ class LogRing(logging.Handler):
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
         self._subscribers.discard(queue)
 
-    def query(self, since: int = 0, level: str | None = None, pattern: re.Pattern[str] | None
-              = None, limit: int = 1000) -> list[dict[str, Any]]:
+    def query(self, since: int = 0, level: str | None = None, pattern: Any = None,
+              limit: int = 1000) -> list[dict[str, Any]]:
         """The lines after sequence number ``since``, at least ``level``, matching ``pattern``;
         the last ``limit`` of them."""
         least = LEVELS.get(level or "debug", 10)
@@ -108,7 +107,27 @@ class LogRing(logging.Handler):
         return found[-limit:]
 
 
-def matches(line: dict[str, Any], level: str | None, pattern: re.Pattern[str] | None) -> bool:
+def matches(line: dict[str, Any], level: str | None, pattern: Any) -> bool:
     """Whether a live line passes a stream's filters."""
     return (LEVELS.get(line["level"], 0) >= LEVELS.get(level or "debug", 10)
             and (pattern is None or bool(pattern.search(line["message"]))))
+
+
+_early: LogRing | None = None
+
+
+def collect_early() -> LogRing:
+    """Start collecting now, before the admin exists (the runner calls it as soon as logging is
+    set up with ``--admin``): the lines of building the application then reach the ring."""
+    global _early
+    if _early is None:
+        _early = LogRing()
+        _early.attach(None)
+    return _early
+
+
+def take_ring() -> LogRing:
+    """The ring ``collect_early`` started (once), else a new one."""
+    global _early
+    ring, _early = _early, None
+    return ring if ring is not None else LogRing()

@@ -118,6 +118,7 @@ class AdminServer:
                         header_timeout=10.0, keepalive_timeout=30.0, send_timeout=30.0)
         server = WebServer(self.handle, limits, access_log=False)
         server.allow = b"GET, HEAD, POST"
+        server.render_error = _json_error  # a 413 or 400 of the server itself: JSON too
         self.service = StreamServerService(endpoint, server, name="admin",
                                            shutdown_timeout=1.0)
         parts.ring.attach(None)  # from now: the log shows the start-up too
@@ -196,7 +197,12 @@ class AdminServer:
         if path == "/api/logs/stream":
             await self.api.stream(exchange, query)
             return
-        _json(exchange, 200, await self.api.get(path, query))
+        answer = await self.api.get(path, query)
+        if path == "/api/config" and self.role(user) != "operator":
+            from dropins.admin.redact import redact_secrets
+
+            answer = {**answer, "text": redact_secrets(answer["text"]), "redacted": True}
+        _json(exchange, 200, answer)
 
     async def _who(self, exchange: Any) -> tuple[str, Any]:
         if self.unix:
@@ -205,9 +211,14 @@ class AdminServer:
         return await self.gate.authenticate(exchange.headers, address)
 
     async def _login(self, exchange: Any, body: bytes) -> None:
+        if not self.gate.same_origin(exchange.headers):  # login CSRF: the attacker's account
+            raise ApiError(403, "a login from another site's page is refused: use the admin's "
+                                "own page")
         content_type = (exchange.header(b"content-type") or b"").decode("latin-1")
         if content_type.startswith("application/json"):
-            fields = {key: str(value) for key, value in json_body(body).items()}
+            fields = json_body(body)
+            if not all(isinstance(fields.get(key, ""), str) for key in ("user", "password")):
+                raise ApiError(400, 'give {"user": "NAME", "password": "..."} as strings')
         else:
             fields = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
         user, password = fields.get("user", ""), fields.get("password", "")
@@ -221,6 +232,9 @@ class AdminServer:
         except LoginRefused:
             log.warning("admin: failed login for %r from %s", user, address)
             raise
+        previous = self.gate.session_of(exchange.headers)
+        if previous is not None:  # a new login replaces the browser's session, never adds one
+            self.gate.close_session(previous)
         session = self.gate.open_session(user)
         log.info("admin: %s logged in from %s (%s)", user, address, self.role(user))
         _json(exchange, 200, {"user": user, "role": self.role(user), "csrf": session.csrf},
@@ -256,6 +270,12 @@ def _json(exchange: Any, status: int, value: Any, *headers: tuple[bytes, bytes])
     body = json.dumps(value, indent=1, default=str).encode() + b"\n"
     exchange.respond(status, [(b"Content-Type", b"application/json"), *_SECURITY, *headers],
                      body)
+
+
+def _json_error(status: int, message: str) -> tuple[bytes, bytes]:
+    if status == 413:
+        message = f"the request body is larger than {MAX_BODY // 1024} KiB"
+    return b"application/json", json.dumps({"error": message}, indent=1).encode() + b"\n"
 
 
 def _static(exchange: Any, name: str, content_type: bytes) -> None:

@@ -97,6 +97,10 @@ def prepare(options: RunnerOptions) -> Identity:
     # Before the command's options are parsed and its service built: what they log (a warning
     # about --auth memory:, a weak htpasswd entry) goes where --logfile/--syslog/--log-format say.
     configure_logging(options)
+    if options.admin is not None:  # the admin's log view starts with the first line
+        from dropins.admin.ring import collect_early
+
+        collect_early()
     if options.uid is None and options.gid is None:
         return Identity()
     from dropins.runner.privileges import resolve_identity

@@ -281,6 +281,11 @@ class Exchange:
     def respond_error(self, status: int, message: str = "", headers: Any = ()) -> None:
         """A short plain-text error response (the reason phrase unless a message is given)."""
         text = message or status_line(status)[13:-2].decode("latin-1")
+        render = getattr(getattr(self.connection, "server", None), "render_error", None)
+        if render is not None:
+            content_type, body = render(status, text)
+            self.respond(status, [(b"Content-Type", content_type), *headers], body)
+            return
         self.respond(status, [(b"Content-Type", b"text/plain; charset=utf-8"), *headers],
                      (text + "\n").encode("utf-8"))
 

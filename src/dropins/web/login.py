@@ -11,9 +11,13 @@ page served by dropins (a chat server's web admin): it knows nothing of what it 
   sends back in ``X-CSRF-Token`` on every change; SameSite alone is not enough (older
   browsers, sibling subdomains).
 * Sessions end after ``idle_timeout`` seconds without a request, or at logout.
-* Scripts may send HTTP Basic credentials instead (``curl -u``).  The server never answers
-  with a ``WWW-Authenticate`` challenge, so a browser never caches Basic credentials that
-  another site's form could then ride on: that is why Basic requests need no CSRF token.
+* Scripts may send HTTP Basic credentials instead (``curl -u``) and need no CSRF token.  The
+  server never answers with a ``WWW-Authenticate`` challenge, but a browser may still hold
+  Basic credentials for the origin (typed as ``http://user:pw@host/``, or cached from another
+  page on the same host that did challenge) and would send them with another site's form.  So
+  a Basic change, and a form login, is refused when the browser says it comes from another
+  origin (``Origin`` not this host, or ``Sec-Fetch-Site`` cross-site/same-site); scripts send
+  neither header.
 """
 
 from __future__ import annotations
@@ -142,18 +146,32 @@ class LoginGate:
         return await self.check_password(basic[0], basic[1], address), None
 
     @staticmethod
-    def csrf_ok(session: Session | None, headers: list[tuple[bytes, bytes]]) -> bool:
-        """Whether a change may go ahead: Basic requests always, sessions with their token."""
+    def same_origin(headers: list[tuple[bytes, bytes]]) -> bool:
+        """False when a browser says the request comes from another origin's page."""
+        fields = {name.lower(): value for name, value in headers}
+        if fields.get(b"sec-fetch-site", b"").lower() in (b"cross-site", b"same-site"):
+            return False
+        origin = fields.get(b"origin")
+        if origin is None:
+            return True  # a script, or an old browser on a same-origin GET
+        _scheme, _sep, netloc = origin.partition(b"://")
+        return bool(netloc) and netloc.lower() == fields.get(b"host", b"").lower()
+
+    @classmethod
+    def csrf_ok(cls, session: Session | None, headers: list[tuple[bytes, bytes]]) -> bool:
+        """Whether a change may go ahead: sessions with their token, Basic requests unless a
+        browser sent them from another origin."""
         if session is None:
-            return True
+            return cls.same_origin(headers)
         sent = next((value for name, value in headers if name.lower() == b"x-csrf-token"), b"")
         return hmac.compare_digest(sent, session.csrf.encode())
 
     def set_cookie(self, session: Session | None, secure: bool) -> tuple[bytes, bytes]:
         """The ``Set-Cookie`` header that opens ``session`` (or, with None, clears it)."""
+        # A browser-session cookie: the server ends it after idle_timeout without a request
+        # (a Max-Age, set once at login, would end a busy session too).
         value = session.token if session is not None else ""
-        age = int(self.idle_timeout) if session is not None else 0
-        flags = f"; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}"
+        flags = "; Path=/; HttpOnly; SameSite=Strict" + ("" if session else "; Max-Age=0")
         if secure:
             flags += "; Secure"
         return b"Set-Cookie", f"{COOKIE}={value}{flags}".encode()

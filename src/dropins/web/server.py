@@ -61,6 +61,9 @@ class WebServer:
         #: the methods an ``Allow`` header lists in the server's own answers (OPTIONS *, 405)
         self.allow: bytes = getattr(handler, "allow", None) or DEFAULT_ALLOW
         self.access_log = access_log
+        #: how the server's own error answers (413, 400, 408...) are written: None for plain
+        #: text, else ``(status, message) -> (content type, body)`` (the admin's JSON)
+        self.render_error: Callable[[int, str], tuple[bytes, bytes]] | None = None
         self.limits = limits or Limits()
         self.connections: set[HttpConnection] = set()
         #: responses by status and latency, for ``--health``'s /metrics
