@@ -104,7 +104,7 @@ def test_several_listeners(tmp_path: Path) -> None:
     (["--path", "/no/such/folder"], "--path '/no/such/folder' does not exist"),
     (["--path", __file__], "is not a folder"),
     (["--wsgi", "a:b", "--asgi", "c:d"], "give either --wsgi or --asgi, not both"),
-    (["--wsgi", "a:b", "--path", "."], "cannot be combined with --wsgi or --asgi"),
+    (["--wsgi", "a:b", "--path", "."], "mount folders beside it with --static"),
     (["--listen", "tcp:notaport"], "tcp:notaport"),
     (["--max-body-size", "lots"], "expected a size such as"),
     (["--header-timeout", "0"], "expected a number of seconds above 0"),

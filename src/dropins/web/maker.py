@@ -71,6 +71,8 @@ class Options(AuthOptions):
               "  dropins web --userdir                /~USER/ from ~USER/public_html\n"
               "  dropins web --path site --proxy /api=http://127.0.0.1:8000\n"
               "                                       files, and /api/ from a backend\n"
+              "  dropins web --wsgi myapp:app --static /assets=site/assets\n"
+              "                                       the application, and files under /assets\n"
               "  dropins web --auth file:users.txt    ask for a user name and password\n"
               "                                       (make the file with 'dropins passwd')")
     supported_credential_interfaces = (IUsernamePassword, IAnonymous)
@@ -148,6 +150,10 @@ class Options(AuthOptions):
                       help="forward requests under PREFIX to a backend, repeatable; URL is "
                            "http://HOST:PORT/PATH or unix:/PATH.sock (longest prefix wins; "
                            "the rest is served as without it); e.g. /api=http://127.0.0.1:8000")
+    static = Parameter(multiple=True, metavar="PREFIX=DIR",
+                       help="serve a folder under PREFIX, repeatable, beside --path, an "
+                            "application or --proxy (longest prefix wins); e.g. "
+                            "/assets=site/assets with --wsgi")
     proxy_timeout = Parameter(default=60.0, type=positive_float, metavar="SECONDS",
                               help="time a --proxy backend has to accept a connection, take "
                                    "the request, and send each part of its answer (504 after)")
@@ -162,7 +168,8 @@ class Options(AuthOptions):
         if self["wsgi"] and self["asgi"]:
             raise UsageError("give either --wsgi or --asgi, not both")
         if self["path"] is not None and (self["wsgi"] or self["asgi"]):
-            raise UsageError("--path serves files; it cannot be combined with --wsgi or --asgi")
+            raise UsageError("--path serves files at /, where --wsgi or --asgi serves the "
+                             "application; mount folders beside it with --static PREFIX=DIR")
         self._check_personal()
         if self["cgi"] and (self["wsgi"] or self["asgi"]):
             raise UsageError("--cgi runs scripts among files; it cannot be combined with "
@@ -224,19 +231,23 @@ def _check_proxy_options(options: Options) -> None:
             TrustedProxies(options["forwarded_allow_ips"])
         except ValueError as error:
             raise UsageError(f"--forwarded-allow-ips: {error}") from None
-    if options["proxy"]:
-        from dropins.web.proxy import parse_proxy
+    if options["proxy"] or options["static"]:
+        from dropins.web.proxy import parse_mount, parse_proxy
 
         prefixes: set[bytes] = set()
-        for text in options["proxy"]:
-            try:
-                prefix, _ = parse_proxy(text)
-            except ValueError as error:
-                raise UsageError(f"--proxy {error}") from None
-            if prefix in prefixes:
-                raise UsageError(f"--proxy {text!r}: the prefix {prefix.decode()} is given "
-                                 "twice; give each prefix one backend")
-            prefixes.add(prefix)
+        for option, parse in (("--proxy", parse_proxy), ("--static", parse_mount)):
+            for text in options[option[2:]]:
+                try:
+                    prefix, target = parse(text)
+                except ValueError as error:
+                    raise UsageError(f"{option} {error}") from None
+                if prefix in prefixes:
+                    raise UsageError(f"{option} {text!r}: the prefix {prefix.decode()} is "
+                                     "given twice; give each prefix one backend or folder")
+                prefixes.add(prefix)
+                if isinstance(target, str) and not os.path.isdir(target):  # a --static DIR
+                    what = "is not a folder" if os.path.exists(target) else "does not exist"
+                    raise UsageError(f"--static {text!r}: {target!r} {what}")
     root = options["root_path"].rstrip("/")
     if root and not (options["wsgi"] or options["asgi"]):
         raise UsageError("--root-path is for --wsgi and --asgi applications")
@@ -290,6 +301,22 @@ class _ProxyPoolService(Service):
         self.proxy.close()
 
 
+def _static_mounts(options: Any) -> list[tuple[bytes, Any]]:
+    """The ``--static`` folders as (prefix, site), served like ``--path``'s folder."""
+    from dropins.web.proxy import parse_mount
+    from dropins.web.static import StaticSite
+
+    mounts = []
+    for text in options["static"]:
+        prefix, folder = parse_mount(text)
+        mounts.append((prefix, StaticSite(folder, index=options["index"],
+                                          listing=not options["no_listing"],
+                                          follow_symlinks=options["follow_symlinks"],
+                                          dotfiles=options["dotfiles"] == "allow",
+                                          url_prefix=prefix)))
+    return mounts
+
+
 def make_service(options: Any) -> MultiService:
     """Build the service tree for parsed ``options`` (see the module docstring)."""
     try:
@@ -329,7 +356,6 @@ def make_service(options: Any) -> MultiService:
     else:
         from dropins.web.static import StaticSite
 
-        root.add_service(_PrivilegeDropPreparation())
         handler = StaticSite(options["path"], index=options["index"],
                              listing=not options["no_listing"],
                              follow_symlinks=options["follow_symlinks"],
@@ -338,6 +364,8 @@ def make_service(options: Any) -> MultiService:
             from dropins.web.cgi import CgiSite
 
             handler = CgiSite(handler, options["cgi_timeout"])
+    if not (options["wsgi"] or options["asgi"]) or options["static"]:
+        root.add_service(_PrivilegeDropPreparation())
     if options["userdir"]:
         from dropins.web.userdir import UserDirectories
 
@@ -346,12 +374,14 @@ def make_service(options: Any) -> MultiService:
                                   dotfiles=options["dotfiles"] == "allow",
                                   relay_timeout=options["send_timeout"],
                                   keep_credentials=not options["auth"])
-    if options["proxy"]:
+    if options["proxy"] or options["static"]:
         from dropins.web.proxy import ReverseProxy
 
         handler = ReverseProxy(handler, list(options["proxy"]), options["proxy_timeout"],
-                               keep_credentials=not options["auth"])
-        root.add_service(_ProxyPoolService(handler))
+                               keep_credentials=not options["auth"],
+                               mounts=_static_mounts(options))
+        if options["proxy"]:
+            root.add_service(_ProxyPoolService(handler))
     if options["auth"]:
         from dropins.web.auth import BasicAuth
 

@@ -1,8 +1,13 @@
-"""``--proxy PREFIX=URL``: requests under PREFIX forwarded to a backend, the rest served here.
+"""``--proxy PREFIX=URL`` and ``--static PREFIX=DIR``: the prefix routes of ``dropins web``.
 
 ``ReverseProxy`` wraps the handler of the files or the application: a request whose path is
 PREFIX or lies below it (``/api`` takes ``/api`` and ``/api/x``, not ``/apix``) goes to the
-backend of the longest such prefix, anything else to the handler it wraps.  The backend sees
+route of the longest such prefix, anything else to the handler it wraps.  A route is a
+backend (``--proxy``) or a mounted handler such as a folder (``--static``), in one table, so
+that the longest prefix wins whatever its kind: ``--proxy /api=...`` beside
+``--static /api/docs=docs`` serves ``/api/docs/x`` from the folder.  A mounted handler sees the
+path below its prefix; ``/docs`` alone is redirected to ``/docs/``, the URL its relative links
+need.  The backend sees
 the URL's path followed by what comes after the prefix (``--proxy /api=http://h:8000/v1``
 sends ``/api/x?q=1`` as ``/v1/x?q=1``), as nginx's ``proxy_pass`` with a URI does.
 
@@ -45,7 +50,7 @@ from dropins.web.proxypool import Backend, BackendConnection, ConnectionPool, pa
 from dropins.web.proxyresponse import BadResponse, ResponseReader, request_head
 from dropins.web.relay import BackendError, end_to_end
 
-__all__ = ["ReverseProxy", "parse_proxy"]
+__all__ = ["ReverseProxy", "parse_mount", "parse_proxy"]
 
 logger = logging.getLogger("dropins.web")
 
@@ -80,20 +85,56 @@ class _Route:
         return path + b"?" + exchange.query if exchange.query else path
 
 
+class _Mount:
+    """A handler mounted under a prefix (``--static``): it sees the path below the prefix."""
+
+    __slots__ = ("handler", "prefix")
+
+    def __init__(self, prefix: bytes, handler: Any) -> None:
+        self.prefix = prefix
+        self.handler = handler
+
+    def __call__(self, exchange: Exchange) -> object:
+        rest = exchange.path[len(self.prefix):]
+        if not rest:
+            location = self.prefix + b"/" + (b"?" + exchange.query if exchange.query else b"")
+            exchange.respond(301, [(b"Location", location),
+                                   (b"Content-Type", b"text/plain; charset=utf-8")],
+                             b"Moved to " + location + b"\n")
+            return None
+        exchange.path = rest
+        return self.handler(exchange)
+
+
+def parse_mount(text: str) -> tuple[bytes, str]:
+    """``PREFIX=DIR`` as (prefix without trailing slash, folder); ValueError if malformed."""
+    prefix, sep, folder = text.partition("=")
+    if not sep or not folder:
+        raise ValueError(f"{text!r} is not PREFIX=DIR, e.g. /assets=site/assets")
+    if not _PREFIX.fullmatch(prefix) or prefix.rstrip("/") == "":
+        raise ValueError(f"{text!r}: the prefix must be a path below / such as /assets "
+                         "(starting with '/', no spaces, '%', '?' or '#'; the folder at / is "
+                         "--path)")
+    return prefix.rstrip("/").encode("ascii"), folder
+
+
 class ReverseProxy:
     """The handler wrapper (see the module docstring)."""
 
     def __init__(self, fallback: Any, proxies: list[str], timeout: float = 60.0, *,
-                 keep_credentials: bool = True) -> None:
+                 keep_credentials: bool = True,
+                 mounts: list[tuple[bytes, Any]] | None = None) -> None:
         self.fallback = fallback
         self.allow = getattr(fallback, "allow", None)
         self.timeout = timeout
-        routes = [_Route(*parse_proxy(text), timeout) for text in proxies]
+        self.backends = [_Route(*parse_proxy(text), timeout) for text in proxies]
+        routes: list[_Route | _Mount] = [*self.backends]
+        routes += [_Mount(prefix, handler) for prefix, handler in mounts or ()]
         self.routes = sorted(routes, key=lambda route: len(route.prefix), reverse=True)
         self._not_sent = frozenset() if keep_credentials else frozenset({b"authorization"})
         import dropins.web.proxytunnel  # noqa: F401 - imported now, before --uid drops privileges
 
-    def route(self, path: bytes) -> _Route | None:
+    def route(self, path: bytes) -> _Route | _Mount | None:
         """The route of the longest prefix ``path`` lies under, or None."""
         for route in self.routes:
             prefix = route.prefix
@@ -105,6 +146,8 @@ class ReverseProxy:
         route = self.route(exchange.path)
         if route is None:
             return self.fallback(exchange)
+        if isinstance(route, _Mount):
+            return route(exchange)
         if _climbs(exchange.path):
             # /api/../admin would reach the backend's /v1/../admin: out of the URL's path
             # for a backend that resolves it.  Like files, such paths are refused.
@@ -113,7 +156,7 @@ class ReverseProxy:
         return self._forward(exchange, route)
 
     def close(self) -> None:
-        for route in self.routes:
+        for route in self.backends:
             route.pool.close()
 
     async def _forward(self, exchange: Exchange, route: _Route) -> None:
