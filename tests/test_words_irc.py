@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import signal
 import socket
 from pathlib import Path
 
+import pytest
+
 from _words_helpers import Client, words_server
+from conftest import run_dropins
 
 
 def test_registration_errors_and_unknown_commands(tmp_path: Path) -> None:
@@ -223,3 +227,62 @@ def test_a_client_that_never_reads_is_disconnected(tmp_path: Path) -> None:
         assert bystander.expect("PONG")[-1] == "fine"
         assert server.process.poll() is None
         server.signal(signal.SIGTERM)
+
+
+def test_sasl_plain_from_the_pydle_client_library(tmp_path: Path) -> None:
+    pydle = pytest.importorskip("pydle", reason="pydle (in the test extra) is not installed")
+    with words_server(tmp_path, "--allow-register") as (_, address):
+        setup = Client(address)
+        setup.register("libby")
+        setup.send("PRIVMSG NickServ :REGISTER bookworm")
+        setup.expect("NOTICE")
+        setup.send("JOIN #stacks")
+        setup.expect("366")
+
+        class Bot(pydle.Client):  # type: ignore[misc,name-defined]
+            async def on_connect(self) -> None:
+                await super().on_connect()
+                await self.join("#stacks")
+                await self.message("#stacks", "hello from pydle")
+
+        async def run() -> None:
+            bot = Bot("libby", sasl_username="libby", sasl_password="bookworm",
+                      sasl_identity="libby")
+            await bot.connect(address[0], address[1], tls=False)
+            await asyncio.sleep(0)
+
+        setup.send("NICK setup")
+        setup.expect("NICK")
+        loop = asyncio.new_event_loop()
+        try:
+            connecting = loop.create_task(run())
+            reply: list[str] = []
+
+            async def wait() -> None:
+                reply.extend(await asyncio.to_thread(setup.expect, "PRIVMSG"))
+
+            loop.run_until_complete(asyncio.wait_for(wait(), 15))
+            assert connecting.done()
+        finally:
+            loop.close()
+        assert reply[0].startswith("libby!") and reply[-1] == "hello from pydle"
+        setup.send("WHOIS libby")
+        assert setup.expect("330")[3:5] == ["libby", "libby"]  # logged in with SASL
+
+
+def test_ping_timeout_drops_a_silent_client(tmp_path: Path) -> None:
+    with words_server(tmp_path, "--ping-timeout", "1") as (_, address):
+        silent = Client(address)
+        silent.register("silent")
+        assert silent.expect("PING")
+        assert silent.expect("ERROR")[-1] == "Closing link: Ping timeout"
+
+
+def test_bad_options_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    for args, words in ((["--db", str(tmp_path / "no" / "w.db")], "does not exist"),
+                        (["--irc", "nonsense:1"], "--irc"),
+                        (["--motd", str(tmp_path / "missing.txt")], "is not a file"),
+                        (["--ping-timeout", "0"], "above 0")):
+        result = run_dropins("words", *args, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert words in result.stderr and "Traceback" not in result.stderr
