@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from _words_helpers import Client, words_server
 
 
