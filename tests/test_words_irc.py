@@ -245,11 +245,11 @@ def test_sasl_plain_from_the_pydle_client_library(tmp_path: Path) -> None:
                 await self.join("#stacks")
                 await self.message("#stacks", "hello from pydle")
 
+        bot = Bot("libby", sasl_username="libby", sasl_password="bookworm",
+                  sasl_identity="libby")
+
         async def run() -> None:
-            bot = Bot("libby", sasl_username="libby", sasl_password="bookworm",
-                      sasl_identity="libby")
             await bot.connect(address[0], address[1], tls=False)
-            await asyncio.sleep(0)
 
         setup.send("NICK setup")
         setup.expect("NICK")
@@ -263,11 +263,12 @@ def test_sasl_plain_from_the_pydle_client_library(tmp_path: Path) -> None:
 
             loop.run_until_complete(asyncio.wait_for(wait(), 15))
             assert connecting.done()
+            assert reply[0].startswith("libby!") and reply[-1] == "hello from pydle"
+            setup.send("WHOIS libby")
+            assert setup.expect("330")[3:5] == ["libby", "libby"]  # logged in with SASL
+            loop.run_until_complete(asyncio.wait_for(bot.disconnect(expected=True), 15))
         finally:
             loop.close()
-        assert reply[0].startswith("libby!") and reply[-1] == "hello from pydle"
-        setup.send("WHOIS libby")
-        assert setup.expect("330")[3:5] == ["libby", "libby"]  # logged in with SASL
 
 
 def test_ping_timeout_drops_a_silent_client(tmp_path: Path) -> None:
@@ -286,3 +287,15 @@ def test_bad_options_are_one_line_and_exit_2(tmp_path: Path) -> None:
         result = run_dropins("words", *args, cwd=tmp_path)
         assert result.returncode == 2, result.stderr
         assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_auth_checkers_log_clients_in_with_pass(tmp_path: Path) -> None:
+    with words_server(tmp_path, "--auth", "memory:carol:s3cret") as (_, address):
+        carol = Client(address)
+        carol.register("carol", "PASS s3cret")
+        carol.send("WHOIS carol")
+        assert carol.expect("330")[4] == "carol"
+        stranger = Client(address)
+        stranger.send("NICK stranger", "USER s 0 * :s")
+        stranger.expect("464")
+        assert stranger.closed()
