@@ -41,6 +41,9 @@ class WordsOptions(AuthOptions):
 
     irc = Parameter(multiple=True, metavar="ENDPOINT",
                     help="serve IRC here (repeatable; default tcp:6667:interface=127.0.0.1)")
+    web = Parameter(multiple=True, metavar="ENDPOINT",
+                    help="serve the web administration and its JSON API here (needs --auth; "
+                         "e.g. tcp:8081:interface=127.0.0.1)")
     db = Parameter(default="words.db", metavar="PATH",
                    help="the SQLite database of accounts and channels (default: words.db)")
     allow_register = Flag(help="let users register their nick with /msg NickServ REGISTER pw")
@@ -65,6 +68,14 @@ class WordsOptions(AuthOptions):
                 parse_endpoint(endpoint)
             except ValueError as error:
                 raise UsageError(f"--irc: {error}") from None
+        for endpoint in self["web"]:
+            try:
+                parse_endpoint(endpoint)
+            except ValueError as error:
+                raise UsageError(f"--web: {error}") from None
+        if self["web"] and not self["auth"]:
+            raise UsageError("--web needs --auth for its logins (e.g. --auth file:users.txt, "
+                             "made with dropins passwd)")
         motd = self["motd"]
         if motd is not None and not os.path.isfile(motd):
             raise UsageError(f"--motd {motd} is not a file")
@@ -81,8 +92,9 @@ class WordsService(MultiService):
     """The realm (opened at start) and one IRC listener per endpoint."""
 
     def __init__(self, db: str, irc: list[str], *, portal: Any = None,
-                 name: str = "words", **settings: Any) -> None:
+                 web: list[str] | None = None, name: str = "words", **settings: Any) -> None:
         super().__init__(name)
+        self.web = web or []
         self.db = db
         self.irc = irc
         self.portal = portal
@@ -108,6 +120,16 @@ class WordsService(MultiService):
                 self.add_service(StreamServerService(
                     endpoint, lambda: Connection(settings),
                     name="irc" if index == 0 else f"irc-{index + 1}"))
+            if self.web:
+                from dropins.web.auth import BasicAuth
+                from dropins.web.server import Limits, WebServer
+                from dropins.words.web import WordsAdmin
+
+                site = BasicAuth(WordsAdmin(self.realm), self.portal)
+                for index, endpoint in enumerate(self.web):
+                    self.add_service(StreamServerService(
+                        endpoint, WebServer(site, Limits()),
+                        name="web" if index == 0 else f"web-{index + 1}"))
         await super().start()
 
     async def stop(self) -> None:
@@ -152,7 +174,7 @@ class _Words:
     def make_service(options: Any) -> Any:
         return WordsService(
             options["db"], options["irc"] or ["tcp:6667:interface=127.0.0.1"],
-            portal=options.make_portal() if options["auth"] else None,
+            portal=options.make_portal() if options["auth"] else None, web=options["web"],
             allow_register=options["allow_register"], motd=_motd(options["motd"]),
             server_name=options["server_name"], ping_timeout=options["ping_timeout"],
             flood_rate=options["flood_rate"], max_queue=options["send_queue"])
