@@ -12,7 +12,6 @@ from typing import Any
 
 from _runner_helpers import Dropins, host_port
 from _words_helpers import Client
-
 from conftest import run_dropins
 
 
