@@ -268,6 +268,10 @@ def test_sasl_plain_from_the_pydle_client_library(tmp_path: Path) -> None:
             assert setup.expect("330")[3:5] == ["libby", "libby"]  # logged in with SASL
             loop.run_until_complete(asyncio.wait_for(bot.disconnect(expected=True), 15))
         finally:
+            leftover = asyncio.all_tasks(loop)
+            for task in leftover:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
             loop.close()
 
 
