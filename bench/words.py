@@ -64,7 +64,7 @@ async def client(port: int, nick: str) -> tuple[asyncio.StreamReader, asyncio.St
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
     writer.write(f"NICK {nick}\r\nUSER {nick} 0 * :bench\r\nJOIN #bench\r\n".encode())
     while True:
-        line = await asyncio.wait_for(reader.readline(), 60)
+        line = await asyncio.wait_for(reader.readline(), 20)
         if not line:
             raise SystemExit(f"{nick}: the server closed the connection")
         if b" 366 " in line:
@@ -84,7 +84,11 @@ async def one_round(kind: str, clients: int, messages: int,
             before = rss_kb(server.pid)
             peers = []
             for index in range(clients):
-                peers.append(await client(port, f"b{index}"))
+                try:
+                    peers.append(await client(port, f"b{index}"))
+                except (TimeoutError, OSError) as error:
+                    raise SystemExit(f"{kind} did not take client {index + 1} of {clients}: "
+                                     f"{error!r}") from None
             memory = (rss_kb(server.pid) - before) / clients
             per_sender = messages // senders
             expected = [messages - (per_sender if i < senders else 0) for i in range(clients)]
@@ -122,26 +126,36 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--senders", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--servers", nargs="+", default=["words", "ngircd"],
+                        choices=["words", "ngircd"])
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    kinds = ["words"] + (["ngircd"] if shutil.which("ngircd") or
-                         Path("/usr/sbin/ngircd").exists() else [])
+    have_ngircd = bool(shutil.which("ngircd")) or Path("/usr/sbin/ngircd").exists()
+    kinds = [kind for kind in args.servers if kind == "words" or have_ngircd]
     print("| clients | server | deliveries/s (median) | ratio vs ngircd | KiB per idle client |")
     print("|---|---|---|---|---|")
     for clients in args.clients:
         results: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
+        failed: dict[str, str] = {}
         for _ in range(args.rounds):
             for kind in kinds:
-                results[kind].append(asyncio.run(one_round(kind, clients, args.messages,
-                                                           args.senders)))
+                if kind in failed:
+                    continue
+                try:
+                    results[kind].append(asyncio.run(one_round(kind, clients, args.messages,
+                                                               args.senders)))
+                except SystemExit as error:
+                    failed[kind] = str(error)
+        for kind, reason in failed.items():
+            print(f"| {clients} | {kind} | failed: {reason} | - | - |")
         medians = {kind: (statistics.median(r[0] for r in rows),
                           statistics.median(r[1] for r in rows))
-                   for kind, rows in results.items()}
+                   for kind, rows in results.items() if rows and kind not in failed}
         reference = medians.get("ngircd", (0.0, 0.0))[0]
         for kind, (rate, memory) in medians.items():
             ratio = f"{rate / reference:.2f}" if reference else "-"
-            print(f"| {clients} | {kind} | {rate:,.0f} | {ratio} | {memory:.1f} |")
+            print(f"| {clients} | {kind} | {rate:,.0f} | {ratio} | {memory:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
