@@ -1,0 +1,1 @@
+"""The IRC front-end of ``dropins words``: line parsing, numerics, the connection, commands."""
